@@ -1,0 +1,27 @@
+"""Per-sample metrics from one logged trajectory (an lm-eval ``process_results`` hook).
+
+Plain Python: it reads the trajectory JSON the engine returned and never calls a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fireact_eval.metrics import exact_match, f1
+from fireact_eval.trajectory import Trajectory
+
+COST_METRICS = ("turns", "tool_calls", "invalid_actions", "prompt_tokens", "gen_tokens", "seconds")
+
+
+def cost(traj: Trajectory) -> dict[str, float]:
+    return {name: getattr(traj, name) for name in COST_METRICS} | {"finished": int(traj.finished)}
+
+
+def qa(doc: dict, results: Sequence[str]) -> dict[str, float]:
+    """Open-answer QA (HotpotQA, the demo): exact match and F1 on ``doc["answer"]``, plus cost."""
+    traj = Trajectory.from_json(results[0])
+    return {
+        "exact_match": exact_match(traj.answer, doc["answer"]),
+        "f1": f1(traj.answer, doc["answer"]),
+        **cost(traj),
+    }

@@ -1,0 +1,107 @@
+"""Offline search: BM25 (bm25s, Snowball stemming, English stopwords) over a passage corpus.
+
+The corpus is JSONL, one ``{"title": ..., "text": ...}`` per line.  The index is built once
+per corpus content and kept under the cache folder, then memory-mapped on later runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fireact_eval.errors import FireactError
+from fireact_eval.paths import cache_root
+from fireact_eval.tasks import TASKS_DIR
+from fireact_eval.tools import register_search
+
+DEMO_CORPUS = Path(TASKS_DIR) / "data" / "demo_corpus.jsonl"
+NO_RESULT = "No results found."
+_INDEX_VERSION = "1"
+
+
+def load_corpus(path: str | Path) -> list[dict[str, str]]:
+    """Read a ``{title, text}`` JSONL corpus; a bad row is reported with its file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FireactError(f"search corpus not found: {path}")
+    passages = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                passages.append({"title": str(row.get("title", "")), "text": str(row["text"])})
+            except (json.JSONDecodeError, KeyError, AttributeError) as err:
+                raise FireactError(
+                    f"{path}, line {line_no}: expected a JSON object with a 'text' field ({err})"
+                ) from None
+    if not passages:
+        raise FireactError(f"search corpus is empty: {path}")
+    return passages
+
+
+class LocalSearch:
+    """``search(query)`` returns the best passage as ``"Title: text"``, cut to ``max_chars``."""
+
+    def __init__(self, corpus_path: str | Path, max_chars: int = 600) -> None:
+        import bm25s
+        import Stemmer
+
+        self.max_chars = max_chars
+        self._bm25s = bm25s
+        self._stemmer = Stemmer.Stemmer("english")
+        self.passages = load_corpus(corpus_path)
+        digest = hashlib.sha256(Path(corpus_path).read_bytes()).hexdigest()[:20]
+        index_dir = cache_root() / "bm25" / f"{digest}-v{_INDEX_VERSION}"
+        if not (index_dir / "params.index.json").is_file():
+            self._build(index_dir)
+        self.retriever = bm25s.BM25.load(str(index_dir), mmap=True, show_progress=False)
+
+    def _tokenize(self, texts: list[str], **kwargs):
+        return self._bm25s.tokenize(
+            texts, stopwords="en", stemmer=self._stemmer, show_progress=False, **kwargs
+        )
+
+    def _build(self, index_dir: Path) -> None:
+        """Index into a temporary folder, then rename: a crash never leaves half an index."""
+        retriever = self._bm25s.BM25()
+        retriever.index(
+            self._tokenize([f"{p['title']} {p['text']}" for p in self.passages]),
+            show_progress=False,
+        )
+        index_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=index_dir.parent, prefix=".building-"))
+        tmp.chmod(0o755)
+        try:
+            retriever.save(str(tmp), show_progress=False)
+            os.replace(tmp, index_dir)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def __call__(self, query: str) -> str:
+        tokens = self._tokenize([query], return_ids=False)
+        if not tokens[0]:
+            return NO_RESULT
+        docs, scores = self.retriever.retrieve(tokens, k=1, show_progress=False)
+        if scores[0, 0] <= 0:
+            return NO_RESULT
+        passage = self.passages[int(docs[0, 0])]
+        text = f"{passage['title']}: {passage['text']}" if passage["title"] else passage["text"]
+        return _trim(text, self.max_chars)
+
+
+def _trim(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    return text[:max_chars].rsplit(" ", 1)[0] + " ..."
+
+
+@register_search("local")
+def _make_local(argument: str) -> LocalSearch:
+    """BM25 over a {title, text} JSONL corpus: local:PATH; bare local = the demo corpus"""
+    return LocalSearch(argument or DEMO_CORPUS)
