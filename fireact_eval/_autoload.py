@@ -3,7 +3,8 @@
 Imported from ``fireact_eval-autoload.pth`` in every Python process, so it must cost
 nothing: it only puts a finder on ``sys.meta_path`` that stays silent until
 ``lm_eval.tasks.manager`` is imported, then adds our task folder to every ``TaskManager``.
-Set ``FIREACT_EVAL_NO_AUTOLOAD=1`` to switch it off.
+Set ``FIREACT_EVAL_NO_AUTOLOAD=1`` to switch it off.  ``FIREACT_EVAL_TASKS_ONLY=1`` also
+drops lm-eval's ~10k built-in task files from the index, which saves ~15 s per run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import os
 import sys
 
 _TARGET = "lm_eval.tasks.manager"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip() not in ("", "0")
 
 
 def _patch_task_manager(module) -> None:
@@ -26,6 +31,8 @@ def _patch_task_manager(module) -> None:
         )
         if not any(os.path.realpath(p) == os.path.realpath(TASKS_DIR) for p in paths):
             paths.insert(0, TASKS_DIR)  # first, so a user's own include_path can override
+        if not args and _flag("FIREACT_EVAL_TASKS_ONLY"):
+            kwargs.setdefault("include_defaults", False)
         original_init(self, verbosity, paths, *args, **kwargs)
 
     manager_cls.__init__ = __init__
@@ -55,7 +62,7 @@ class _PatchAfterImport:
 
 
 def install() -> None:
-    if os.environ.get("FIREACT_EVAL_NO_AUTOLOAD", "").strip() not in ("", "0"):
+    if _flag("FIREACT_EVAL_NO_AUTOLOAD"):
         return
     if _TARGET in sys.modules:  # imported before us (unusual): patch in place
         _patch_task_manager(sys.modules[_TARGET])

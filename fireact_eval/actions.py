@@ -70,6 +70,7 @@ def parse_turn(generation: str) -> ParsedTurn:
         action_text = last_line if _CALL.match(last_line) else ""
         kept = text
         thought_end = len(text) - len(last_line) if action_text else len(text)
-    thought_start = thought_label.end() if thought_label and thought_label.end() <= thought_end else 0
+    thought_before_action = thought_label is not None and thought_label.end() <= thought_end
+    thought_start = thought_label.end() if thought_before_action else 0
     thought = text[thought_start:thought_end].strip() or None
     return ParsedTurn(thought=thought, action=parse_action(action_text), text=kept.strip())

@@ -19,7 +19,13 @@ from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import SHOTS, react_prompt
-from fireact_eval.rollout import DEFAULT_MAX_TURNS, Episode, render_messages, render_text, run_episodes
+from fireact_eval.rollout import (
+    DEFAULT_MAX_TURNS,
+    Episode,
+    render_messages,
+    render_text,
+    run_episodes,
+)
 from fireact_eval.tools import make_search
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,9 @@ def _read_jsonl(path: Path) -> list[Any]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise FireactError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
+                    raise FireactError(
+                        f"{path}, line {line_no}: not valid JSON ({err.msg})"
+                    ) from None
     return rows
 
 

@@ -82,7 +82,9 @@ def run_episodes(
 
         # 1. Generate: one batched call for every trajectory still running.
         contexts = [render(episodes[i].prompt, trajectories[i].steps) for i in live]
-        generations = generate([(c, episodes[i].gen_kwargs) for c, i in zip(contexts, live)])
+        generations = generate(
+            [(c, episodes[i].gen_kwargs) for c, i in zip(contexts, live, strict=True)]
+        )
 
         # 2. Act: finish, call a tool, or say the action was invalid.
         for i, context, generation in zip(live, contexts, generations, strict=True):

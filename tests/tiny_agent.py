@@ -16,13 +16,16 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from fireact_eval.prompts import react_prompt
 from fireact_eval.qa_data import DEMO_QUESTIONS
+from fireact_eval.rollout import render_messages
 from fireact_eval.tools import make_search
 from fireact_eval.tools.local_search import DEMO_CORPUS
+from fireact_eval.trajectory import Trajectory
 
 EOS = "<|endoftext|>"
 TRAIN_IDS = tuple(f"demo-{i:02d}" for i in range(1, 9))  # the first 8 docs of fireact_demo
+# ChatML-like: every message ends with EOS, so a chat agent stops after its action.
 CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|endoftext|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 
@@ -43,9 +46,19 @@ def gold_trajectory(q: dict) -> str:
     return "\n".join(parts)
 
 
-def training_texts() -> list[str]:
-    return [react_prompt(q["question"], "zeroshot") + gold_trajectory(q) + EOS
-            for q in demo_questions()]
+def training_texts(tokenizer: PreTrainedTokenizerFast | None = None) -> list[str]:
+    """Plain transcripts; with a tokenizer, also the same rollouts as chat transcripts."""
+    texts = []
+    for q in demo_questions():
+        prompt, gold = react_prompt(q["question"], "zeroshot"), gold_trajectory(q)
+        texts.append(prompt + gold + EOS)
+        if tokenizer is not None:
+            steps = Trajectory.from_text(gold).steps
+            context = tokenizer.apply_chat_template(
+                render_messages(prompt, steps[:-1]), tokenize=False, add_generation_prompt=True
+            )
+            texts.append(context + steps[-1].text + EOS)
+    return texts
 
 
 def build_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
@@ -84,7 +97,7 @@ def train(model_dir: Path, steps: int = 300, lr: float = 3e-3) -> list[float]:
     """Full-batch next-token training on the gold trajectories; returns the loss curve."""
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = LlamaForCausalLM.from_pretrained(model_dir)
-    batch = tokenizer(training_texts(), return_tensors="pt", padding=True)
+    batch = tokenizer(training_texts(tokenizer), return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()

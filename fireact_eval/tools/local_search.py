@@ -57,10 +57,10 @@ class LocalSearch:
         self._stemmer = Stemmer.Stemmer("english")
         self.passages = load_corpus(corpus_path)
         digest = hashlib.sha256(Path(corpus_path).read_bytes()).hexdigest()[:20]
-        index_dir = cache_root() / "bm25" / f"{digest}-v{_INDEX_VERSION}"
-        if not (index_dir / "params.index.json").is_file():
-            self._build(index_dir)
-        self.retriever = bm25s.BM25.load(str(index_dir), mmap=True, show_progress=False)
+        self.index_dir = cache_root() / "bm25" / f"{digest}-v{_INDEX_VERSION}"
+        if not (self.index_dir / "params.index.json").is_file():
+            self._build(self.index_dir)
+        self.retriever = bm25s.BM25.load(str(self.index_dir), mmap=True, show_progress=False)
 
     def _tokenize(self, texts: list[str], **kwargs):
         return self._bm25s.tokenize(

@@ -1,0 +1,68 @@
+"""Shared fixtures: the tiny trained agent, its untrained twin, and an ``lm_eval`` runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIREACT_DATA = SHARED / "data" / "fireact"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Search indexes are built into a fresh cache, so the tests also exercise building."""
+    cache = tmp_path_factory.mktemp("fireact_cache")
+    old = os.environ.get("FIREACT_EVAL_CACHE")
+    os.environ["FIREACT_EVAL_CACHE"] = str(cache)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    yield cache
+    if old is None:
+        os.environ.pop("FIREACT_EVAL_CACHE", None)
+    else:
+        os.environ["FIREACT_EVAL_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory) -> Path:
+    from tiny_agent import build_untrained
+
+    return build_untrained(tmp_path_factory.mktemp("tiny_untrained"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Llama trained until it searches and finishes on the first 8 demo questions."""
+    from tiny_agent import build_untrained, train
+
+    model_dir = build_untrained(tmp_path_factory.mktemp("tiny_trained"))
+    losses = train(model_dir, steps=150)
+    assert losses[-1] < 0.2 * losses[0]
+    return model_dir
+
+
+def run_lm_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``lm_eval`` as a user runs it, in a subprocess; only our tasks are indexed (15 s less)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lm_eval", *args], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "FIREACT_EVAL_TASKS_ONLY": "1"},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lm_eval failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def read_outputs(output_path: Path, task: str) -> tuple[dict, list[dict]]:
+    """The results JSON and the sample lines lm-eval wrote for ``task``."""
+    results = sorted(output_path.glob("*/results_*.json"))[-1]
+    samples = sorted(output_path.glob(f"*/samples_{task}_*.jsonl"))[-1]
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    return json.loads(results.read_text())["results"][task], lines

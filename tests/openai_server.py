@@ -1,0 +1,76 @@
+"""A loopback OpenAI-compatible ``/v1/completions`` server that answers from a local HF model.
+
+It lets ``lm_eval --model local-completions`` run for real in tests, and it counts the
+requests it serves, so a test can prove that a cached rerun sends none.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+class CompletionServer:
+    def __init__(self, model_dir: str) -> None:
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+        self.requests = 0
+        self.prompts = 0
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1/completions"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def complete(self, prompts: list[str], max_tokens: int, stop: list[str]) -> list[str]:
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        with torch.no_grad():
+            out = self.model.generate(
+                **batch, max_new_tokens=max_tokens, do_sample=False,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
+        texts = self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
+                                            skip_special_tokens=True)
+        for s in stop:
+            texts = [t.split(s, 1)[0] for t in texts]
+        return texts
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+                with server._lock:
+                    server.requests += 1
+                    server.prompts += len(prompts)
+                    texts = server.complete(
+                        prompts, body.get("max_tokens", 64), body.get("stop") or []
+                    )
+                payload = json.dumps({
+                    "id": "cmpl-test", "object": "text_completion", "model": body.get("model"),
+                    "choices": [{"index": i, "text": t, "finish_reason": "stop"}
+                                for i, t in enumerate(texts)],
+                }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):  # no remote tokenizer endpoint: lm-eval falls back to HF
+                self.send_response(404)
+                self.end_headers()
+
+        return Handler
+
+    def close(self) -> None:
+        self.httpd.shutdown()

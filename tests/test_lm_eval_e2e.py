@@ -1,0 +1,159 @@
+"""``lm_eval`` end to end through its CLI, with the tiny agent on real backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fireact_eval.errors import FireactError
+from fireact_eval.harness import RolloutSettings
+from fireact_eval.trajectory import Trajectory
+
+from conftest import FIREACT_DATA, read_outputs, run_lm_eval
+
+DEMO = ("--tasks", "fireact_demo", "--device", "cpu", "--batch_size", "8")
+
+
+def hf(model_dir) -> tuple[str, ...]:
+    return ("--model", "hf", "--model_args", f"pretrained={model_dir}")
+
+
+def python(code: str, **env: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, **env}).stdout
+
+
+def test_tasks_are_registered_without_include_path():
+    code = "from lm_eval.tasks import TaskManager; print(sorted(TaskManager().all_tasks))"
+    everything = python(code)
+    assert "'fireact_hotpotqa'" in everything and "'hellaswag'" in everything
+    assert python(code, FIREACT_EVAL_TASKS_ONLY="1").count("'") < 20  # our tasks only
+    code = "from lm_eval.tasks import TaskManager as T; print(T(include_defaults=False).all_tasks)"
+    assert "fireact" not in python(code, FIREACT_EVAL_NO_AUTOLOAD="1")
+    tasks_dir = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "tasks-dir"],
+                               capture_output=True, text=True,
+                               check=True).stdout.strip()
+    code = (f"from lm_eval.tasks import TaskManager as T; "
+            f"print(T(include_path={tasks_dir!r}, include_defaults=False).all_tasks)")
+    assert "'fireact_demo'" in python(code, FIREACT_EVAL_NO_AUTOLOAD="1")
+    listing = run_lm_eval("ls", "tasks").stdout
+    assert "fireact_hotpotqa" in listing and "fireact_demo" in listing
+
+
+def test_autoload_hook_costs_nothing_to_other_processes():
+    code = "import sys; print('fireact_eval._autoload' in sys.modules, 'lm_eval' in sys.modules)"
+    assert python(code).split() == ["True", "False"]  # hook installed, nothing heavy imported
+    trace = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True,
+                           text=True, check=True).stderr
+    ours = [line for line in trace.splitlines() if line.rstrip().endswith("fireact_eval._autoload")]
+    cumulative_us = int(ours[0].split("|")[1])
+    assert cumulative_us < 5_000
+
+
+def test_tiny_agent_end_to_end(tiny_model, tmp_path):
+    proc = run_lm_eval(*hf(tiny_model), *DEMO, "--limit", "8", "--metadata", "shots=zeroshot",
+                       "--output_path", str(tmp_path), "--log_samples")
+    assert "exact_match" in proc.stdout and "invalid_actions" in proc.stdout  # lm-eval's table
+    results, samples = read_outputs(tmp_path, "fireact_demo")
+    assert results["exact_match,none"] >= 0.75
+    assert results["finished,none"] == 1.0
+    assert results["tool_calls,none"] == 2.0 and results["turns,none"] == 3.0
+    assert results["prompt_tokens,none"] > results["gen_tokens,none"] > 0
+    assert len(samples) == 8
+    for sample in samples:
+        traj = Trajectory.from_json(sample["resps"][0][0])  # one JSON trajectory per doc
+        assert traj.steps[0].action == "search"
+        assert traj.steps[0].observation.split(":")[0] in traj.steps[0].argument  # real passage
+        assert sample["exact_match"] == float(traj.answer == sample["doc"]["answer"])
+
+
+def test_chat_backend_path(tiny_model, tmp_path):
+    run_lm_eval(*hf(tiny_model), *DEMO, "--limit", "8", "--metadata", "shots=zeroshot",
+                "--apply_chat_template", "--output_path", str(tmp_path), "--log_samples")
+    results, _ = read_outputs(tmp_path, "fireact_demo")
+    assert results["exact_match,none"] >= 0.75 and results["finished,none"] == 1.0
+
+
+def test_max_turns_from_metadata(tiny_model, tmp_path):
+    run_lm_eval(*hf(tiny_model), *DEMO, "--limit", "4", "--metadata", "shots=zeroshot",
+                "max_turns=1", "--output_path", str(tmp_path), "--log_samples")
+    results, _ = read_outputs(tmp_path, "fireact_demo")
+    assert results["turns,none"] == 1.0 and results["finished,none"] == 0.0
+    assert results["exact_match,none"] == 0.0
+
+
+def test_untrained_model_runs_out_of_turns_without_crashing(untrained_model, tmp_path):
+    run_lm_eval(*hf(untrained_model), *DEMO, "--limit", "2", "--metadata", "shots=zeroshot",
+                "max_turns=3", "--gen_kwargs", "max_gen_toks=24", "--output_path", str(tmp_path),
+                "--log_samples")
+    results, samples = read_outputs(tmp_path, "fireact_demo")
+    assert results["finished,none"] == 0.0 and results["turns,none"] == 3.0
+    assert results["invalid_actions,none"] == 3.0
+    first_step = Trajectory.from_json(samples[0]["resps"][0][0]).steps[0]
+    assert "Valid actions are" in first_step.observation
+
+
+def test_local_completions_batches_turns_and_use_cache_skips_them(tiny_model, tmp_path):
+    from openai_server import CompletionServer
+
+    server = CompletionServer(str(tiny_model))
+    args = ("--model", "local-completions", "--model_args",
+            f"base_url={server.base_url},model=tiny,tokenizer_backend=huggingface,"
+            f"tokenizer={tiny_model},tokenized_requests=False,max_retries=1",
+            *DEMO, "--limit", "4", "--metadata", "shots=zeroshot",
+            "--use_cache", str(tmp_path / "cache"), "--log_samples")
+    try:
+        run_lm_eval(*args, "--output_path", str(tmp_path / "first"))
+        assert server.requests == 3  # one batched request per turn, 4 docs, 3 turns
+        assert server.prompts == 12
+        run_lm_eval(*args, "--output_path", str(tmp_path / "again"))
+        assert server.requests == 3  # every turn came from the cache
+    finally:
+        server.close()
+    first, first_samples = read_outputs(tmp_path / "first", "fireact_demo")
+    again, again_samples = read_outputs(tmp_path / "again", "fireact_demo")
+    assert first["exact_match,none"] >= 0.75
+    assert first["exact_match,none"] == again["exact_match,none"]
+    strip = [{**json.loads(s["resps"][0][0]), "seconds": 0} for s in first_samples]
+    assert strip == [{**json.loads(s["resps"][0][0]), "seconds": 0} for s in again_samples]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"search": "bing"}, "valid backends: local"),
+        ({"max_turns": "zero"}, "max_turns must be an integer"),
+        ({"max_turns": 0}, "max_turns must be at least 1"),
+        ({"shots": "twoshot"}, "valid values: fewshot, zeroshot"),
+    ],
+)
+def test_bad_metadata_is_one_clear_error(metadata, message):
+    with pytest.raises(FireactError, match=message):
+        RolloutSettings.from_metadata(metadata)
+
+
+def test_bad_metadata_fails_the_run_before_any_model_call(tiny_model):
+    proc = run_lm_eval(*hf(tiny_model), *DEMO, "--limit", "1", "--metadata", "search=bing",
+                       check=False)
+    assert proc.returncode != 0
+    assert "unknown search spec 'bing'; valid backends: local" in proc.stderr
+
+
+def test_missing_data_dir_names_the_file(tiny_model, tmp_path):
+    proc = run_lm_eval(*hf(tiny_model), "--tasks", "fireact_hotpotqa", "--limit", "1",
+                       "--metadata", f"data_dir={tmp_path}", check=False)
+    assert proc.returncode != 0
+    assert f"data file not found: {tmp_path}/hotpotqa/dev.json" in proc.stderr
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_hotpotqa_from_fireact_files(tiny_model, tmp_path):
+    run_lm_eval(*hf(tiny_model), "--tasks", "fireact_hotpotqa", "--device", "cpu", "--limit", "2",
+                "--metadata", f"data_dir={FIREACT_DATA}", "shots=zeroshot", "max_turns=2",
+                "--gen_kwargs", "max_gen_toks=48", "--output_path", str(tmp_path), "--log_samples")
+    results, samples = read_outputs(tmp_path, "fireact_hotpotqa")
+    assert len(samples) == 2 and 1.0 <= results["turns,none"] <= 2.0

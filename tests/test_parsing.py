@@ -1,0 +1,97 @@
+import json
+
+import pytest
+
+from fireact_eval.actions import Action, parse_action, parse_turn
+from fireact_eval.trajectory import Step, Trajectory
+
+from conftest import FIREACT_DATA
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("search[Paris]", Action("search", "Paris")),
+        ("Action: Search [ Paris ]", Action("search", "Paris")),
+        ("action 3:FINISH[yes]", Action("finish", "yes")),
+        ("search[Paris", Action("search", "Paris")),  # missing ]
+        ("finish[Paris] because it is the capital", Action("finish", "Paris")),  # trailing text
+        ("finish[the [1] answer]", Action("finish", "the [1] answer")),  # brackets inside
+        ("finish[]", Action("finish", "")),
+        ("search[a]\nObservation: made up", Action("search", "a")),  # only the first line
+        ("I will search for Paris", None),
+        ("", None),
+        ("[Paris]", None),
+    ],
+)
+def test_parse_action(text, expected):
+    assert parse_action(text) == expected
+
+
+def test_parse_turn_cuts_invented_observations():
+    turn = parse_turn("Thought: look it up\nAction: search[x]\nObservation: invented\nThought: y")
+    assert turn.thought == "look it up"
+    assert turn.action == Action("search", "x")
+    assert turn.text == "Thought: look it up\nAction: search[x]"
+
+
+def test_parse_turn_without_action_label():
+    turn = parse_turn("thought 2: I know it\nfinish[Pellow]")
+    assert turn.thought == "I know it"
+    assert turn.action == Action("finish", "Pellow")
+
+
+def test_parse_turn_without_any_action():
+    turn = parse_turn("Thought: hmm, let me think about it")
+    assert turn.action is None
+    assert turn.thought == "hmm, let me think about it"
+
+
+TRANSCRIPT = """Below is an instruction. Question: Where was the founder born?
+Thought: I need the founder first.
+Action: search[Velmora Observatory]
+Observation: It was founded by Ilse Brandauer.
+Thought 2: Now her birthplace.
+Action 2: Search[Ilse Brandauer
+Observation 2: She was born in Kettwick.
+Thought: She was born in Kettwick.
+Action: finish[Kettwick]
+Observation: Episode finished, reward = True
+"""
+
+
+def test_trajectory_from_text():
+    traj = Trajectory.from_text(TRANSCRIPT)
+    assert [s.action for s in traj.steps] == ["search", "search", "finish"]
+    assert [s.argument for s in traj.steps] == ["Velmora Observatory", "Ilse Brandauer", "Kettwick"]
+    assert traj.steps[0].thought == "I need the founder first."
+    assert traj.steps[1].observation == "She was born in Kettwick."
+    assert traj.answer == "Kettwick" and traj.finished
+
+
+def test_trajectory_without_finish_has_no_answer():
+    traj = Trajectory.from_text("Thought: a\nAction: search[b]\nObservation: c\n")
+    assert traj.answer is None and not traj.finished and len(traj.steps) == 1
+    assert Trajectory.from_text("no thoughts at all").steps == []
+
+
+def test_trajectory_round_trips():
+    traj = Trajectory.from_text(TRANSCRIPT)
+    assert Trajectory.from_text(traj.to_text()).steps == traj.steps
+    assert Trajectory.from_json(traj.to_json()) == traj
+    assert isinstance(json.loads(traj.to_json())["steps"][0], dict)
+
+
+def test_step_from_generation():
+    step = Step.from_generation(" Thought: x\nAction: finish[y] ")
+    assert (step.thought, step.action, step.argument) == ("x", "finish", "y")
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_parses_fireact_released_trajectories():
+    rows = json.loads((FIREACT_DATA / "finetune/alpaca_format/hotpotqa.json").read_text())
+    trajs = [Trajectory.from_text(r["output"]) for r in rows]
+    assert len(trajs) == 500
+    assert sum(t.finished for t in trajs) == 500
+    assert sum(len(t.steps) for t in trajs) > 1000
+    assert all(s.action in ("search", "finish") for t in trajs for s in t.steps)

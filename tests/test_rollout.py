@@ -1,0 +1,101 @@
+"""The engine on its own: scripted generations, real tools, every branch of the loop."""
+
+from fireact_eval.rollout import Episode, render_messages, render_text, run_episodes
+from fireact_eval.tools import make_search
+
+
+class Script:
+    """Answers each context by how many observations it already holds; records every call."""
+
+    def __init__(self, turns: list[str]):
+        self.turns, self.calls = turns, []
+
+    def __call__(self, requests):
+        self.calls.append(len(requests))
+        return [self.turns[min(ctx.count("Observation:"), len(self.turns) - 1)]
+                for ctx, _ in requests]
+
+
+def test_searches_then_finishes_with_real_observations():
+    search = make_search("local")
+    script = Script(["Thought: look\nAction: search[Ilse Brandauer]", "Action: finish[Kettwick]"])
+    [traj] = run_episodes([Episode("Q?\n", {"search": search})], script, progress=False)
+    assert traj.finished and traj.answer == "Kettwick"
+    assert (traj.turns, traj.tool_calls, traj.invalid_actions) == (2, 1, 0)
+    assert "born in Kettwick" in traj.steps[0].observation
+    assert traj.steps[1].observation is None
+
+
+def test_batches_all_live_trajectories_in_one_call_per_turn():
+    slow = ["Action: search[x]", "Action: search[y]", "Action: finish[b]"]
+    episodes = [Episode(f"Q{i}\n", {"search": lambda q: "obs"}) for i in range(5)]
+
+    def generate(requests):
+        # the first two episodes finish at once, the other three search twice first
+        out = []
+        for ctx, _ in requests:
+            if ctx.startswith(("Q0", "Q1")):
+                out.append("Action: finish[a]")
+            else:
+                out.append(slow[ctx.count("Observation:")])
+        calls.append(len(requests))
+        return out
+
+    calls = []
+    trajs = run_episodes(episodes, generate, progress=False)
+    assert calls == [5, 3, 3]  # one call per turn, only live trajectories
+    assert [t.turns for t in trajs] == [1, 1, 3, 3, 3]
+    assert all(t.finished for t in trajs)
+
+
+def test_invalid_actions_are_observed_and_counted():
+    script = Script(["Thought: hmm", "Action: lookup[x]", "Action: finish[done]"])
+    [traj] = run_episodes([Episode("Q\n", {"search": lambda q: "obs"})], script, progress=False)
+    assert traj.invalid_actions == 2 and traj.tool_calls == 0 and traj.finished
+    assert "search[<query>]" in traj.steps[0].observation
+    assert "finish[<answer>]" in traj.steps[0].observation
+    assert "lookup" in traj.steps[1].observation
+
+
+def test_max_turns_ends_unfinished():
+    script = Script(["Action: search[again]"])
+    [traj] = run_episodes([Episode("Q\n", {"search": lambda q: "obs"}, max_turns=4)], script,
+                          progress=False)
+    assert traj.turns == 4 and traj.tool_calls == 4
+    assert not traj.finished and traj.answer is None
+
+
+def test_gen_kwargs_and_contexts_reach_the_backend():
+    seen = []
+
+    def generate(requests):
+        seen.extend(requests)
+        return ["Action: search[q]" if "Observation" not in c else "Action: finish[a]"
+                for c, _ in requests]
+
+    run_episodes([Episode("Q\n", {"search": lambda q: "R"}, gen_kwargs={"until": ["X"]})],
+                 generate, progress=False)
+    assert seen[0] == ("Q\n", {"until": ["X"]})
+    assert seen[1][0] == "Q\nAction: search[q]\nObservation: R\n"
+
+
+def test_token_counts_and_time_are_accounted():
+    script = Script(["Action: search[q]", "Action: finish[a]"])
+    [traj] = run_episodes([Episode("Q\n", {"search": lambda q: "R"})], script,
+                          count_tokens=lambda text: len(text.split()), progress=False)
+    second_context = "Q Action: search[q] Observation: R"
+    assert traj.prompt_tokens == len("Q".split()) + len(second_context.split())
+    assert traj.gen_tokens == 4
+    assert traj.seconds > 0
+
+
+def test_render_messages_matches_fireact_chat_layout():
+    script = Script(["Action: search[q]", "Action: finish[a]"])
+    [traj] = run_episodes([Episode("Q", {"search": lambda q: "R"})], script, progress=False)
+    messages = render_messages("Q", traj.steps[:1])
+    assert messages == [
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "Action: search[q]"},
+        {"role": "user", "content": "Observation: R"},
+    ]
+    assert render_text("Q\n", traj.steps[:1]) == "Q\nAction: search[q]\nObservation: R\n"
