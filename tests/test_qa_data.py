@@ -1,0 +1,58 @@
+import json
+import random
+
+import pytest
+
+from fireact_eval.errors import FireactError
+from fireact_eval.qa_data import demo, fireact_subset, hotpotqa
+
+from conftest import FIREACT_DATA
+
+
+def test_demo_docs():
+    docs = demo()["test"]
+    assert len(docs) == 36
+    assert set(docs.features) == {"id", "question", "answer"}
+    assert docs[0]["answer"] == "Kettwick"
+
+
+def test_fireact_subset_is_the_seeded_shuffle():
+    indices = list(range(7405))
+    random.Random(233).shuffle(indices)
+    assert fireact_subset(list(range(7405))) == indices[:500]
+
+
+def _write_dev(tmp_path, rows) -> None:
+    (tmp_path / "hotpotqa").mkdir()
+    (tmp_path / "hotpotqa" / "dev.json").write_text(json.dumps(rows))
+
+
+def test_local_hotpotqa_layout(tmp_path):
+    _write_dev(tmp_path, [{"question": f"q{i}?", "answer": f"a{i}"} for i in range(600)])
+    docs = hotpotqa(data_dir=str(tmp_path), pretrained="ignored")["test"]  # metadata kwargs pass
+    order = fireact_subset(list(range(600)))
+    assert len(docs) == 500
+    assert docs[0]["question"] == f"q{order[0]}?" and docs[0]["id"] == f"hotpotqa-{order[0]}"
+
+
+def test_malformed_row_names_file_and_row(tmp_path):
+    rows = [{"question": "q?", "answer": "a"} for _ in range(3)] + [{"question": "no answer"}]
+    _write_dev(tmp_path, rows)
+    with pytest.raises(FireactError, match=r"dev\.json, row 3: expected an object"):
+        hotpotqa(data_dir=str(tmp_path))
+
+
+def test_malformed_json_names_file(tmp_path):
+    (tmp_path / "hotpotqa").mkdir()
+    (tmp_path / "hotpotqa" / "dev.json").write_text("[{]")
+    with pytest.raises(FireactError, match=r"dev\.json: not valid JSON"):
+        hotpotqa(data_dir=str(tmp_path))
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_fireact_hotpotqa_files():
+    rows = json.loads((FIREACT_DATA / "hotpotqa" / "dev.json").read_text())
+    docs = hotpotqa(data_dir=str(FIREACT_DATA))["test"]
+    assert len(rows) == 7405 and len(docs) == 500
+    first = rows[fireact_subset(rows)[0]]
+    assert (docs[0]["question"], docs[0]["answer"]) == (first["question"], first["answer"])
