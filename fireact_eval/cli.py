@@ -38,6 +38,37 @@ def _demo(args: argparse.Namespace) -> None:
     cli_evaluate()
 
 
+def _index_build(args: argparse.Namespace) -> None:
+    from fireact_eval.tools.replay import build_replay_index
+
+    count = build_replay_index(args.files, args.out)
+    print(f"{count} recorded queries -> {args.out}; use --metadata search=replay:{args.out}")
+
+
+def _index_corpus(args: argparse.Namespace) -> None:
+    """HotpotQA's context paragraphs (from the Hub) as a local search corpus."""
+    import datasets
+
+    from fireact_eval.tools.local_search import hotpotqa_passages, write_corpus
+
+    rows = datasets.load_dataset("hotpotqa/hotpot_qa", "distractor", split=args.split)
+    count = write_corpus(hotpotqa_passages(rows), args.out)
+    print(f"{count} passages -> {args.out}; use --metadata search=local:{args.out}")
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from fireact_eval.tools.cache import ToolCache
+
+    cache = ToolCache(args.path)
+    if args.action == "clear":
+        print(f"removed {cache.clear(args.backend)} cached calls from {cache.path}")
+        return
+    stats = cache.stats()
+    print(f"{cache.path}: {sum(stats.values())} cached calls")
+    for backend, count in sorted(stats.items()):
+        print(f"  {backend}: {count}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fireact-eval", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lm_eval_args", nargs=argparse.REMAINDER,
                    help="after --: extra arguments passed to lm_eval as they are")
     p.set_defaults(func=_demo)
+
+    index = sub.add_parser("index", help="build search data").add_subparsers(
+        dest="index_command", required=True)
+    p = index.add_parser("build", help="replay index from trajectory files (search=replay:OUT)")
+    p.add_argument("files", nargs="+",
+                   help="FireAct alpaca .json / chat .jsonl files, lm-eval samples_*.jsonl")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_index_build)
+    p = index.add_parser("corpus", help="HotpotQA context paragraphs as a local:PATH corpus")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="validation")
+    p.set_defaults(func=_index_corpus)
+
+    p = sub.add_parser("cache", help="the persistent tool-call cache")
+    p.add_argument("action", choices=["stats", "clear"])
+    p.add_argument("--backend", default=None, help="clear only this backend (e.g. serpapi:google)")
+    p.add_argument("--path", default=None, help="cache file (default: $FIREACT_EVAL_TOOL_CACHE)")
+    p.set_defaults(func=_cache)
     return parser
 
 

@@ -18,6 +18,7 @@ from lm_eval.api.model import LM, hash_args
 from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.errors import FireactError
+from fireact_eval.perturb import make_perturbation, validate_noise
 from fireact_eval.prompts import SHOTS, react_prompt
 from fireact_eval.rollout import (
     DEFAULT_MAX_TURNS,
@@ -40,6 +41,9 @@ class RolloutSettings:
     search: str = "local"
     shots: str = "fewshot"
     examples: str = "react_fewshot"
+    noise: str = "off"
+    noise_p: float = 0.5
+    noise_seed: int = 0
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
@@ -55,7 +59,14 @@ class RolloutSettings:
             raise FireactError(f"unknown shots={shots!r}; valid values: {', '.join(SHOTS)}")
         search = str(meta.get("search", cls.search))
         make_search(search)  # fail now, with the list of valid specs, not mid-run
-        return cls(max_turns, search, shots, str(meta.get("examples", cls.examples)))
+        noise = str(meta.get("noise", cls.noise))
+        try:
+            noise_p, noise_seed = float(meta.get("noise_p", 0.5)), int(meta.get("noise_seed", 0))
+        except (TypeError, ValueError):
+            raise FireactError("noise_p must be a number and noise_seed an integer") from None
+        validate_noise(noise, noise_p)
+        examples = str(meta.get("examples", cls.examples))
+        return cls(max_turns, search, shots, examples, noise, noise_p, noise_seed)
 
 
 class ReactTask(ConfigurableTask):
@@ -115,15 +126,24 @@ def _token_counter(lm: LM):
 def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     """Run every requested rollout; one trajectory JSON string per request, in order."""
     episodes, chat = [], False
+    pools: dict[str, list[str]] = {}  # one snapshot per backend, taken before this run's calls
     for req in requests:
         prompt, gen_kwargs, rollout = req.args
         chat = chat or rollout["chat"]
+        search = make_search(rollout["search"])
+        if rollout["noise"] == "random" and rollout["search"] not in pools:
+            pools[rollout["search"]] = list(getattr(search, "pool", ()))
+        perturb = make_perturbation(
+            rollout["noise"], rollout["noise_p"], rollout["noise_seed"],
+            doc_key=str(req.doc.get("id", req.doc_id)), pool=pools.get(rollout["search"], ()),
+        )
         episodes.append(
             Episode(
                 prompt=prompt,
-                tools={"search": make_search(rollout["search"])},
+                tools={"search": search},
                 max_turns=rollout["max_turns"],
                 gen_kwargs=gen_kwargs,
+                perturb=perturb,
             )
         )
     if chat:

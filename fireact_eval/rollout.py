@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from fireact_eval.tools import Search
+from fireact_eval.perturb import Perturb
+from fireact_eval.tools import Search, ToolError
 from fireact_eval.trajectory import Step, Trajectory
 
 FINISH = "finish"
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
+MAX_CONCURRENT_TOOL_CALLS = 32  # a turn's queries wait on the network together, up to this many
 
 Context = Any
 Render = Callable[[str, Sequence[Step]], Context]
@@ -32,13 +35,15 @@ CountTokens = Callable[[Context], int]
 
 @dataclass
 class Episode:
-    """One question to roll out: its prompt, the tools it may call, its turn budget and
-    the generation settings passed through to the backend untouched."""
+    """One question to roll out: its prompt, the tools it may call, its turn budget, the
+    generation settings passed through to the backend untouched, and an optional noisy-tool
+    perturbation applied to every successful tool observation."""
 
     prompt: str
     tools: Mapping[str, Search] = field(default_factory=dict)
     max_turns: int = DEFAULT_MAX_TURNS
     gen_kwargs: dict = field(default_factory=dict)
+    perturb: Perturb | None = None
 
 
 def render_text(prompt: str, steps: Sequence[Step]) -> str:
@@ -60,6 +65,22 @@ def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
     valid = ", ".join([f"{name}[<query>]" for name in tools] + [f"{FINISH}[<answer>]"])
     wrote = f"{step.action}[...]" if step.action else "no action"
     return f"Invalid action: you wrote {wrote}. Valid actions are: {valid}."
+
+
+def call_tools(calls: Sequence[tuple[Search, str]]) -> list[str | ToolError]:
+    """Run one turn's tool calls concurrently; a failed call comes back as its ToolError."""
+
+    def call(tool_and_argument: tuple[Search, str]) -> str | ToolError:
+        tool, argument = tool_and_argument
+        try:
+            return tool(argument)
+        except ToolError as err:
+            return err
+
+    if len(calls) <= 1:
+        return [call(c) for c in calls]
+    with ThreadPoolExecutor(min(MAX_CONCURRENT_TOOL_CALLS, len(calls))) as pool:
+        return list(pool.map(call, calls))
 
 
 def run_episodes(
@@ -86,7 +107,8 @@ def run_episodes(
             [(c, episodes[i].gen_kwargs) for c, i in zip(contexts, live, strict=True)]
         )
 
-        # 2. Act: finish, call a tool, or say the action was invalid.
+        # 2. Act: finish, queue a tool call, or say the action was invalid.
+        queued: list[int] = []
         for i, context, generation in zip(live, contexts, generations, strict=True):
             traj, tools = trajectories[i], episodes[i].tools
             step = Step.from_generation(generation)
@@ -98,13 +120,28 @@ def run_episodes(
             if step.action == FINISH:
                 traj.answer, traj.finished = step.argument, True
             elif step.action in tools:
-                step.observation = tools[step.action](step.argument)
-                traj.tool_calls += 1
+                queued.append(i)
             else:
                 step.observation = invalid_action_observation(step, tools)
                 traj.invalid_actions += 1
 
-        # 3. Account the turn's time to those who ran it; drop finished and exhausted ones.
+        # 3. Observe: the turn's tool calls run together; failures and noise are counted.
+        calls = [(episodes[i].tools[trajectories[i].steps[-1].action],
+                  trajectories[i].steps[-1].argument) for i in queued]
+        for i, result in zip(queued, call_tools(calls), strict=True):
+            traj, perturb = trajectories[i], episodes[i].perturb
+            traj.tool_calls += 1
+            if isinstance(result, ToolError):
+                traj.tool_errors += 1
+                observation = f"The search tool failed ({result}); try again or answer."
+            elif perturb is not None:
+                observation, perturbed = perturb(result, turn)
+                traj.perturbed_calls += perturbed
+            else:
+                observation = result
+            traj.steps[-1].observation = observation
+
+        # 4. Account the turn's time to those who ran it; drop finished and exhausted ones.
         share = (time.perf_counter() - started) / len(live)
         for i in live:
             trajectories[i].seconds += share

@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from fireact_eval.metrics import exact_match, f1
 from fireact_eval.trajectory import Trajectory
 
-COST_METRICS = ("turns", "tool_calls", "invalid_actions", "prompt_tokens", "gen_tokens", "seconds")
+COST_METRICS = (
+    "turns", "tool_calls", "tool_errors", "perturbed_calls", "invalid_actions",
+    "prompt_tokens", "gen_tokens", "seconds",
+)
 
 
 def cost(traj: Trajectory) -> dict[str, float]:

@@ -51,6 +51,8 @@ class Trajectory:
     finished: bool = False
     turns: int = 0
     tool_calls: int = 0
+    tool_errors: int = 0
+    perturbed_calls: int = 0
     invalid_actions: int = 0
     prompt_tokens: int = 0
     gen_tokens: int = 0

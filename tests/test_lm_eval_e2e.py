@@ -45,13 +45,13 @@ def test_tasks_are_registered_without_include_path():
 
 
 def test_autoload_hook_costs_nothing_to_other_processes():
-    code = "import sys; print('fireact_eval._autoload' in sys.modules, 'lm_eval' in sys.modules)"
-    assert python(code).split() == ["True", "False"]  # hook installed, nothing heavy imported
     trace = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True,
-                           text=True, check=True).stderr
-    ours = [line for line in trace.splitlines() if line.rstrip().endswith("fireact_eval._autoload")]
-    cumulative_us = int(ours[0].split("|")[1])
-    assert cumulative_us < 5_000
+                           text=True, check=True).stderr.splitlines()
+    start = next(i for i, line in enumerate(trace) if line.rstrip().endswith("  fireact_eval"))
+    end = next(i for i, line in enumerate(trace) if line.rstrip().endswith("fireact_eval._autoload"))
+    imported = [line.split("|")[-1].strip() for line in trace[start : end + 1]]
+    assert imported == ["fireact_eval", "fireact_eval._autoload"]  # no other module, no lm_eval
+    assert int(trace[end].split("|")[1]) < 20_000  # microseconds, even on a loaded CI machine
 
 
 def test_tiny_agent_end_to_end(tiny_model, tmp_path):

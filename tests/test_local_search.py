@@ -5,7 +5,7 @@ import pytest
 from fireact_eval.errors import FireactError
 from fireact_eval.qa_data import DEMO_QUESTIONS
 from fireact_eval.tools import make_search
-from fireact_eval.tools.local_search import NO_RESULT, LocalSearch
+from fireact_eval.tools.local_search import NO_RESULT, LocalSearch, hotpotqa_passages, write_corpus
 
 from conftest import SHARED
 
@@ -82,3 +82,25 @@ def test_real_wikipedia_retrieval_quality(tmp_path):
     hits = sum(gold in search(q) for q, gold in questions)
     assert len(questions) > 1000
     assert hits / len(questions) > 0.6
+
+
+def test_spec_options(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"title": "T", "text": "alpha " * 100}) + "\n")
+    assert len(make_search(f"local:{corpus}?max_chars=40")("alpha")) <= 44
+    with pytest.raises(FireactError, match="valid: max_chars"):
+        make_search(f"local:{corpus}?k=3")
+
+
+def test_hotpotqa_context_paragraphs_become_a_corpus(tmp_path):
+    """The Hub schema of hotpotqa/hotpot_qa: context = {title: [...], sentences: [[...]]}."""
+    rows = [
+        {"context": {"title": ["Badr Hari", "K-1"],
+                     "sentences": [["Badr Hari is a kickboxer.", " He was born in 1984."],
+                                   ["K-1 is a kickboxing promotion."]]}},
+        {"context": {"title": ["K-1"], "sentences": [["K-1 is a kickboxing promotion."]]}},
+    ]
+    out = tmp_path / "hotpot.jsonl"
+    assert write_corpus(hotpotqa_passages(rows), out) == 2
+    assert LocalSearch(out)("when was Badr Hari born") == (
+        "Badr Hari: Badr Hari is a kickboxer. He was born in 1984.")

@@ -13,6 +13,14 @@ from functools import cache
 from fireact_eval.errors import FireactError
 
 Search = Callable[[str], str]
+NULL_OBSERVATION = "None"  # what FireAct's search says when it finds nothing
+
+
+class ToolError(Exception):
+    """A tool call failed after its retries; the agent sees it as an observation, the run
+    goes on, and it is counted per sample as ``tool_errors``."""
+
+
 _FACTORIES: dict[str, Callable[[str], Search]] = {}
 
 
@@ -39,4 +47,4 @@ def make_search(spec: str) -> Search:
 
 
 # Importing the backends registers them.
-from fireact_eval.tools import local_search  # noqa: E402,F401
+from fireact_eval.tools import local_search, replay, serpapi  # noqa: E402,F401

@@ -1,7 +1,9 @@
 """Offline search: BM25 (bm25s, Snowball stemming, English stopwords) over a passage corpus.
 
-The corpus is JSONL, one ``{"title": ..., "text": ...}`` per line.  The index is built once
-per corpus content and kept under the cache folder, then memory-mapped on later runs.
+The corpus is JSONL, one ``{"title": ..., "text": ...}`` per line (``fireact-eval index
+corpus`` writes one from HotpotQA's own context paragraphs).  The index is built once per
+corpus content and kept under the cache folder, then memory-mapped on later runs.
+Spec: ``local`` (the demo corpus) or ``local:PATH``, optionally ``?max_chars=N``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from fireact_eval.errors import FireactError
 from fireact_eval.paths import cache_root
@@ -53,6 +59,7 @@ class LocalSearch:
         import Stemmer
 
         self.max_chars = max_chars
+        self._lock = threading.Lock()  # the stemmer is not thread-safe; a turn's calls share it
         self._bm25s = bm25s
         self._stemmer = Stemmer.Stemmer("english")
         self.passages = load_corpus(corpus_path)
@@ -83,16 +90,24 @@ class LocalSearch:
         except OSError:  # another process finished first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def __call__(self, query: str) -> str:
-        tokens = self._tokenize([query], return_ids=False)
-        if not tokens[0]:
-            return NO_RESULT
-        docs, scores = self.retriever.retrieve(tokens, k=1, show_progress=False)
-        if scores[0, 0] <= 0:
-            return NO_RESULT
-        passage = self.passages[int(docs[0, 0])]
+    def _render(self, passage: dict[str, str]) -> str:
         text = f"{passage['title']}: {passage['text']}" if passage["title"] else passage["text"]
         return _trim(text, self.max_chars)
+
+    @cached_property
+    def pool(self) -> list[str]:
+        """Every response this tool can give: what ``noise=random`` draws from."""
+        return [self._render(p) for p in self.passages]
+
+    def __call__(self, query: str) -> str:
+        with self._lock:
+            tokens = self._tokenize([query], return_ids=False)
+            if not tokens[0]:
+                return NO_RESULT
+            docs, scores = self.retriever.retrieve(tokens, k=1, show_progress=False)
+        if scores[0, 0] <= 0:
+            return NO_RESULT
+        return self._render(self.passages[int(docs[0, 0])])
 
 
 def _trim(text: str, max_chars: int) -> str:
@@ -101,7 +116,35 @@ def _trim(text: str, max_chars: int) -> str:
     return text[:max_chars].rsplit(" ", 1)[0] + " ..."
 
 
+def hotpotqa_passages(rows: Iterable[dict]) -> Iterable[dict[str, str]]:
+    """HotpotQA's own context paragraphs (``context.title`` / ``context.sentences`` of the
+    Hub dataset), one passage per distinct title: a real offline corpus for its questions."""
+    seen: set[str] = set()
+    for row in rows:
+        for title, sentences in zip(row["context"]["title"], row["context"]["sentences"],
+                                    strict=True):
+            if title not in seen:
+                seen.add(title)
+                yield {"title": title, "text": "".join(sentences).strip()}
+
+
+def write_corpus(passages: Iterable[dict[str, str]], out: str | Path) -> int:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with out.open("w", encoding="utf-8") as fh:
+        for passage in passages:
+            fh.write(json.dumps(passage, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
 @register_search("local")
 def _make_local(argument: str) -> LocalSearch:
-    """BM25 over a {title, text} JSONL corpus: local:PATH; bare local = the demo corpus"""
-    return LocalSearch(argument or DEMO_CORPUS)
+    """BM25 over a {title, text} JSONL corpus: local:PATH[?max_chars=N]; bare local = demo"""
+    path, _, query = argument.partition("?")
+    options = dict(parse_qsl(query))
+    unknown = set(options) - {"max_chars"}
+    if unknown:
+        raise FireactError(f"unknown local search option(s) {sorted(unknown)}; valid: max_chars")
+    return LocalSearch(path or DEMO_CORPUS, max_chars=int(options.get("max_chars", 600)))

@@ -1,0 +1,57 @@
+"""Noisy tools, as in FireAct's robustness study (Table 3): with probability ``p`` a search
+observation is replaced by ``None`` (``noise=none``) or by a random other real response of
+the same backend (``noise=random``); ``noise=off``, the default, leaves the tool clean.
+
+Whether a call is perturbed, and by what, depends only on (seed, doc id, turn), so
+per-sample results are identical for any batch size, order, ``--limit`` or resumed run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from fireact_eval.errors import FireactError
+from fireact_eval.tools import NULL_OBSERVATION
+
+NOISE_KINDS = ("off", "none", "random")
+# (observation, turn) -> (observation the agent sees, whether it was perturbed)
+Perturb = Callable[[str, int], tuple[str, bool]]
+
+
+def validate_noise(kind: str, p: float) -> None:
+    if kind not in NOISE_KINDS:
+        raise FireactError(f"unknown noise={kind!r}; valid values: {', '.join(NOISE_KINDS)}")
+    if not 0.0 <= p <= 1.0:
+        raise FireactError(f"noise_p must be between 0 and 1, got {p}")
+
+
+def make_perturbation(
+    kind: str, p: float, seed: int, doc_key: str, pool: Sequence[str] = ()
+) -> Perturb | None:
+    """The perturbation for one doc; None when ``kind`` is ``off`` (the clean tool).
+
+    Args:
+        kind: ``none`` replaces the observation with ``None``; ``random`` with a response
+            drawn from ``pool`` (real responses of the same backend).
+        p: probability that a call is perturbed (FireAct: 0.5).
+        seed: run-level seed; with ``doc_key`` and the turn it fixes every draw.
+    """
+    validate_noise(kind, p)
+    if kind == "off":
+        return None
+    if kind == "random" and not pool:
+        raise FireactError("noise=random needs a pool of real responses; this backend has none")
+
+    def perturb(observation: str, turn: int) -> tuple[str, bool]:
+        rng = random.Random(f"{seed}/{doc_key}/{turn}")  # str seeds hash stably (sha512)
+        if rng.random() >= p:
+            return observation, False
+        if kind == "none":
+            return NULL_OBSERVATION, True
+        index = rng.randrange(len(pool))
+        if pool[index] == observation:  # "another" response: step past the true one
+            index = (index + 1) % len(pool)
+        return pool[index], True
+
+    return perturb

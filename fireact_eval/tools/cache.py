@@ -1,0 +1,87 @@
+"""A persistent tool cache: one sqlite file, keyed by backend and query.
+
+A rerun costs zero API calls.  WAL mode lets many readers (parallel runs) share the file
+while one writes.  Failures are never cached, so a retry later can still succeed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from fireact_eval.paths import cache_root
+from fireact_eval.tools import Search
+
+
+def default_cache_path() -> Path:
+    """``$FIREACT_EVAL_TOOL_CACHE``, else ``tool_cache.sqlite`` in the cache folder."""
+    return Path(os.environ.get("FIREACT_EVAL_TOOL_CACHE") or cache_root() / "tool_cache.sqlite")
+
+
+class ToolCache:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        with self._lock, self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS calls (backend TEXT, query TEXT, observation TEXT,"
+                " PRIMARY KEY (backend, query))"
+            )
+
+    def get(self, backend: str, query: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT observation FROM calls WHERE backend = ? AND query = ?", (backend, query)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def put(self, backend: str, query: str, observation: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO calls VALUES (?, ?, ?)", (backend, query, observation)
+            )
+
+    def observations(self, backend: str) -> list[str]:
+        """Distinct cached responses of a backend, in a stable order (a noise pool)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT observation FROM calls WHERE backend = ? ORDER BY observation",
+                (backend,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT backend, COUNT(*) FROM calls GROUP BY backend")
+            return dict(rows.fetchall())
+
+    def clear(self, backend: str | None = None) -> int:
+        with self._lock, self._db:
+            if backend is None:
+                return self._db.execute("DELETE FROM calls").rowcount
+            return self._db.execute("DELETE FROM calls WHERE backend = ?", (backend,)).rowcount
+
+
+class CachedSearch:
+    """Wraps a search tool: answers from the cache, else calls it and stores the answer."""
+
+    def __init__(self, search: Search, backend: str, cache: ToolCache) -> None:
+        self.search, self.backend, self.cache = search, backend, cache
+
+    @property
+    def pool(self) -> list[str]:
+        return self.cache.observations(self.backend)
+
+    def __call__(self, query: str) -> str:
+        query = query.strip()
+        hit = self.cache.get(self.backend, query)
+        if hit is not None:
+            return hit
+        observation = self.search(query)  # a ToolError propagates and is not cached
+        self.cache.put(self.backend, query, observation)
+        return observation

@@ -1,0 +1,106 @@
+"""Replay recorded search results: free, deterministic evaluation from real Google results.
+
+``fireact-eval index build`` collects (query, observation) pairs from existing trajectories:
+FireAct's alpaca and chat fine-tuning files and our own ``--log_samples`` files.  A query
+seen before (after normalisation) replays its recorded observation; any other query gets
+the best BM25 match among all recorded observations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from fireact_eval.errors import FireactError
+from fireact_eval.metrics import normalize_answer
+from fireact_eval.tools import NULL_OBSERVATION, register_search
+from fireact_eval.tools.local_search import LocalSearch
+from fireact_eval.trajectory import Trajectory
+
+
+def _trajectories(path: Path) -> Iterator[Trajectory]:
+    """Trajectories from a FireAct alpaca ``.json``, a chat ``.jsonl`` or an lm-eval samples
+    ``.jsonl`` (detected per row)."""
+    if path.suffix == ".json":
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(rows, list):
+            raise FireactError(f"{path}: expected a JSON list of alpaca rows")
+        for row_no, row in enumerate(rows):
+            if not isinstance(row, dict) or "output" not in row:
+                raise FireactError(f"{path}, row {row_no}: expected an alpaca row with 'output'")
+            yield Trajectory.from_text(row["output"])
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise FireactError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
+            if "messages" in row:  # chat: the turns are the message contents, in order
+                yield Trajectory.from_text("\n".join(m["content"] for m in row["messages"][1:]))
+            elif "resps" in row:  # lm-eval samples: the response is our trajectory JSON
+                yield Trajectory.from_json(row["resps"][0][0])
+            else:
+                raise FireactError(
+                    f"{path}, line {line_no}: expected a chat row ('messages') or an lm-eval "
+                    "sample ('resps')"
+                )
+
+
+def recorded_calls(paths: Iterable[str | Path]) -> dict[str, dict[str, str]]:
+    """First recorded observation per normalised query, over all files."""
+    calls: dict[str, dict[str, str]] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FireactError(f"trajectory file not found: {path}")
+        for traj in _trajectories(path):
+            for step in traj.steps:
+                if step.action == "search" and step.argument and step.observation is not None:
+                    key = normalize_answer(step.argument)
+                    calls.setdefault(key, {"query": step.argument, "title": "",
+                                           "text": step.observation})
+    return calls
+
+
+def build_replay_index(paths: Iterable[str | Path], out: str | Path) -> int:
+    """Write the replay file (JSONL ``{query, title, text}``); returns the number of queries."""
+    calls = recorded_calls(paths)
+    if not calls:
+        raise FireactError("no search calls found in the given trajectory files")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for record in calls.values():
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(calls)
+
+
+class ReplaySearch:
+    """Exact (normalised) query -> recorded observation; else BM25 over the observations."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise FireactError(
+                f"replay index not found: {path}; build one with `fireact-eval index build`"
+            )
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+        self.recorded = {normalize_answer(r["query"]): r["text"] for r in rows}
+        self.fallback = LocalSearch(path, max_chars=10_000)  # observations are already short
+        self.pool = sorted({r["text"] for r in rows if r["text"] != NULL_OBSERVATION})
+
+    def __call__(self, query: str) -> str:
+        recorded = self.recorded.get(normalize_answer(query))
+        return recorded if recorded is not None else self.fallback(query)
+
+
+@register_search("replay")
+def _make_replay(argument: str) -> ReplaySearch:
+    """recorded observations, exact query else BM25: replay:PATH (fireact-eval index build)"""
+    if not argument:
+        raise FireactError("search=replay needs a path: replay:PATH")
+    return ReplaySearch(argument)

@@ -1,0 +1,70 @@
+"""Noisy tools: a pure function of (seed, doc id, turn), identical through lm_eval for any
+batch size."""
+
+import json
+
+import pytest
+
+from fireact_eval.errors import FireactError
+from fireact_eval.perturb import make_perturbation
+from fireact_eval.tools import make_search
+
+from conftest import read_outputs, run_lm_eval
+
+POOL = [f"response {i}" for i in range(50)]
+
+
+def test_off_is_the_clean_tool():
+    assert make_perturbation("off", 0.5, 0, "doc") is None
+
+
+def test_draws_depend_only_on_seed_doc_and_turn():
+    first = make_perturbation("random", 0.5, 7, "doc-3", POOL)
+    again = make_perturbation("random", 0.5, 7, "doc-3", POOL)
+    calls = [("obs", turn) for turn in range(1, 12)]
+    assert [first(*c) for c in calls] == [again(*c) for c in reversed(calls)][::-1]
+    other_seed = make_perturbation("random", 0.5, 8, "doc-3", POOL)
+    assert [first(*c) for c in calls] != [other_seed(*c) for c in calls]
+
+
+def test_rate_and_kinds():
+    outcomes = [make_perturbation("none", 0.5, 0, f"doc-{d}")("real", t)
+                for d in range(200) for t in range(1, 6)]
+    rate = sum(hit for _, hit in outcomes) / len(outcomes)
+    assert 0.45 < rate < 0.55
+    assert {obs for obs, hit in outcomes if hit} == {"None"}
+    assert {obs for obs, hit in outcomes if not hit} == {"real"}
+    randoms = [make_perturbation("random", 1.0, 0, f"d{d}", POOL)("response 3", 1)
+               for d in range(100)]
+    assert all(obs in POOL and obs != "response 3" for obs, _ in randoms)
+
+
+@pytest.mark.parametrize(("kind", "p", "message"), [
+    ("loud", 0.5, "valid values: off, none, random"),
+    ("none", 1.5, "between 0 and 1"),
+])
+def test_bad_noise_settings(kind, p, message):
+    with pytest.raises(FireactError, match=message):
+        make_perturbation(kind, p, 0, "doc", POOL)
+
+
+def test_local_search_pool_is_real_responses():
+    search = make_search("local")
+    assert len(search.pool) == 48 and search("Ilse Brandauer") in search.pool
+
+
+def test_noise_is_identical_across_batch_sizes_through_lm_eval(tiny_model, tmp_path):
+    per_batch = {}
+    for batch in ("1", "8"):
+        out = tmp_path / f"b{batch}"
+        run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks",
+                    "fireact_demo_noise_random", "--device", "cpu", "--batch_size", batch,
+                    "--limit", "8", "--metadata", "shots=zeroshot", "--output_path", str(out),
+                    "--log_samples")
+        results, samples = read_outputs(out, "fireact_demo_noise_random")
+        per_batch[batch] = [
+            {**json.loads(s["resps"][0][0]), "seconds": None, "doc": s["doc_id"]}
+            for s in sorted(samples, key=lambda s: s["doc_id"])
+        ]
+        assert results["perturbed_calls,none"] > 0
+    assert per_batch["1"] == per_batch["8"]

@@ -1,0 +1,182 @@
+"""SerpAPI against a loopback server: field order, faults, retries, concurrency, the key
+kept out of every output; the persistent tool cache; the replay backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from serpapi_server import SerpApiServer
+
+from fireact_eval.errors import FireactError
+from fireact_eval.rollout import call_tools
+from fireact_eval.tools import ToolError, make_search
+from fireact_eval.tools.cache import CachedSearch, ToolCache
+from fireact_eval.tools.replay import ReplaySearch, build_replay_index
+from fireact_eval.tools.serpapi import SerpApiSearch, extract_observation
+
+from conftest import FIREACT_DATA, read_outputs, run_lm_eval
+
+KEY = "sk-test-4f9c2b7e1d"
+ORGANIC = {"organic_results": [{"snippet": "O"}, {"snippet": "P"}]}
+
+
+@pytest.fixture
+def server():
+    srv = SerpApiServer(hang=0.5)
+    yield srv
+    srv.close()
+
+
+def client(server, **kwargs) -> SerpApiSearch:
+    return SerpApiSearch(KEY, base_url=server.base_url, **{"timeout": 0.2, "backoff": 0.01,
+                                                             "retries": 3, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"answer_box": {"answer": "A", "snippet": "S"}, **ORGANIC}, "A"),
+        ({"answer_box": {"snippet": "S", "snippet_highlighted_words": ["W"]}}, "S"),
+        ({"answer_box": {"snippet_highlighted_words": ["W", "X"]}, **ORGANIC}, "W"),
+        ({"answer_box": {}, **ORGANIC}, "O"),
+        ({"organic_results": [{"title": "no snippet"}]}, "None"),
+        ({}, "None"),
+    ],
+)
+def test_fireact_field_order(data, expected):
+    assert extract_observation(data) == expected
+
+
+def test_google_query_parameters(server):
+    server.responses["capital of France"] = {"answer_box": {"answer": "Paris"}}
+    assert client(server)("capital of France") == "Paris"
+    call = server.calls[0]
+    assert (call["q"], call["gl"], call["hl"], call["engine"], call["api_key"]) == (
+        "capital of France", "us", "en", "google", KEY)
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "timeout", "malformed", "error"])
+def test_each_fault_is_retried(server, fault):
+    server.faults["q"] = [fault, fault]
+    assert client(server)("q") == "Result for q"
+    assert server.hits("q") == 3
+
+
+def test_gives_up_after_retries_with_a_tool_error_without_the_key(server):
+    server.faults["q"] = ["500"] * 10
+    with pytest.raises(ToolError) as err:
+        client(server, retries=2)("q")
+    assert server.hits("q") == 3
+    assert "HTTP 500" in str(err.value) and KEY not in str(err.value)
+
+
+def test_connection_error_message_is_scrubbed():
+    search = SerpApiSearch(KEY, base_url="http://127.0.0.1:9", timeout=0.2, retries=1,
+                           backoff=0.01)
+    with pytest.raises(ToolError) as err:
+        search("q")
+    assert KEY not in str(err.value) and "ConnectionError" in str(err.value)
+
+
+def test_no_results_is_none_without_retry(server):
+    server.faults["q"] = ["noresults"]
+    assert client(server)("q") == "None"
+    assert server.hits("q") == 1
+
+
+def test_one_turn_of_queries_runs_concurrently():
+    server = SerpApiServer(latency=0.1)
+    try:
+        search = SerpApiSearch(KEY, base_url=server.base_url, timeout=5)
+        started = time.perf_counter()
+        results = call_tools([(search, f"query {i}") for i in range(32)])
+        elapsed = time.perf_counter() - started
+    finally:
+        server.close()
+    assert results == [f"Result for query {i}" for i in range(32)]
+    assert server.max_active > 16  # the calls overlapped at the server
+    assert elapsed < 0.6  # about one 100 ms latency, not 32 of them (3.2 s)
+
+
+def test_failures_become_counted_observations():
+    def broken(query):
+        raise ToolError("HTTP 503")
+
+    [result] = call_tools([(broken, "q")])
+    assert isinstance(result, ToolError)
+
+
+def test_missing_key_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("SERPAPI_API_KEY", raising=False)
+    make_search.cache_clear()
+    with pytest.raises(FireactError, match="SERPAPI_API_KEY"):
+        make_search("serpapi")
+
+
+def test_cache_answers_reruns_and_never_stores_failures(server, tmp_path):
+    cache = ToolCache(tmp_path / "tools.sqlite")
+    search = CachedSearch(client(server, retries=0), "serpapi:google", cache)
+    assert search("a") == "Result for a" and search(" a ") == "Result for a"
+    assert server.hits("a") == 1
+    server.faults["b"] = ["500"]
+    with pytest.raises(ToolError):
+        search("b")
+    assert search("b") == "Result for b" and server.hits("b") == 2
+    assert cache.stats() == {"serpapi:google": 2}
+    assert search.pool == ["Result for a", "Result for b"]
+    assert ToolCache(cache.path).get("serpapi:google", "a") == "Result for a"  # persisted
+    assert KEY.encode() not in cache.path.read_bytes()
+    out = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "cache", "clear",
+                          "--path", str(cache.path)], capture_output=True, text=True, check=True)
+    assert "removed 2" in out.stdout and cache.stats() == {}
+
+
+def test_lm_eval_with_serpapi_keeps_the_key_out_of_every_output(tiny_model, tmp_path, monkeypatch):
+    server = SerpApiServer()
+    cache_file = tmp_path / "tools.sqlite"
+    monkeypatch.setenv("SERPAPI_API_KEY", KEY)
+    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
+    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(cache_file))
+    try:
+        proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}",
+                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", "4",
+                           "--metadata", "shots=zeroshot", "search=serpapi",
+                           "--output_path", str(tmp_path / "out"), "--log_samples")
+    finally:
+        server.close()
+    results, samples = read_outputs(tmp_path / "out", "fireact_demo")
+    assert results["tool_calls,none"] >= 1.0 and server.calls[0]["api_key"] == KEY
+    first_observation = json.loads(samples[0]["resps"][0][0])["steps"][0]["observation"]
+    assert first_observation.startswith("Result for ")
+    for path in [cache_file, *(tmp_path / "out").rglob("*")]:
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    assert KEY not in proc.stdout and KEY not in proc.stderr
+
+
+def test_replay_index_from_our_own_samples(tiny_model, tmp_path):
+    run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks",
+                "fireact_demo", "--device", "cpu", "--limit", "8", "--metadata", "shots=zeroshot",
+                "--output_path", str(tmp_path / "out"), "--log_samples")
+    [samples] = (tmp_path / "out").rglob("samples_fireact_demo_*.jsonl")
+    assert build_replay_index([samples], tmp_path / "replay.jsonl") == 16
+    replay = ReplaySearch(tmp_path / "replay.jsonl")
+    live = make_search("local")
+    assert replay("  velmora observatory ") == live("Velmora Observatory")  # exact, normalised
+    assert "Kettwick" in replay("where was the astronomer Ilse Brandauer born")  # BM25 fallback
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_replay_index_from_fireact_files(tmp_path):
+    files = sorted((FIREACT_DATA / "finetune").glob("*/*"))
+    count = build_replay_index(files, tmp_path / "replay.jsonl")
+    assert count > 2000
+    replay = ReplaySearch(tmp_path / "replay.jsonl")
+    rows = json.loads((FIREACT_DATA / "finetune/alpaca_format/hotpotqa.json").read_text())
+    assert replay("best kick boxer in the world unsportsmanlike conducts crimes of violence") == \
+        rows[0]["output"].split("Observation: ")[1].split("\n")[0]
+    assert "Badr Hari" in replay("Badr Hari Moroccan-Dutch kickboxer")
