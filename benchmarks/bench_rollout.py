@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
 from fireact_eval.harness import RolloutSettings, react_generate
 from fireact_eval.offline_model import smollm2_path
-from fireact_eval.prompts import react_prompt
+from fireact_eval.prompts import build_prompt
 from fireact_eval.qa_data import demo
 from fireact_eval.trajectory import Trajectory
 
@@ -38,9 +39,9 @@ class TimedLM(HFLM):
 
 
 def instances(docs, settings: RolloutSettings, gen_kwargs: dict) -> list[Instance]:
-    rollout = {"chat": False, **settings.__dict__}
+    rollout = {"chat": False, **asdict(settings)}
     return [
-        Instance("react_generate", doc, (react_prompt(doc["question"], settings.shots),
+        Instance("react_generate", doc, (build_prompt(doc["question"], shots=settings.shots),
                                          gen_kwargs, rollout), idx=0)
         for doc in docs
     ]

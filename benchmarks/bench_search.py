@@ -6,30 +6,37 @@ concurrency against a loopback server with 100 ms latency per call.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fireact_eval.rollout import call_tools
+from fireact_eval.tools.local_search import LocalSearch
+from fireact_eval.tools.serpapi import SerpApiSearch
 
-from serpapi_server import SerpApiServer  # noqa: E402
-
-from fireact_eval.rollout import call_tools  # noqa: E402
-from fireact_eval.tools.local_search import LocalSearch  # noqa: E402
-from fireact_eval.tools.serpapi import SerpApiSearch  # noqa: E402
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+SERVER = """
+import sys, time
+sys.path.insert(0, "{tests}")
+from serpapi_server import SerpApiServer
+print(SerpApiServer(latency={latency}).base_url, flush=True)
+time.sleep(3600)
+"""
 
 
 def synthetic_corpus(path: Path, n: int, rng: random.Random) -> list[str]:
     """Zipf-distributed words from a 30k vocabulary, 40-120 words per passage."""
     vocab = [f"w{i}" for i in range(30_000)]
-    weights = [1 / (i + 1) for i in range(len(vocab))]
+    cum_weights = list(itertools.accumulate(1 / (i + 1) for i in range(len(vocab))))
     with path.open("w") as fh:
         for i in range(n):
-            words = rng.choices(vocab, weights, k=rng.randint(40, 120))
+            words = rng.choices(vocab, cum_weights=cum_weights, k=rng.randint(40, 120))
             fh.write(json.dumps({"title": f"Passage {i}", "text": " ".join(words)}) + "\n")
     return [" ".join(rng.choices(vocab[100:5000], k=rng.randint(2, 6))) for _ in range(500)]
 
@@ -60,14 +67,20 @@ def bench_bm25(n: int) -> dict:
 
 
 def bench_serpapi(n: int = 32, latency: float = 0.1) -> dict:
-    server = SerpApiServer(latency=latency)
+    """The loopback server runs in its own process, so it does not share our GIL."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER.format(tests=TESTS, latency=latency)],
+        stdout=subprocess.PIPE, text=True,
+    )
     try:
-        search = SerpApiSearch("bench-key", base_url=server.base_url, timeout=5)
+        base_url = server.stdout.readline().strip()
+        search = SerpApiSearch("bench-key", base_url=base_url, timeout=5)
+        call_tools([(search, "warm-up")])
         started = time.perf_counter()
         call_tools([(search, f"query {i}") for i in range(n)])
         wall = time.perf_counter() - started
     finally:
-        server.close()
+        server.kill()
     return {"queries": n, "latency_ms": latency * 1000, "turn_wall_ms": round(wall * 1000),
             "latencies_paid": round(wall / latency, 2)}
 

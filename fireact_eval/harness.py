@@ -19,7 +19,7 @@ from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.errors import FireactError
 from fireact_eval.perturb import make_perturbation, validate_noise
-from fireact_eval.prompts import SHOTS, react_prompt
+from fireact_eval.prompts import build_prompt, check_prompt
 from fireact_eval.rollout import (
     DEFAULT_MAX_TURNS,
     Episode,
@@ -27,10 +27,13 @@ from fireact_eval.rollout import (
     render_text,
     run_episodes,
 )
+from fireact_eval.scoring import COST_METRICS
 from fireact_eval.tools import make_search
 
 log = logging.getLogger(__name__)
 REQUEST_TYPE = "react_generate"
+SINGLE_TURN_METHODS = ("io", "cot")  # one finish[...], no tools
+DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
 
 
 @dataclass(frozen=True)
@@ -39,34 +42,59 @@ class RolloutSettings:
 
     max_turns: int = DEFAULT_MAX_TURNS
     search: str = "local"
+    method: str = "react"
     shots: str = "fewshot"
-    examples: str = "react_fewshot"
+    format: str = "plain"
+    family: str = "qa"  # which few-shot examples: tasks/prompts/{method}_{family}.txt
     noise: str = "off"
     noise_p: float = 0.5
     noise_seed: int = 0
+    reflect_at: tuple[int, ...] = DEFAULT_REFLECT_AT
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
         meta = dict(metadata or {})
         try:
             max_turns = int(meta.get("max_turns", DEFAULT_MAX_TURNS))
-        except (TypeError, ValueError):
-            raise FireactError(f"max_turns must be an integer, got {meta['max_turns']!r}") from None
+            noise_p, noise_seed = float(meta.get("noise_p", 0.5)), int(meta.get("noise_seed", 0))
+            reflect_at = meta.get("reflect_at", DEFAULT_REFLECT_AT)
+            reflect_at = tuple(int(t) for t in (
+                reflect_at if isinstance(reflect_at, (list, tuple)) else [reflect_at]))
+        except (TypeError, ValueError) as err:
+            raise FireactError(
+                "max_turns must be an integer (so must noise_seed and reflect_at; noise_p "
+                f"a number): {err}"
+            ) from None
         if max_turns < 1:
             raise FireactError(f"max_turns must be at least 1, got {max_turns}")
-        shots = str(meta.get("shots", cls.shots))
-        if shots not in SHOTS:
-            raise FireactError(f"unknown shots={shots!r}; valid values: {', '.join(SHOTS)}")
-        search = str(meta.get("search", cls.search))
-        make_search(search)  # fail now, with the list of valid specs, not mid-run
-        noise = str(meta.get("noise", cls.noise))
-        try:
-            noise_p, noise_seed = float(meta.get("noise_p", 0.5)), int(meta.get("noise_seed", 0))
-        except (TypeError, ValueError):
-            raise FireactError("noise_p must be a number and noise_seed an integer") from None
-        validate_noise(noise, noise_p)
-        examples = str(meta.get("examples", cls.examples))
-        return cls(max_turns, search, shots, examples, noise, noise_p, noise_seed)
+        settings = cls(
+            max_turns=max_turns, search=str(meta.get("search", cls.search)),
+            method=str(meta.get("method", cls.method)), shots=str(meta.get("shots", cls.shots)),
+            format=str(meta.get("format", cls.format)), family=str(meta.get("family", cls.family)),
+            noise=str(meta.get("noise", cls.noise)), noise_p=noise_p, noise_seed=noise_seed,
+            reflect_at=reflect_at,
+        )
+        check_prompt(settings.method, settings.shots, settings.format, settings.family)
+        validate_noise(settings.noise, settings.noise_p)
+        make_search(settings.search)  # fail now, with the list of valid specs, not mid-run
+        return settings
+
+    def episode(self, prompt: str, gen_kwargs: dict, doc_key: str, pools: dict) -> Episode:
+        """The rollout of one doc: single-turn methods get no tools and one turn."""
+        if self.method in SINGLE_TURN_METHODS:
+            return Episode(prompt, tools={}, max_turns=1, gen_kwargs=gen_kwargs)
+        search = make_search(self.search)
+        if self.noise == "random" and self.search not in pools:
+            pools[self.search] = list(getattr(search, "pool", ()))  # snapshot before any call
+        return Episode(
+            prompt,
+            tools={"search": search},
+            max_turns=self.max_turns,
+            gen_kwargs=gen_kwargs,
+            perturb=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,
+                                      pools.get(self.search, ())),
+            reflect_at=self.reflect_at if self.method == "reflexion" else (),
+        )
 
 
 class ReactTask(ConfigurableTask):
@@ -76,13 +104,21 @@ class ReactTask(ConfigurableTask):
     def __init__(self, config: dict | None = None) -> None:
         config = {k: v for k, v in (config or {}).items() if k != "class"}
         self.settings = RolloutSettings.from_metadata(config.get("metadata"))
+        # Every task reports the cost of its rollouts; YAMLs list only their quality metrics.
+        listed = {m["metric"] for m in config.get("metric_list") or []}
+        config["metric_list"] = [*(config.get("metric_list") or []), *(
+            {"metric": name, "aggregation": "mean", "higher_is_better": name == "finished"}
+            for name in (*COST_METRICS, "finished") if name not in listed
+        )]
         super().__init__(config=config)
 
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
-        chat = bool(kwargs.pop("apply_chat_template", False))
+        chat = bool(kwargs.pop("apply_chat_template", False)) or self.settings.format == "chat"
         kwargs.pop("chat_template", None)
-        prompt = react_prompt(doc["question"], self.settings.shots, self.settings.examples)
-        rollout = {"chat": chat, **asdict(self.settings)}
+        s = self.settings
+        prompt = build_prompt(doc["question"], s.method, s.shots,
+                              "chat" if chat else s.format, s.family)
+        rollout = {"chat": chat, **asdict(s)}
         gen_kwargs = dict(self.config.generation_kwargs or {})
         return Instance(
             request_type=REQUEST_TYPE,
@@ -126,29 +162,17 @@ def _token_counter(lm: LM):
 def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     """Run every requested rollout; one trajectory JSON string per request, in order."""
     episodes, chat = [], False
-    pools: dict[str, list[str]] = {}  # one snapshot per backend, taken before this run's calls
+    pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for req in requests:
         prompt, gen_kwargs, rollout = req.args
         chat = chat or rollout["chat"]
-        search = make_search(rollout["search"])
-        if rollout["noise"] == "random" and rollout["search"] not in pools:
-            pools[rollout["search"]] = list(getattr(search, "pool", ()))
-        perturb = make_perturbation(
-            rollout["noise"], rollout["noise_p"], rollout["noise_seed"],
-            doc_key=str(req.doc.get("id", req.doc_id)), pool=pools.get(rollout["search"], ()),
-        )
-        episodes.append(
-            Episode(
-                prompt=prompt,
-                tools={"search": search},
-                max_turns=rollout["max_turns"],
-                gen_kwargs=gen_kwargs,
-                perturb=perturb,
-            )
-        )
+        fields = {k: v for k, v in rollout.items() if k != "chat"}
+        fields["reflect_at"] = tuple(fields["reflect_at"])
+        doc_key = str(req.doc.get("id", req.doc_id))
+        episodes.append(RolloutSettings(**fields).episode(prompt, gen_kwargs, doc_key, pools))
     if chat:
-        def render(prompt, steps):
-            return self.apply_chat_template(render_messages(prompt, steps))
+        def render(prompt, steps, reflect=False):
+            return self.apply_chat_template(render_messages(prompt, steps, reflect))
     else:
         render = render_text
     trajectories = run_episodes(

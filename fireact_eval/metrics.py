@@ -29,6 +29,26 @@ def exact_match(prediction: str | None, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
+def yes_no(text: str | None) -> str | None:
+    """The leading yes/no of an answer ("Yes, because ..." -> "yes"), else None."""
+    words = normalize_answer(text or "").split()
+    return words[0] if words and words[0] in ("yes", "no") else None
+
+
+def choice_letter(prediction: str | None, choices: list[str], letters: str = "ABCD") -> str | None:
+    """The option an answer picks: a bare letter ("B", "(b)", "B. Paris") or an option's text."""
+    if prediction is None:
+        return None
+    text = prediction.strip()
+    head = text.strip("()[] ").split(".")[0].split(")")[0].strip().upper()
+    if len(head) == 1 and head in letters[: len(choices)]:
+        return head
+    for letter, choice in zip(letters, choices, strict=False):
+        if normalize_answer(text) == normalize_answer(choice):
+            return letter
+    return None
+
+
 def f1(prediction: str | None, gold: str) -> float:
     """Token-level F1 of HotpotQA; yes/no/noanswer must match exactly, as in the official script."""
     if prediction is None:

@@ -2,11 +2,12 @@
 
 Every loader is an lm-eval ``custom_dataset`` hook: it receives the run's metadata as
 keyword arguments (``data_dir`` among them) and returns a ``DatasetDict`` whose ``test``
-split holds docs ``{"id", "question", "answer"}``.
+split holds docs ``{"id", "question", "answer"}`` (MMLU adds ``choices``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
@@ -89,6 +90,83 @@ def hotpotqa(data_dir: str | None = None, **_: Any):
             ["id", "question", "answer"]
         ).to_list()
     docs = [_qa_doc(rows[i], source, i, f"hotpotqa-{i}") for i in fireact_subset(rows)]
+    return _as_dataset(docs)
+
+
+def bamboogle(data_dir: str | None = None, **_: Any):
+    """Bamboogle (Press et al., 2022), 125 two-hop questions Google cannot answer directly;
+    FireAct's held-out task.  Local: ``DATA_DIR/bamboogle/test.csv`` (Question,Answer);
+    Hub: ``chiayewken/bamboogle`` (test).  MIT licence."""
+    if data_dir:
+        source: Path | str = Path(data_dir) / "bamboogle" / "test.csv"
+        if not Path(source).is_file():
+            raise FireactError(f"data file not found: {source}")
+        with open(source, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    else:
+        import datasets
+
+        source = "chiayewken/bamboogle (test)"
+        rows = datasets.load_dataset("chiayewken/bamboogle", split="test").to_list()
+    rows = [{"question": r.get("Question"), "answer": r.get("Answer")} for r in rows]
+    return _as_dataset([_qa_doc(r, source, i, f"bamboogle-{i}") for i, r in enumerate(rows)])
+
+
+def strategyqa(data_dir: str | None = None, **_: Any):
+    """StrategyQA (Geva et al., 2021) yes/no questions needing implicit multi-step reasoning.
+    Local: FireAct's ``DATA_DIR/strategyqa/strategyqa_dev.json`` (229); Hub:
+    ``ChilleD/StrategyQA`` (test).  MIT licence.  Answers become "yes"/"no"."""
+    if data_dir:
+        source: Path | str = Path(data_dir) / "strategyqa" / "strategyqa_dev.json"
+        rows = _read_json(Path(source))
+    else:
+        import datasets
+
+        source = "ChilleD/StrategyQA (test)"
+        rows = datasets.load_dataset("ChilleD/StrategyQA", split="test").to_list()
+    docs = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("answer"), bool):
+            raise FireactError(f"{source}, row {i}: expected 'question' and a boolean 'answer'")
+        row = {"id": row.get("qid", f"strategyqa-{i}"), "question": row.get("question"),
+               "answer": "yes" if row["answer"] else "no"}
+        docs.append(_qa_doc(row, source, i, f"strategyqa-{i}"))
+    return _as_dataset(docs)
+
+
+LETTERS = "ABCD"
+
+
+def _mmlu_doc(question: str, choices: list[str], letter: str, doc_id: str) -> dict:
+    options = "\n".join(f"{k}. {text}" for k, text in zip(LETTERS, choices, strict=True))
+    return {"id": doc_id, "question": f"{question.strip()}\n{options}", "answer": letter,
+            "choices": list(choices)}
+
+
+def mmlu(data_dir: str | None = None, **_: Any):
+    """MMLU test (Hendrycks et al., 2021), 57 subjects, 14,042 questions; the prompt shows
+    the options A-D.  Local: headerless ``DATA_DIR/mmlu/test/*.csv`` rows
+    ``question,A,B,C,D,answer``; Hub: ``cais/mmlu`` (all, test).  MIT licence."""
+    docs = []
+    if data_dir:
+        files = sorted((Path(data_dir) / "mmlu" / "test").glob("*.csv"))
+        if not files:
+            raise FireactError(f"data file not found: {Path(data_dir) / 'mmlu' / 'test'}/*.csv")
+        for path in files:
+            with path.open(encoding="utf-8", newline="") as fh:
+                for i, row in enumerate(csv.reader(fh)):
+                    if len(row) != 6 or row[5].strip() not in LETTERS:
+                        raise FireactError(
+                            f"{path}, row {i}: expected question,A,B,C,D,answer (A-D)"
+                        )
+                    docs.append(_mmlu_doc(row[0], row[1:5], row[5].strip(), f"{path.stem}-{i}"))
+    else:
+        import datasets
+
+        rows = datasets.load_dataset("cais/mmlu", "all", split="test")
+        for i, row in enumerate(rows):
+            docs.append(_mmlu_doc(row["question"], row["choices"], LETTERS[row["answer"]],
+                                  f"{row['subject']}-{i}"))
     return _as_dataset(docs)
 
 

@@ -26,8 +26,15 @@ FINISH = "finish"
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
 MAX_CONCURRENT_TOOL_CALLS = 32  # a turn's queries wait on the network together, up to this many
 
+REFLECTION = "Reflection:"
+REFLECTION_REQUEST = (
+    "You have not answered yet. In one sentence starting with 'Reflection:', say what went "
+    "wrong so far and what to try next."
+)
+
 Context = Any
-Render = Callable[[str, Sequence[Step]], Context]
+# (prompt, steps so far, whether to ask for a reflection) -> what the backend takes
+Render = Callable[[str, Sequence[Step], bool], Context]
 # One batched call over (context, gen_kwargs) pairs, like lm-eval's generate_until.
 Generate = Callable[[list[tuple[Context, dict]]], list[str]]
 CountTokens = Callable[[Context], int]
@@ -44,21 +51,47 @@ class Episode:
     max_turns: int = DEFAULT_MAX_TURNS
     gen_kwargs: dict = field(default_factory=dict)
     perturb: Perturb | None = None
+    reflect_at: tuple[int, ...] = ()  # Reflexion: before these turns, if still unfinished
 
 
-def render_text(prompt: str, steps: Sequence[Step]) -> str:
+def render_text(prompt: str, steps: Sequence[Step], reflect: bool = False) -> str:
     """Completion backends: the prompt, then each turn followed by its observation."""
-    return prompt + "".join(f"{s.text}\nObservation: {s.observation}\n" for s in steps)
+    text = prompt + "".join(
+        f"{s.text}\n" if s.kind == "reflection" else f"{s.text}\nObservation: {s.observation}\n"
+        for s in steps
+    )
+    return text + REFLECTION if reflect else text
 
 
-def render_messages(prompt: str, steps: Sequence[Step]) -> list[dict[str, str]]:
+def render_messages(
+    prompt: str, steps: Sequence[Step], reflect: bool = False
+) -> list[dict[str, str]]:
     """Chat backends: the prompt as the user's message, turns as assistant messages and
     observations as user messages (the layout of FireAct's chat fine-tuning data)."""
     messages = [{"role": "user", "content": prompt}]
     for s in steps:
+        if s.kind == "reflection":
+            messages.append({"role": "user", "content": REFLECTION_REQUEST})
+            messages.append({"role": "assistant", "content": s.text})
+            continue
         messages.append({"role": "assistant", "content": s.text})
         messages.append({"role": "user", "content": f"Observation: {s.observation}"})
+    if reflect:
+        messages.append({"role": "user", "content": REFLECTION_REQUEST})
     return messages
+
+
+def wants_reflection(episode: Episode, traj: Trajectory) -> bool:
+    """Reflexion asks once before each listed turn, if the agent has not finished."""
+    reflected = bool(traj.steps) and traj.steps[-1].kind == "reflection"
+    return traj.turns + 1 in episode.reflect_at and not reflected
+
+
+def reflection_step(generation: str) -> Step:
+    """The first line of what the model wrote, without a repeated ``Reflection:`` label."""
+    line = generation.strip().split("\n", 1)[0].strip()
+    line = line[len(REFLECTION):].strip() if line.lower().startswith("reflection:") else line
+    return Step(text=f"{REFLECTION} {line}", thought=line, kind="reflection")
 
 
 def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
@@ -101,8 +134,11 @@ def run_episodes(
         bar.set_postfix(turn=turn, live=len(live))
         started = time.perf_counter()
 
-        # 1. Generate: one batched call for every trajectory still running.
-        contexts = [render(episodes[i].prompt, trajectories[i].steps) for i in live]
+        # 1. Generate: one batched call for every trajectory still running (Reflexion
+        #    trajectories due a reflection are asked for it in the same call).
+        reflecting = {i for i in live if wants_reflection(episodes[i], trajectories[i])}
+        contexts = [render(episodes[i].prompt, trajectories[i].steps, i in reflecting)
+                    for i in live]
         generations = generate(
             [(c, episodes[i].gen_kwargs) for c, i in zip(contexts, live, strict=True)]
         )
@@ -111,12 +147,15 @@ def run_episodes(
         queued: list[int] = []
         for i, context, generation in zip(live, contexts, generations, strict=True):
             traj, tools = trajectories[i], episodes[i].tools
-            step = Step.from_generation(generation)
-            traj.steps.append(step)
-            traj.turns += 1
             if count_tokens is not None:
                 traj.prompt_tokens += count_tokens(context)
                 traj.gen_tokens += count_tokens(generation)
+            if i in reflecting:
+                traj.steps.append(reflection_step(generation))
+                continue
+            step = Step.from_generation(generation)
+            traj.steps.append(step)
+            traj.turns += 1
             if step.action == FINISH:
                 traj.answer, traj.finished = step.argument, True
             elif step.action in tools:

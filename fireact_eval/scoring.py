@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fireact_eval.metrics import exact_match, f1
+from fireact_eval.metrics import choice_letter, exact_match, f1, yes_no
 from fireact_eval.trajectory import Trajectory
 
 COST_METRICS = (
@@ -28,3 +28,15 @@ def qa(doc: dict, results: Sequence[str]) -> dict[str, float]:
         "f1": f1(traj.answer, doc["answer"]),
         **cost(traj),
     }
+
+
+def yes_no_accuracy(doc: dict, results: Sequence[str]) -> dict[str, float]:
+    """StrategyQA: accuracy on the answer's leading yes/no."""
+    traj = Trajectory.from_json(results[0])
+    return {"acc": float(yes_no(traj.answer) == doc["answer"]), **cost(traj)}
+
+
+def multiple_choice_accuracy(doc: dict, results: Sequence[str]) -> dict[str, float]:
+    """MMLU: accuracy on the chosen option, given as its letter or its text."""
+    traj = Trajectory.from_json(results[0])
+    return {"acc": float(choice_letter(traj.answer, doc["choices"]) == doc["answer"]), **cost(traj)}

@@ -19,13 +19,17 @@ _THOUGHT = re.compile(r"^[ \t]*thought(?:[ \t]*\d+)?[ \t]*:", re.I | re.M)
 
 @dataclass
 class Step:
-    """One turn: what the model wrote (``text``), what it meant, and what came back."""
+    """One turn: what the model wrote (``text``), what it meant, and what came back.
+
+    ``kind`` is ``act`` for a Thought/Action turn, ``reflection`` for a Reflexion step
+    (its text in ``thought``; no action, no observation, not counted as a turn)."""
 
     text: str
     thought: str | None = None
     action: str | None = None
     argument: str | None = None
     observation: str | None = None
+    kind: str = "act"
 
     @classmethod
     def from_generation(cls, generation: str) -> Step:

@@ -99,3 +99,30 @@ def test_render_messages_matches_fireact_chat_layout():
         {"role": "user", "content": "Observation: R"},
     ]
     assert render_text("Q\n", traj.steps[:1]) == "Q\nAction: search[q]\nObservation: R\n"
+
+
+def test_reflexion_asks_for_reflections_before_the_listed_turns():
+    def generate(requests):
+        return ["Reflection: I kept searching the same thing." if ctx.endswith("Reflection:")
+                else "Thought: again\nAction: search[same]" for ctx, _ in requests]
+
+    episode = Episode("Q\n", {"search": lambda q: "R"}, max_turns=11, reflect_at=(6, 10))
+    [traj] = run_episodes([episode], generate, progress=False)
+    kinds = [s.kind for s in traj.steps]
+    assert traj.turns == 11 and len(traj.steps) == 13
+    assert [i for i, k in enumerate(kinds) if k == "reflection"] == [5, 10]  # before turns 6, 10
+    assert traj.steps[5].thought == "I kept searching the same thing."
+    assert render_text("Q\n", traj.steps[:6]).endswith(
+        "Observation: R\nReflection: I kept searching the same thing.\n")
+    messages = render_messages("Q", traj.steps[:6])
+    assert messages[-2]["role"] == "user" and messages[-1]["content"].startswith("Reflection:")
+
+
+def test_single_turn_methods_finish_in_one_turn_without_tools():
+    cot, io = run_episodes(
+        [Episode("Q\n", {}, max_turns=1), Episode("Q2\n", {}, max_turns=1)],
+        lambda reqs: ["Thought: 2+2 is 4\nAction: finish[4]", "Action: search[x]"],
+        progress=False,
+    )
+    assert cot.finished and cot.answer == "4" and cot.turns == 1 and cot.tool_calls == 0
+    assert not io.finished and io.invalid_actions == 1 and io.turns == 1

@@ -14,7 +14,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from fireact_eval.prompts import react_prompt
+from fireact_eval.prompts import build_prompt
 from fireact_eval.qa_data import DEMO_QUESTIONS
 from fireact_eval.rollout import render_messages
 from fireact_eval.tools import make_search
@@ -50,7 +50,7 @@ def training_texts(tokenizer: PreTrainedTokenizerFast | None = None) -> list[str
     """Plain transcripts; with a tokenizer, also the same rollouts as chat transcripts."""
     texts = []
     for q in demo_questions():
-        prompt, gold = react_prompt(q["question"], "zeroshot"), gold_trajectory(q)
+        prompt, gold = build_prompt(q["question"], shots="zeroshot"), gold_trajectory(q)
         texts.append(prompt + gold + EOS)
         if tokenizer is not None:
             steps = Trajectory.from_text(gold).steps

@@ -1,0 +1,151 @@
+"""All four tasks, every method and prompt style: loaders, scoring, prompts, and lm_eval."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from fireact_eval.errors import FireactError
+from fireact_eval.harness import RolloutSettings
+from fireact_eval.metrics import choice_letter, yes_no
+from fireact_eval.prompts import METHODS, build_prompt
+from fireact_eval.qa_data import bamboogle, hotpotqa, mmlu, strategyqa
+from fireact_eval.scoring import multiple_choice_accuracy, yes_no_accuracy
+from fireact_eval.trajectory import Trajectory
+
+from conftest import FIREACT_DATA, read_outputs, run_lm_eval
+
+
+@pytest.fixture
+def fireact_layout(tmp_path):
+    """A few rows of each task in FireAct's file layout."""
+    (tmp_path / "hotpotqa").mkdir()
+    trained_on = [  # two of the tiny agent's questions (tests/tiny_agent.py)
+        ("In which village was the founder of Velmora Observatory born?", "Kettwick"),
+        ("Who is the governor of the province whose capital is Saltmere?", "Alda Korvin"),
+    ]
+    (tmp_path / "hotpotqa" / "dev.json").write_text(
+        json.dumps([{"question": q, "answer": a} for q, a in trained_on]))
+    (tmp_path / "bamboogle").mkdir()
+    with (tmp_path / "bamboogle" / "test.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([["Question", "Answer"],
+                                  ["Which village was Ilse Brandauer born in?", "Kettwick"],
+                                  ["Who founded Velmora Observatory?", "Ilse Brandauer"]])
+    (tmp_path / "strategyqa").mkdir()
+    (tmp_path / "strategyqa" / "strategyqa_dev.json").write_text(json.dumps(
+        [{"qid": "s1", "question": "Is Mount Tessel higher than Mount Ashgrave?", "answer": False},
+         {"qid": "s2", "question": "Was Ida Sorel born in Pellow?", "answer": True}]))
+    (tmp_path / "mmlu" / "test").mkdir(parents=True)
+    with (tmp_path / "mmlu" / "test" / "geography_test.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([["Which river flows through Brannock?", "Orrin", "Lisk",
+                                   "Amber", "Grey", "B"],
+                                  ["Where is Kettwick?", "Orrin Valley", "Grey Coast", "Serrin",
+                                   "Westmarch", "A"]])
+    return tmp_path
+
+
+def test_loaders_read_fireact_layout(fireact_layout):
+    d = str(fireact_layout)
+    assert len(hotpotqa(data_dir=d)["test"]) == 2
+    assert bamboogle(data_dir=d)["test"][0]["answer"] == "Kettwick"
+    assert [r["answer"] for r in strategyqa(data_dir=d)["test"]] == ["no", "yes"]
+    doc = mmlu(data_dir=d)["test"][0]
+    assert doc["question"].endswith("\nA. Orrin\nB. Lisk\nC. Amber\nD. Grey")
+    assert doc["answer"] == "B" and doc["choices"][1] == "Lisk"
+
+
+def test_malformed_mmlu_row_names_file_and_row(tmp_path):
+    (tmp_path / "mmlu" / "test").mkdir(parents=True)
+    (tmp_path / "mmlu" / "test" / "x_test.csv").write_text("q,a,b,c,d,A\nq,a,b,c,d,E\n")
+    with pytest.raises(FireactError, match=r"x_test\.csv, row 1"):
+        mmlu(data_dir=str(tmp_path))
+    with pytest.raises(FireactError, match="data file not found"):
+        bamboogle(data_dir=str(tmp_path))
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_fireact_files_doc_counts():
+    d = str(FIREACT_DATA)
+    assert len(bamboogle(data_dir=d)["test"]) == 125
+    assert len(strategyqa(data_dir=d)["test"]) == 229
+    assert len(mmlu(data_dir=d)["test"]) == 14_042
+    assert len(hotpotqa(data_dir=d)["test"]) == 500
+
+
+@pytest.mark.parametrize(("answer", "gold", "acc"), [
+    ("yes", "yes", 1.0), ("Yes.", "yes", 1.0), ("no, it is not", "no", 1.0),
+    ("No", "yes", 0.0), ("maybe", "no", 0.0), (None, "no", 0.0),
+])
+def test_yes_no_scoring(answer, gold, acc):
+    traj = Trajectory(answer=answer, finished=answer is not None)
+    assert yes_no_accuracy({"answer": gold}, [traj.to_json()])["acc"] == acc
+
+
+@pytest.mark.parametrize(("answer", "acc"), [
+    ("B", 1.0), ("(b)", 1.0), ("B. Lisk", 1.0), ("lisk", 1.0), ("The Lisk.", 1.0),
+    ("A", 0.0), ("Orrin", 0.0), ("E", 0.0), ("a river", 0.0),
+])
+def test_multiple_choice_scoring(answer, acc):
+    doc = {"answer": "B", "choices": ["Orrin", "Lisk", "Amber", "Grey"]}
+    traj = Trajectory(answer=answer, finished=True)
+    assert multiple_choice_accuracy(doc, [traj.to_json()])["acc"] == acc
+
+
+def test_yes_no_and_letters():
+    assert yes_no("YES it is") == "yes" and yes_no("nope") is None
+    assert choice_letter("D) Grey", ["a", "b", "c", "Grey"]) == "D"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("family", ["qa", "strategyqa", "mmlu"])
+def test_every_method_has_fewshot_examples(method, family):
+    prompt = build_prompt("Q?", method, "fewshot", "plain", family)
+    assert prompt.endswith("Question: Q?\n") and "(END OF EXAMPLES)" in prompt
+    if method in ("io", "cot"):
+        assert "search[" not in prompt.split("(END OF EXAMPLES)")[0].split("examples.")[1]
+
+
+def test_zero_shot_formats():
+    assert build_prompt("Q?", shots="zeroshot") == "Q?\n"
+    assert build_prompt("Q?", shots="zeroshot", fmt="chat") == "Q?"
+    alpaca = build_prompt("Q?", shots="zeroshot", fmt="alpaca")
+    assert alpaca.endswith("### Instruction:\nQ?\n\n### Response:\n")
+
+
+def test_zero_shot_is_a_fraction_of_few_shot_cost():
+    fewshot = build_prompt("Where was the founder of Velmora Observatory born?")
+    zeroshot = build_prompt("Where was the founder of Velmora Observatory born?", shots="zeroshot")
+    assert len(zeroshot) <= 0.2 * len(fewshot)
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
+    ({"method": "tot"}, "valid values: io, cot, react, reflexion"),
+    ({"format": "xml"}, "valid values: plain, chat, alpaca"),
+    ({"family": "math"}, "no few-shot examples for method=react on math tasks"),
+])
+def test_bad_method_format_family(metadata, message):
+    with pytest.raises(FireactError, match=message):
+        RolloutSettings.from_metadata(metadata)
+
+
+def test_all_tasks_and_methods_through_lm_eval(tiny_model, fireact_layout, tmp_path):
+    tasks = "fireact,fireact_hotpotqa_io,fireact_bamboogle_cot,fireact_strategyqa_reflexion"
+    run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", tasks,
+                "--device", "cpu", "--batch_size", "16", "--limit", "2",
+                "--metadata", f"data_dir={fireact_layout}", "shots=zeroshot", "max_turns=3",
+                "reflect_at=2", "--output_path", str(tmp_path), "--log_samples")
+    results = json.loads(sorted(tmp_path.glob("*/results_*.json"))[-1].read_text())["results"]
+    assert {"fireact", "fireact_hotpotqa", "fireact_bamboogle", "fireact_strategyqa",
+            "fireact_mmlu"} <= set(results)
+    assert results["fireact_hotpotqa"]["exact_match,none"] >= 0.5  # the tiny agent's question
+    assert results["fireact_mmlu"]["acc,none"] in (0.0, 0.5, 1.0)
+    for single_turn in ("fireact_hotpotqa_io", "fireact_bamboogle_cot"):
+        assert results[single_turn]["turns,none"] == 1.0
+        assert results[single_turn]["tool_calls,none"] == 0.0
+    _, samples = read_outputs(tmp_path, "fireact_strategyqa_reflexion")
+    for sample in samples:
+        traj = Trajectory.from_json(sample["resps"][0][0])
+        if traj.turns >= 2:  # unfinished after turn 1: a reflection came before turn 2
+            assert traj.steps[1].kind == "reflection"
