@@ -32,7 +32,7 @@ CHAT_TEMPLATE = (
 
 def demo_questions(ids=TRAIN_IDS) -> list[dict]:
     rows = [json.loads(line) for line in DEMO_QUESTIONS.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["id"] in ids]
+    return [r for r in rows if ids is None or r["id"] in ids]
 
 
 def gold_trajectory(q: dict) -> str:
@@ -93,11 +93,20 @@ def build_untrained(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def train(model_dir: Path, steps: int = 300, lr: float = 3e-3) -> list[float]:
-    """Full-batch next-token training on the gold trajectories; returns the loss curve."""
+def pretraining_texts() -> list[str]:
+    """Plain text with no ReAct in it (passages and questions): a 'pretrained' base for LoRA."""
+    rows = [json.loads(line) for line in DEMO_CORPUS.read_text().splitlines()]
+    questions = [q["question"] for q in demo_questions(ids=None)]
+    return [f"{r['title']}: {r['text']}{EOS}" for r in rows] + [q + EOS for q in questions]
+
+
+def train(model_dir: Path, steps: int = 300, lr: float = 3e-3,
+          texts: list[str] | None = None) -> list[float]:
+    """Full-batch next-token training (default: on the gold trajectories); returns the losses."""
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = LlamaForCausalLM.from_pretrained(model_dir)
-    batch = tokenizer(training_texts(tokenizer), return_tensors="pt", padding=True)
+    texts = training_texts(tokenizer) if texts is None else texts
+    batch = tokenizer(texts, return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()

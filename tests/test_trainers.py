@@ -1,0 +1,164 @@
+"""trainers/: label masking, data formats, and checkpoints that go straight back into lm_eval."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fireact_eval.errors import FireactError
+from fireact_eval.trainers.data import IGNORE, alpaca_segments, build_examples, chat_segments
+
+from conftest import FIREACT_DATA, read_outputs, run_lm_eval
+
+TRAJ = ("Thought: I need X.\nAction: search[X]\nObservation: X is Y.\n"
+        "Thought: It is Y.\nAction: finish[Y]")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(untrained_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(untrained_model)
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    """Alpaca rows: gold trajectories for the tiny agent's 8 demo questions."""
+    from tiny_agent import demo_questions, gold_trajectory
+
+    path = tmp_path_factory.mktemp("data") / "train.json"
+    rows = [{"instruction": q["question"], "input": "", "output": gold_trajectory(q)}
+            for q in demo_questions()]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def _labelled_text(example, tokenizer) -> str:
+    return tokenizer.decode([t for t, label in zip(example["input_ids"], example["labels"],
+                                                   strict=True) if label != IGNORE])
+
+
+def test_alpaca_masks_question_template_and_observations(tmp_path, tokenizer):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([{"instruction": "What is X?", "input": "", "output": TRAJ}]))
+    [example], fmt = build_examples(path, tokenizer)
+    trained = _labelled_text(example, tokenizer)
+    assert fmt == "alpaca"
+    assert "Action: search[X]" in trained and "Action: finish[Y]" in trained
+    assert "X is Y" not in trained and "What is X" not in trained and "Instruction" not in trained
+    segments = alpaca_segments({"instruction": "Q", "output": TRAJ})
+    assert [t for t, trainable in segments if not trainable][1] == "Observation: X is Y.\n"
+    [everything], _ = build_examples(path, tokenizer, train_on_inputs=True)
+    assert IGNORE not in everything["labels"]
+
+
+def test_chat_masks_user_and_observation_messages(tmp_path, tokenizer):
+    messages = [
+        {"role": "user", "content": "What is X?"},
+        {"role": "assistant", "content": "Thought: I need X.\nAction: search[X]"},
+        {"role": "user", "content": "Observation: X is Y."},
+        {"role": "assistant", "content": "Thought: It is Y.\nAction: finish[Y]"},
+    ]
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"messages": messages}) + "\n")
+    [example], fmt = build_examples(path, tokenizer)
+    trained = _labelled_text(example, tokenizer)
+    assert fmt == "chat" and "search[X]" in trained and "finish[Y]" in trained
+    assert "X is Y" not in trained and "What is X" not in trained
+    assert sum(trainable for _, trainable in chat_segments({"messages": messages}, tokenizer)) == 2
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[]", "no training rows"),
+    ('[{"prompt": "x"}]', "row 0: neither chat"),
+    ("{not json", "not valid JSON"),
+])
+def test_bad_data_is_one_clear_error(tmp_path, tokenizer, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(FireactError, match=message):
+        build_examples(path, tokenizer)
+    with pytest.raises(FireactError, match="not found"):
+        build_examples(tmp_path / "missing.json", tokenizer)
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_reads_fireact_released_files_as_they_are(tokenizer, caplog):
+    path = FIREACT_DATA / "finetune/alpaca_format/multitask.json"
+    alpaca, fmt = build_examples(path, tokenizer, cutoff=8192)
+    assert fmt == "alpaca" and len(alpaca) == 1344
+    assert "MMLU options" in caplog.text  # the known defect: warned, not fatal
+    chat, fmt = build_examples(FIREACT_DATA / "finetune/gpt_format/hotpotqa.jsonl", tokenizer)
+    assert fmt == "chat" and len(chat) == 500
+
+
+def fireact_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr[-3000:])
+    return proc
+
+
+def demo_eval(model_args: str, out) -> dict:
+    run_lm_eval("--model", "hf", "--model_args", model_args, "--tasks", "fireact_demo",
+                "--device", "cpu", "--batch_size", "8", "--limit", "8", "--metadata",
+                "shots=zeroshot", "format=alpaca", "max_turns=4", "--gen_kwargs",
+                "max_gen_toks=64", "--output_path", str(out), "--log_samples")
+    return read_outputs(out, "fireact_demo")[0]
+
+
+def test_full_fine_tuning_makes_a_better_agent(untrained_model, train_file, tmp_path):
+    out = tmp_path / "full"
+    proc = fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
+                        "--out", str(out), "--method", "full", "--epochs", "150", "--lr", "3e-3",
+                        "--batch-size", "8", "--warmup", "0", "--save-steps", "1000")
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["train_loss_last"] < 0.2 * card["train_loss_first"]
+    assert card["eval_format"] == "alpaca" and card["base_model"] == str(untrained_model)
+    assert f"pretrained={out.resolve()}" in proc.stdout and "format=alpaca" in proc.stdout
+    before = demo_eval(f"pretrained={untrained_model}", tmp_path / "before")
+    after = demo_eval(f"pretrained={out}", tmp_path / "after")
+    assert after["finished,none"] > before["finished,none"]
+    assert after["exact_match,none"] > before["exact_match,none"]
+    assert after["exact_match,none"] >= 0.75
+
+
+def test_lora_adapter_trains_and_loads_through_peft(train_file, tmp_path):
+    """LoRA needs a base that has learned language: pretrain the tiny model on plain text."""
+    from tiny_agent import build_untrained, pretraining_texts, train
+
+    base = build_untrained(tmp_path / "base")
+    train(base, steps=150, texts=pretraining_texts())
+    out = tmp_path / "lora"
+    proc = fireact_eval("train", "--base", str(base), "--data", str(train_file), "--out",
+                        str(out), "--epochs", "150", "--lr", "1e-2", "--lora-r", "16",
+                        "--batch-size", "8", "--warmup", "0", "--save-steps", "50", "--merge")
+    assert (out / "adapter_config.json").is_file() and (out / "merged" / "config.json").is_file()
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["train_loss_last"] < 0.5 * card["train_loss_first"]
+    assert f"peft={out.resolve()}" in proc.stdout and "lora_local_path=" in proc.stdout
+    results = demo_eval(f"pretrained={base},peft={out}", tmp_path / "eval")
+    assert results["turns,none"] >= 1.0  # the adapter loads and the agent runs
+
+
+def test_resume_continues_from_the_last_checkpoint(untrained_model, train_file, tmp_path):
+    out = tmp_path / "resumed"
+    args = ("train", "--base", str(untrained_model), "--data", str(train_file), "--out",
+            str(out), "--method", "full", "--batch-size", "4", "--save-steps", "1")
+    fireact_eval(*args, "--epochs", "1")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "checkpoint-2"
+    fireact_eval(*args, "--epochs", "2", "--resume")
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["global_step"] == 4  # 2 steps per epoch: the first two were not redone
+    history = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert [e["step"] for e in history["log_history"] if "loss" in e] == [1, 2, 3, 4]
+
+
+def test_bad_train_input_is_a_clear_error(tmp_path, train_file):
+    proc = fireact_eval("train", "--base", str(tmp_path / "nope"), "--data", str(train_file),
+                        "--out", str(tmp_path / "o"), check=False)
+    assert proc.returncode != 0 and "base model not found" in proc.stderr

@@ -1,0 +1,137 @@
+"""Fine-tuning rows -> token ids and labels, with the loss only on the agent's own turns.
+
+Two formats are read as they are: chat JSONL (``{"messages": [...]}``, rendered with the base
+model's chat template) and alpaca JSON/JSONL (``{"instruction", "input", "output"}``,
+rendered with FireAct's template).  Each row becomes segments of text marked trainable or
+not: the question, the template and every ``Observation:`` are context (label -100); the
+Thought/Action turns are trained.  ``train_on_inputs`` trains on everything, as FireAct did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from fireact_eval.errors import FireactError
+from fireact_eval.prompts import ALPACA
+
+log = logging.getLogger(__name__)
+IGNORE = -100
+_OBSERVATION_LINE = re.compile(r"^observation(?:\s*\d+)?\s*:.*(?:\n|$)", re.I | re.M)
+_MMLU_OPTIONS = re.compile(r"^\s*A[.)] .+\n\s*B[.)] ", re.M)
+
+Segments = list[tuple[str, bool]]  # (text, trainable)
+
+
+def read_rows(path: str | Path) -> tuple[list[dict], str]:
+    """The rows of a data file and its format, ``chat`` or ``alpaca``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FireactError(f"training data not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        rows = json.loads(text) if path.suffix == ".json" else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise FireactError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(rows, list) or not rows:
+        raise FireactError(f"{path}: no training rows")
+    formats = set()
+    for i, row in enumerate(rows):
+        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+            formats.add("chat")
+        elif isinstance(row, dict) and "instruction" in row and "output" in row:
+            formats.add("alpaca")
+        else:
+            raise FireactError(
+                f"{path}, row {i}: neither chat ({{'messages': [...]}}) nor alpaca "
+                "({'instruction', 'input', 'output'})"
+            )
+    if len(formats) > 1:
+        raise FireactError(f"{path}: mixes chat and alpaca rows; use one format per file")
+    return rows, formats.pop()
+
+
+def alpaca_segments(row: dict) -> Segments:
+    """FireAct's template as context, then the output with observation lines as context."""
+    instruction = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
+    segments: Segments = [(ALPACA.format(instruction=instruction), False)]
+    output, last = row["output"], 0
+    for match in _OBSERVATION_LINE.finditer(output):
+        segments += [(output[last : match.start()], True), (match.group(0), False)]
+        last = match.end()
+    segments.append((output[last:], True))
+    return [(text, trainable) for text, trainable in segments if text]
+
+
+def chat_segments(row: dict, tokenizer: Any) -> Segments:
+    """Each message's share of the chat-templated text; the assistant's shares are trained."""
+    segments: Segments = []
+    previous = ""
+    for i, message in enumerate(row["messages"]):
+        rendered = tokenizer.apply_chat_template(row["messages"][: i + 1], tokenize=False)
+        if not rendered.startswith(previous):
+            raise FireactError("the base model's chat template is not prefix-stable; "
+                               "convert the data to alpaca format instead")
+        segments.append((rendered[len(previous):], message["role"] == "assistant"))
+        previous = rendered
+    return segments
+
+
+def mmlu_options_in_output(rows: list[dict]) -> int:
+    """FireAct's released alpaca MMLU rows carry the options in ``output``, not the question."""
+    return sum(1 for r in rows if _MMLU_OPTIONS.search(r.get("output", ""))
+               and not _MMLU_OPTIONS.search(r.get("instruction", "")))
+
+
+def encode(segments: Segments, tokenizer: Any, cutoff: int, train_on_inputs: bool) -> dict:
+    ids: list[int] = []
+    labels: list[int] = []
+    for text, trainable in segments:
+        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids += piece
+        labels += piece if (trainable or train_on_inputs) else [IGNORE] * len(piece)
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+    ids, labels = ids[:cutoff], labels[:cutoff]
+    return {"input_ids": ids, "labels": labels, "length": len(ids)}
+
+
+def build_examples(path: str | Path, tokenizer: Any, cutoff: int = 512,
+                   train_on_inputs: bool = False) -> tuple[list[dict], str]:
+    """Tokenised examples for the Trainer, and the data format (the model's eval format)."""
+    rows, fmt = read_rows(path)
+    if fmt == "alpaca" and (n := mmlu_options_in_output(rows)):
+        log.warning("%s: %d alpaca rows carry MMLU options in 'output' rather than the "
+                    "question (a known defect of FireAct's release); training on them as they are",
+                    path, n)
+    examples = [
+        encode(alpaca_segments(r) if fmt == "alpaca" else chat_segments(r, tokenizer),
+               tokenizer, cutoff, train_on_inputs)
+        for r in rows
+    ]
+    kept = [e for e in examples if any(label != IGNORE for label in e["labels"])]
+    if not kept:
+        raise FireactError(f"{path}: no row has any agent turn to train on within {cutoff} tokens")
+    if len(kept) < len(examples):
+        log.warning("%s: skipped %d rows with no agent turn within the first %d tokens "
+                    "(raise --cutoff to keep them)", path, len(examples) - len(kept), cutoff)
+    return kept, fmt
+
+
+def pad_collate(batch: list[dict], pad_id: int) -> dict:
+    """Dynamic padding to the longest row of the batch (right side, labels -100)."""
+    import torch
+
+    width = max(len(b["input_ids"]) for b in batch)
+    out = {"input_ids": [], "attention_mask": [], "labels": []}
+    for b in batch:
+        gap = width - len(b["input_ids"])
+        out["input_ids"].append(b["input_ids"] + [pad_id] * gap)
+        out["attention_mask"].append([1] * len(b["input_ids"]) + [0] * gap)
+        out["labels"].append(b["labels"] + [IGNORE] * gap)
+    return {k: torch.tensor(v) for k, v in out.items()}

@@ -1,0 +1,157 @@
+"""LoRA or full fine-tuning on ReAct trajectories: a thin function over transformers'
+``Trainer`` and peft, whose output folder ``lm_eval`` loads directly.
+
+Multi-GPU: run the same command under ``accelerate launch`` (FSDP / DeepSpeed through an
+accelerate config file); the Trainer handles the distribution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+from fireact_eval import __version__
+from fireact_eval.errors import FireactError
+from fireact_eval.trainers.data import build_examples, pad_collate
+
+CARD = "fireact_eval.json"
+
+
+@dataclass
+class TrainConfig:
+    """Defaults are FireAct's LoRA recipe (r=8, alpha=16, dropout 0.05, lr 3e-4, cutoff 512)."""
+
+    base: str
+    data: str
+    out: str
+    method: str = "lora"  # lora | full
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: list[str] | str = "all-linear"
+    learning_rate: float = 3e-4
+    cutoff: int = 512
+    epochs: float = 3.0
+    batch_size: int = 4
+    grad_accum: int = 1
+    warmup: float = 0.03  # a ratio of the steps when < 1
+    eval_split: float = 0.0
+    train_on_inputs: bool = False
+    resume: bool = False
+    merge: bool = False
+    report_to: str = "none"  # none | tensorboard | wandb
+    save_steps: int = 100
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _precision() -> dict[str, bool]:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    return {}
+
+
+def eval_commands(cfg: TrainConfig, fmt: str) -> list[str]:
+    """The lm_eval commands that evaluate this checkpoint the way it was trained."""
+    out = str(Path(cfg.out).resolve())
+    if fmt == "chat":
+        style = "--apply_chat_template --metadata shots=zeroshot"
+    else:
+        style = "--metadata shots=zeroshot format=alpaca"
+    if cfg.method == "lora":
+        hf = f"pretrained={cfg.base},peft={out}"
+        vllm = (f"--model vllm --model_args pretrained={cfg.base},enable_lora=True,"
+                f"lora_local_path={out},max_lora_rank={cfg.lora_r}")
+    else:
+        hf = f"pretrained={out}"
+        vllm = f"--model vllm --model_args pretrained={out}"
+    return [
+        f"lm_eval --model hf --model_args {shlex.quote(hf)} --tasks fireact {style}",
+        f"lm_eval {vllm} --tasks fireact {style}",
+    ]
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train, save the adapter (or model), tokenizer and card; return the card."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    if cfg.method not in ("lora", "full"):
+        raise FireactError(f"unknown method {cfg.method!r}; valid: lora, full")
+    looks_local = cfg.base.startswith(("/", ".", "~")) or cfg.base.count("/") != 1
+    if looks_local and not Path(cfg.base).expanduser().is_dir():
+        raise FireactError(f"base model not found: {cfg.base} (a local folder or a Hub org/name)")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs)
+    model = AutoModelForCausalLM.from_pretrained(cfg.base)
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.target_modules, task_type="CAUSAL_LM",
+        ))
+
+    dataset = datasets.Dataset.from_list(examples)
+    splits = (dataset.train_test_split(test_size=cfg.eval_split, seed=cfg.seed)
+              if cfg.eval_split > 0 else {"train": dataset})
+    args = TrainingArguments(
+        output_dir=str(Path(cfg.out) / "checkpoints"),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup,
+        train_sampling_strategy="group_by_length",  # rows of like length share a batch
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        eval_strategy="epoch" if "test" in splits else "no",
+        report_to=cfg.report_to,
+        seed=cfg.seed,
+        remove_unused_columns=False,
+        **_precision(),
+        **cfg.extra,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("test"),
+        data_collator=partial(pad_collate, pad_id=tokenizer.pad_token_id),
+    )
+    has_checkpoint = any((Path(cfg.out) / "checkpoints").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if cfg.resume and has_checkpoint else None)
+
+    trainer.save_model(cfg.out)
+    tokenizer.save_pretrained(cfg.out)
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    card = {
+        "base_model": cfg.base,
+        "method": cfg.method,
+        "data": str(cfg.data),
+        "data_sha256": hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest(),
+        "data_format": fmt,
+        "eval_format": "chat" if fmt == "chat" else "alpaca",
+        "examples": len(examples),
+        "hyperparameters": {k: v for k, v in asdict(cfg).items()
+                            if k not in ("base", "data", "out", "extra")},
+        "train_loss_first": losses[0] if losses else None,
+        "train_loss_last": losses[-1] if losses else None,
+        "global_step": result.global_step,
+        "fireact_eval_version": __version__,
+    }
+    if cfg.merge and cfg.method == "lora":
+        merged = Path(cfg.out) / "merged"
+        trainer.model.merge_and_unload().save_pretrained(merged)
+        tokenizer.save_pretrained(merged)
+        card["merged"] = str(merged)
+    card["eval_commands"] = eval_commands(cfg, fmt)
+    (Path(cfg.out) / CARD).write_text(json.dumps(card, indent=2))
+    return card
