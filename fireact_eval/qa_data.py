@@ -8,12 +8,12 @@ split holds docs ``{"id", "question", "answer"}`` (MMLU adds ``choices``).
 from __future__ import annotations
 
 import csv
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.tasks import TASKS_DIR
 
 DEMO_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_questions.jsonl"
@@ -30,31 +30,6 @@ def _qa_doc(row: Any, source: Path | str, row_no: int, doc_id: str) -> dict[str,
             f"got {str(row)[:120]!r}"
         )
     return {"id": str(row.get("id", doc_id)), "question": row["question"], "answer": row["answer"]}
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise FireactError(f"data file not found: {path}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise FireactError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-
-
-def _read_jsonl(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise FireactError(f"data file not found: {path}")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise FireactError(
-                        f"{path}, line {line_no}: not valid JSON ({err.msg})"
-                    ) from None
-    return rows
 
 
 def _as_dataset(docs: list[dict[str, str]]):
@@ -78,7 +53,7 @@ def hotpotqa(data_dir: str | None = None, **_: Any):
     """
     if data_dir:
         source: Path | str = Path(data_dir) / "hotpotqa" / "dev.json"
-        rows = _read_json(source)
+        rows = read_json(source)
         if not isinstance(rows, list):
             raise FireactError(f"{source}: expected a JSON list of questions")
     else:
@@ -118,7 +93,7 @@ def strategyqa(data_dir: str | None = None, **_: Any):
     ``ChilleD/StrategyQA`` (test).  MIT licence.  Answers become "yes"/"no"."""
     if data_dir:
         source: Path | str = Path(data_dir) / "strategyqa" / "strategyqa_dev.json"
-        rows = _read_json(Path(source))
+        rows = read_json(source)
     else:
         import datasets
 
@@ -172,5 +147,5 @@ def mmlu(data_dir: str | None = None, **_: Any):
 
 def demo(**_: Any):
     """The embedded demo: multi-hop questions over the project's own small corpus."""
-    rows = _read_jsonl(DEMO_QUESTIONS)
+    rows = [row for _, row in iter_jsonl(DEMO_QUESTIONS)]
     return _as_dataset([_qa_doc(r, DEMO_QUESTIONS, i, f"demo-{i}") for i, r in enumerate(rows)])

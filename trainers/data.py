@@ -9,13 +9,13 @@ Thought/Action turns are trained.  ``train_on_inputs`` trains on everything, as 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.prompts import ALPACA
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,8 @@ Segments = list[tuple[str, bool]]  # (text, trainable)
 def read_rows(path: str | Path) -> tuple[list[dict], str]:
     """The rows of a data file and its format, ``chat`` or ``alpaca``."""
     path = Path(path)
-    if not path.is_file():
-        raise FireactError(f"training data not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        rows = json.loads(text) if path.suffix == ".json" else [
-            json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise FireactError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    rows = (read_json(path, what="training data") if path.suffix == ".json"
+            else [row for _, row in iter_jsonl(path, what="training data")])
     if not isinstance(rows, list) or not rows:
         raise FireactError(f"{path}: no training rows")
     formats = set()

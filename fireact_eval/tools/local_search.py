@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import iter_jsonl
 from fireact_eval.paths import cache_root
 from fireact_eval.tasks import TASKS_DIR
 from fireact_eval.tools import register_search
@@ -31,21 +32,11 @@ _INDEX_VERSION = "1"
 
 def load_corpus(path: str | Path) -> list[dict[str, str]]:
     """Read a ``{title, text}`` JSONL corpus; a bad row is reported with its file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FireactError(f"search corpus not found: {path}")
     passages = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                passages.append({"title": str(row.get("title", "")), "text": str(row["text"])})
-            except (json.JSONDecodeError, KeyError, AttributeError) as err:
-                raise FireactError(
-                    f"{path}, line {line_no}: expected a JSON object with a 'text' field ({err})"
-                ) from None
+    for line_no, row in iter_jsonl(path, what="search corpus"):
+        if not isinstance(row, dict) or "text" not in row:
+            raise FireactError(f"{path}, line {line_no}: expected an object with a 'text' field")
+        passages.append({"title": str(row.get("title", "")), "text": str(row["text"])})
     if not passages:
         raise FireactError(f"search corpus is empty: {path}")
     return passages

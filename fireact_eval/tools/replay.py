@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.metrics import normalize_answer
 from fireact_eval.tools import NULL_OBSERVATION, register_search
 from fireact_eval.tools.local_search import LocalSearch
@@ -23,7 +24,7 @@ def _trajectories(path: Path) -> Iterator[Trajectory]:
     """Trajectories from a FireAct alpaca ``.json``, a chat ``.jsonl`` or an lm-eval samples
     ``.jsonl`` (detected per row)."""
     if path.suffix == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = read_json(path, what="trajectory file")
         if not isinstance(rows, list):
             raise FireactError(f"{path}: expected a JSON list of alpaca rows")
         for row_no, row in enumerate(rows):
@@ -31,31 +32,22 @@ def _trajectories(path: Path) -> Iterator[Trajectory]:
                 raise FireactError(f"{path}, row {row_no}: expected an alpaca row with 'output'")
             yield Trajectory.from_text(row["output"])
         return
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FireactError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
-            if "messages" in row:  # chat: the turns are the message contents, in order
-                yield Trajectory.from_text("\n".join(m["content"] for m in row["messages"][1:]))
-            elif "resps" in row:  # lm-eval samples: the response is our trajectory JSON
-                yield Trajectory.from_json(row["resps"][0][0])
-            else:
-                raise FireactError(
-                    f"{path}, line {line_no}: expected a chat row ('messages') or an lm-eval "
-                    "sample ('resps')"
-                )
+    for line_no, row in iter_jsonl(path, what="trajectory file"):
+        if "messages" in row:  # chat: the turns are the message contents, in order
+            yield Trajectory.from_text("\n".join(m["content"] for m in row["messages"][1:]))
+        elif "resps" in row:  # lm-eval samples: the response is our trajectory JSON
+            yield Trajectory.from_json(row["resps"][0][0])
+        else:
+            raise FireactError(
+                f"{path}, line {line_no}: expected a chat row ('messages') or an lm-eval "
+                "sample ('resps')"
+            )
 
 
 def recorded_calls(paths: Iterable[str | Path]) -> dict[str, dict[str, str]]:
     """First recorded observation per normalised query, over all files."""
     calls: dict[str, dict[str, str]] = {}
     for path in map(Path, paths):
-        if not path.is_file():
-            raise FireactError(f"trajectory file not found: {path}")
         for traj in _trajectories(path):
             for step in traj.steps:
                 if step.action == "search" and step.argument and step.observation is not None:
@@ -87,8 +79,7 @@ class ReplaySearch:
             raise FireactError(
                 f"replay index not found: {path}; build one with `fireact-eval index build`"
             )
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        rows = [row for _, row in iter_jsonl(path, what="replay index")]
         self.recorded = {normalize_answer(r["query"]): r["text"] for r in rows}
         self.fallback = LocalSearch(path, max_chars=10_000)  # observations are already short
         self.pool = sorted({r["text"] for r in rows if r["text"] != NULL_OBSERVATION})
