@@ -14,7 +14,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from fireact_eval.prompts import build_prompt
+from fireact_eval.prompts import build_prompt, load_examples
 from fireact_eval.qa_data import DEMO_QUESTIONS
 from fireact_eval.rollout import render_messages
 from fireact_eval.tools import make_search
@@ -94,19 +94,33 @@ def build_untrained(out_dir: Path, seed: int = 0) -> Path:
 
 
 def pretraining_texts() -> list[str]:
-    """Plain text with no ReAct in it (passages and questions): a 'pretrained' base for LoRA."""
+    """A stand-in for web text: the demo passages, the questions (one as a zero-shot alpaca prompt),
+    and ReAct few-shot examples about *other* (fictional) questions, so that every token of
+    the agent's format has a trained embedding, as it would in a real pretrained LM."""
     rows = [json.loads(line) for line in DEMO_CORPUS.read_text().splitlines()]
     questions = [q["question"] for q in demo_questions(ids=None)]
-    return [f"{r['title']}: {r['text']}{EOS}" for r in rows] + [q + EOS for q in questions]
+    prompts = questions[1:] + [build_prompt(questions[0], shots="zeroshot", fmt="alpaca")]
+    examples = load_examples("react", "qa").split("\n\n")
+    return ([f"{r['title']}: {r['text']}{EOS}" for r in rows] + [p + EOS for p in prompts]
+            + [e + EOS for e in examples])
+
+
+def _packed(tokenizer: PreTrainedTokenizerFast, texts: list[str], block: int) -> dict:
+    """Texts concatenated and cut into equal blocks, as in LM pretraining: no padding."""
+    ids = [t for text in texts for t in tokenizer(text)["input_ids"]]
+    ids = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
 def train(model_dir: Path, steps: int = 300, lr: float = 3e-3,
-          texts: list[str] | None = None) -> list[float]:
-    """Full-batch next-token training (default: on the gold trajectories); returns the losses."""
+          texts: list[str] | None = None, pack: int | None = None) -> list[float]:
+    """Full-batch next-token training (default: on the gold trajectories, one row each;
+    ``pack=N``: blocks of N tokens); returns the losses."""
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = LlamaForCausalLM.from_pretrained(model_dir)
     texts = training_texts(tokenizer) if texts is None else texts
-    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    batch = (_packed(tokenizer, texts, pack) if pack
+             else tokenizer(texts, return_tensors="pt", padding=True))
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
