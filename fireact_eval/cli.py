@@ -14,6 +14,12 @@ def _tasks_dir(_: argparse.Namespace) -> None:
     print(TASKS_DIR)
 
 
+def _accelerate_config(args: argparse.Namespace) -> None:
+    from fireact_eval.trainers import ACCELERATE_CONFIGS
+
+    print(ACCELERATE_CONFIGS / f"{args.name}.yaml")
+
+
 def _demo(args: argparse.Namespace) -> None:
     """Run ``lm_eval`` on the embedded demo task with the default offline model."""
     from fireact_eval.offline_model import smollm2_path
@@ -82,6 +88,10 @@ def _train(args: argparse.Namespace) -> None:
         eval_split=args.eval_split, train_on_inputs=args.train_on_inputs, resume=args.resume,
         merge=args.merge, report_to=args.report_to, save_steps=args.save_steps, seed=args.seed,
     ))
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under accelerate launch: one report, not N
+        return
     print(f"trained {card['examples']} examples, loss {card['train_loss_first']:.3f} -> "
           f"{card['train_loss_last']:.3f}; saved to {args.out}. Evaluate with:")
     for command in card["eval_commands"]:
@@ -143,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-steps", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("accelerate-config",
+                       help="print the path of a shipped accelerate config, for --config_file")
+    p.add_argument("name", choices=["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
+    p.set_defaults(func=_accelerate_config)
 
     p = sub.add_parser("cache", help="the persistent tool-call cache")
     p.add_argument("action", choices=["stats", "clear"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -159,6 +161,44 @@ def test_resume_continues_from_the_last_checkpoint(untrained_model, train_file, 
     assert card["global_step"] == 4  # 2 steps per epoch: the first two were not redone
     history = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
     assert [e["step"] for e in history["log_history"] if "loss" in e] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("ddp", "MULTI_GPU"), ("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"),
+    ("deepspeed_zero3", "DEEPSPEED"),
+])
+def test_shipped_accelerate_configs_are_what_accelerate_reads(name, kind):
+    """accelerate ignores unknown keys silently, so a typo would pass unnoticed: check each
+    key of the plugin sections is one of ``accelerate launch``'s own options."""
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import launch_command_parser
+
+    path = fireact_eval("accelerate-config", name).stdout.strip()
+    config = load_config_from_file(path)
+    assert config.distributed_type.value == kind and config.mixed_precision == "no"
+    options = {a.dest for a in launch_command_parser()._actions}
+    section = config.fsdp_config if kind == "FSDP" else config.deepspeed_config or {}
+    assert set(section) <= options
+
+
+def test_accelerate_launch_trains_on_two_processes(train_file, tmp_path, untrained_model):
+    """The shipped DDP config under ``accelerate launch``, on 2 CPU processes (gloo): each
+    process takes half the batches, one process writes the folder and the card."""
+    launcher = Path(sys.executable).parent / "accelerate"
+    config = fireact_eval("accelerate-config", "ddp").stdout.strip()
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [str(launcher), "launch", "--config_file", config, "--num_processes", "2",
+         "-m", "fireact_eval.cli", "train", "--base", str(untrained_model), "--data",
+         str(train_file), "--out", str(out), "--epochs", "2", "--batch-size", "2"],
+        capture_output=True, text=True, env={**os.environ, "ACCELERATE_USE_CPU": "true"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["world_size"] == 2 and card["distributed_type"] == "MULTI_CPU"
+    assert card["global_step"] == 4  # 8 rows / (2 per batch x 2 processes) x 2 epochs
+    assert proc.stdout.count("Evaluate with:") == 1
+    assert (out / "adapter_model.safetensors").is_file()
 
 
 def test_bad_train_input_is_a_clear_error(tmp_path, train_file):

@@ -119,6 +119,7 @@ def train(cfg: TrainConfig) -> dict:
         report_to=cfg.report_to,
         seed=cfg.seed,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,  # every trainable (LoRA) weight is used each step
         **_precision(),
         **cfg.extra,
     )
@@ -129,8 +130,7 @@ def train(cfg: TrainConfig) -> dict:
     has_checkpoint = any((Path(cfg.out) / "checkpoints").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if cfg.resume and has_checkpoint else None)
 
-    trainer.save_model(cfg.out)
-    tokenizer.save_pretrained(cfg.out)
+    trainer.save_model(cfg.out)  # collective under FSDP / ZeRO-3: every process calls it
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     card = {
         "base_model": cfg.base,
@@ -145,13 +145,27 @@ def train(cfg: TrainConfig) -> dict:
         "train_loss_first": losses[0] if losses else None,
         "train_loss_last": losses[-1] if losses else None,
         "global_step": result.global_step,
+        "world_size": args.world_size,
+        "distributed_type": trainer.accelerator.distributed_type.value,
         "fireact_eval_version": __version__,
+        "eval_commands": eval_commands(cfg, fmt),
     }
+    if not trainer.is_world_process_zero():
+        return card
+    tokenizer.save_pretrained(cfg.out)
     if cfg.merge and cfg.method == "lora":
-        merged = Path(cfg.out) / "merged"
-        trainer.model.merge_and_unload().save_pretrained(merged)
-        tokenizer.save_pretrained(merged)
-        card["merged"] = str(merged)
-    card["eval_commands"] = eval_commands(cfg, fmt)
+        card["merged"] = str(_merge(cfg.base, cfg.out, tokenizer))
     (Path(cfg.out) / CARD).write_text(json.dumps(card, indent=2))
     return card
+
+
+def _merge(base: str, adapter: str, tokenizer) -> Path:
+    """Merge from the saved adapter, not the live model: under FSDP that one is sharded."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    merged = Path(adapter) / "merged"
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter)
+    model.merge_and_unload().save_pretrained(merged)
+    tokenizer.save_pretrained(merged)
+    return merged
