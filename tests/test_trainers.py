@@ -224,3 +224,13 @@ def test_lora_steps_on_smollm2(train_file, tmp_path):
     assert card["global_step"] == 6
     assert card["train_loss_last"] < card["train_loss_first"]
     assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_eval_commands_match_how_the_model_was_trained():
+    from fireact_eval.trainers.train import TrainConfig, eval_commands
+
+    hf, vllm = eval_commands(TrainConfig(base="org/base", data="d", out="/ck", lora_r=12), "chat")
+    assert "pretrained=org/base,peft=/ck" in hf and "--apply_chat_template" in hf
+    assert "lora_local_path=/ck,max_lora_rank=16" in vllm  # vLLM takes 8, 16, 32, ... only
+    [hf, vllm] = eval_commands(TrainConfig(base="b", data="d", out="/ck", method="full"), "alpaca")
+    assert "pretrained=/ck " in hf and "format=alpaca" in vllm and "peft" not in hf

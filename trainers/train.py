@@ -66,8 +66,10 @@ def eval_commands(cfg: TrainConfig, fmt: str) -> list[str]:
         style = "--metadata shots=zeroshot format=alpaca"
     if cfg.method == "lora":
         hf = f"pretrained={cfg.base},peft={out}"
-        vllm = (f"--model vllm --model_args pretrained={cfg.base},enable_lora=True,"
-                f"lora_local_path={out},max_lora_rank={cfg.lora_r}")
+        # lm-eval turns LoRA on from lora_local_path; vLLM accepts only these max ranks
+        rank = next((r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= cfg.lora_r), 512)
+        vllm = (f"--model vllm --model_args pretrained={cfg.base},"
+                f"lora_local_path={out},max_lora_rank={rank}")
     else:
         hf = f"pretrained={out}"
         vllm = f"--model vllm --model_args pretrained={out}"
