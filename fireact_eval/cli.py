@@ -62,6 +62,14 @@ def _index_corpus(args: argparse.Namespace) -> None:
     print(f"{count} passages -> {args.out}; use --metadata search=local:{args.out}")
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from fireact_eval.convert import convert
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    report = convert(args.runs, args.out, args.format, methods, args.keep_failed)
+    print("\n".join(report.lines()))
+
+
 def _cache(args: argparse.Namespace) -> None:
     from fireact_eval.tools.cache import ToolCache
 
@@ -128,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="validation")
     p.set_defaults(func=_index_corpus)
+
+    p = sub.add_parser("convert", help="teacher rollouts (lm_eval --log_samples) -> training data")
+    p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or samples_*.jsonl")
+    p.add_argument("--out", required=True, help="alpaca .json, or chat .jsonl with --format chat")
+    p.add_argument("--format", choices=["alpaca", "chat"], default="alpaca")
+    p.add_argument("--methods", default="react,cot,reflexion",
+                   help="keep rollouts of these methods (comma list)")
+    p.add_argument("--keep-failed", action="store_true",
+                   help="also keep unsuccessful rollouts (default: exact match / accuracy 1)")
+    p.set_defaults(func=_convert)
 
     p = sub.add_parser("train", help="LoRA / full fine-tuning on ReAct trajectories")
     p.add_argument("--base", required=True, help="base model: local folder or Hub name")

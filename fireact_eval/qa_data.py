@@ -8,7 +8,9 @@ split holds docs ``{"id", "question", "answer"}`` (MMLU adds ``choices``).
 from __future__ import annotations
 
 import csv
+import functools
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,40 @@ def _as_dataset(docs: list[dict[str, str]]):
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
+def _user_doc(row: Any, source: str, row_no: int) -> dict:
+    """A row of a ``questions=`` file, in the shape of the task it replaces: ``choices``
+    makes an MMLU doc (``answer`` a letter), a boolean ``answer`` a StrategyQA one."""
+    doc_id = f"{Path(source).stem}-{row_no}"
+    if isinstance(row, dict) and isinstance(row.get("choices"), list):
+        if len(row["choices"]) != len(LETTERS) or row.get("answer") not in tuple(LETTERS):
+            raise FireactError(f"{source}, row {row_no}: 'choices' needs 4 options and "
+                               "'answer' a letter A-D")
+        return _mmlu_doc(str(row.get("question")), row["choices"], row["answer"],
+                         str(row.get("id", doc_id)))
+    if isinstance(row, dict) and isinstance(row.get("answer"), bool):
+        row = {**row, "answer": "yes" if row["answer"] else "no"}
+    return _qa_doc(row, source, row_no, doc_id)
+
+
+def accepts_question_file(loader: Callable[..., Any]) -> Callable[..., Any]:
+    """``--metadata questions=PATH`` runs a task on your own questions (a JSON list or JSONL of
+    ``{"question", "answer"}``): e.g. a teacher on training questions, never the test set."""
+
+    @functools.wraps(loader)
+    def load(questions: str | None = None, **metadata: Any):
+        if not questions:
+            return loader(**metadata)
+        if str(questions).endswith(".jsonl"):
+            rows = [row for _, row in iter_jsonl(questions, "questions file")]
+        else:
+            rows = read_json(questions, "questions file")
+        if not isinstance(rows, list) or not rows:
+            raise FireactError(f"{questions}: expected a non-empty list of questions")
+        return _as_dataset([_user_doc(row, str(questions), i) for i, row in enumerate(rows)])
+
+    return load
+
+
 def fireact_subset(rows: list[Any], seed: int = HOTPOTQA_EVAL_SEED, size: int = HOTPOTQA_EVAL_SIZE):
     """FireAct's evaluation subset: the first ``size`` of a seeded shuffle of all indices."""
     indices = list(range(len(rows)))
@@ -45,6 +81,7 @@ def fireact_subset(rows: list[Any], seed: int = HOTPOTQA_EVAL_SEED, size: int = 
     return indices[:size]
 
 
+@accepts_question_file
 def hotpotqa(data_dir: str | None = None, **_: Any):
     """HotpotQA dev (distractor), FireAct's 500-question evaluation subset.
 
@@ -68,6 +105,7 @@ def hotpotqa(data_dir: str | None = None, **_: Any):
     return _as_dataset(docs)
 
 
+@accepts_question_file
 def bamboogle(data_dir: str | None = None, **_: Any):
     """Bamboogle (Press et al., 2022), 125 two-hop questions Google cannot answer directly;
     FireAct's held-out task.  Local: ``DATA_DIR/bamboogle/test.csv`` (Question,Answer);
@@ -87,6 +125,7 @@ def bamboogle(data_dir: str | None = None, **_: Any):
     return _as_dataset([_qa_doc(r, source, i, f"bamboogle-{i}") for i, r in enumerate(rows)])
 
 
+@accepts_question_file
 def strategyqa(data_dir: str | None = None, **_: Any):
     """StrategyQA (Geva et al., 2021) yes/no questions needing implicit multi-step reasoning.
     Local: FireAct's ``DATA_DIR/strategyqa/strategyqa_dev.json`` (229); Hub:
@@ -118,6 +157,7 @@ def _mmlu_doc(question: str, choices: list[str], letter: str, doc_id: str) -> di
             "choices": list(choices)}
 
 
+@accepts_question_file
 def mmlu(data_dir: str | None = None, **_: Any):
     """MMLU test (Hendrycks et al., 2021), 57 subjects, 14,042 questions; the prompt shows
     the options A-D.  Local: headerless ``DATA_DIR/mmlu/test/*.csv`` rows
@@ -145,6 +185,7 @@ def mmlu(data_dir: str | None = None, **_: Any):
     return _as_dataset(docs)
 
 
+@accepts_question_file
 def demo(**_: Any):
     """The embedded demo: multi-hop questions over the project's own small corpus."""
     rows = [row for _, row in iter_jsonl(DEMO_QUESTIONS)]

@@ -56,3 +56,23 @@ def test_fireact_hotpotqa_files():
     assert len(rows) == 7405 and len(docs) == 500
     first = rows[fireact_subset(rows)[0]]
     assert (docs[0]["question"], docs[0]["answer"]) == (first["question"], first["answer"])
+
+
+def test_own_questions_replace_any_tasks_docs(tmp_path):
+    """--metadata questions=PATH: the docs take the shape the task's scorer expects."""
+    from fireact_eval.qa_data import mmlu, strategyqa
+
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps([{"question": "Is ice cold?", "answer": True}]))
+    [doc] = strategyqa(questions=str(path))["test"].to_list()
+    assert doc["answer"] == "yes" and doc["id"] == "q-0"
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({"question": "2+2?", "choices": ["1", "2", "3", "4"],
+                                "answer": "D"}) + "\n")
+    [doc] = mmlu(questions=str(path), data_dir="/nonexistent")["test"].to_list()
+    assert doc["question"].endswith("D. 4") and doc["answer"] == "D"
+    path.write_text(json.dumps({"question": "2+2?", "choices": ["4"], "answer": "A"}) + "\n")
+    with pytest.raises(FireactError, match="row 0: 'choices' needs 4 options"):
+        mmlu(questions=str(path))
+    with pytest.raises(FireactError, match="questions file not found"):
+        mmlu(questions=str(tmp_path / "nope.json"))

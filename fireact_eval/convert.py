@@ -1,0 +1,143 @@
+"""Teacher trajectories -> fine-tuning data, the FireAct way.
+
+A teacher run is an ordinary ``lm_eval ... --log_samples`` run of our tasks (few-shot, any
+method).  Every method already yields the one ReAct format: a ReAct rollout is its
+Thought/Action/Observation turns, a CoT answer is one turn ending in ``finish[answer]``, and a
+Reflexion rollout keeps its ``Reflection:`` steps.  So converting is: read the logged
+trajectories, keep the successful ones, and write them with the *zero-shot* prompt (the bare
+question) in FireAct's alpaca or chat layout, which ``fireact-eval train`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import iter_jsonl
+from fireact_eval.rollout import render_messages
+from fireact_eval.trajectory import Trajectory
+
+TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
+_SAMPLES_FILE = re.compile(r"^samples_(?P<task>.+)_\d{4}-\d{2}-\d{2}T[\d\-.]+\.jsonl$")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One logged rollout: which task and method produced it, and whether it succeeded."""
+
+    task: str
+    method: str
+    question: str
+    trajectory: Trajectory
+    success: bool
+
+
+def sample_files(paths: Iterable[str | Path]) -> list[Path]:
+    """lm-eval ``samples_<task>_<time>.jsonl`` files, given directly or found under folders."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("samples_*.jsonl") if p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FireactError(f"not found: {path}")
+    if not found:
+        raise FireactError(f"no lm-eval samples_*.jsonl files under {', '.join(map(str, paths))}"
+                           " (run lm_eval with --log_samples --output_path DIR)")
+    return found
+
+
+def is_success(record: dict, trajectory: Trajectory) -> bool:
+    """Finished, and right by the task's own quality metric (exact match, or accuracy)."""
+    score = record.get("exact_match", record.get("acc"))
+    return trajectory.finished and score is not None and float(score) == 1.0
+
+
+def read_samples(path: Path) -> Iterator[Sample]:
+    match = _SAMPLES_FILE.match(path.name)
+    task = match["task"] if match else path.stem
+    for line_no, record in iter_jsonl(path, "samples file"):
+        try:
+            args = record["arguments"]["gen_args_0"]
+            rollout = args.get("arg_2") or {}
+            trajectory = Trajectory.from_json(record["resps"][0][0])
+            question = record["doc"]["question"]
+        except (KeyError, IndexError, TypeError, json.JSONDecodeError):
+            raise FireactError(f"{path}, line {line_no}: not a fireact-eval sample (a logged "
+                               "rollout of a fireact_* task)") from None
+        yield Sample(task, str(rollout.get("method", "react")), question, trajectory,
+                     is_success(record, trajectory))
+
+
+def to_alpaca(sample: Sample) -> dict[str, str]:
+    return {"instruction": sample.question.strip(), "input": "",
+            "output": sample.trajectory.to_text()}
+
+
+def to_chat(sample: Sample) -> dict[str, list[dict[str, str]]]:
+    steps = sample.trajectory.steps
+    messages = render_messages(sample.question.strip(), steps)
+    if steps and steps[-1].kind == "act" and steps[-1].observation is None:
+        messages = messages[:-1]  # the finish turn has no observation after it
+    return {"messages": messages}
+
+
+@dataclass
+class ConvertReport:
+    """How many rollouts each (task, method) had, and how many became training rows."""
+
+    seen: Counter
+    kept: Counter
+    out: Path
+
+    def lines(self) -> list[str]:
+        rows = [f"{task:<32} {method:<10} {self.kept[(task, method)]:>6} / {n}"
+                for (task, method), n in sorted(self.seen.items())]
+        total = f"{sum(self.kept.values())} training rows -> {self.out}"
+        return ["task                             method       kept / rollouts", *rows, total]
+
+
+def convert(
+    paths: Iterable[str | Path], out: str | Path, fmt: str = "alpaca",
+    methods: Iterable[str] = TRAINING_METHODS, keep_failed: bool = False,
+) -> ConvertReport:
+    """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``)."""
+    if fmt not in ("alpaca", "chat"):
+        raise FireactError(f"unknown format {fmt!r}; valid: alpaca, chat")
+    methods = tuple(methods)
+    seen: Counter = Counter()
+    kept: Counter = Counter()
+    rows: list[dict] = []
+    unique: set[str] = set()
+    for path in sample_files(paths):
+        for sample in read_samples(path):
+            key = (sample.task, sample.method)
+            seen[key] += 1
+            if sample.method not in methods or not (sample.success or keep_failed):
+                continue
+            row = to_alpaca(sample) if fmt == "alpaca" else to_chat(sample)
+            text = json.dumps(row, ensure_ascii=False, sort_keys=True)
+            if text in unique:  # the same file given twice, or a run inside a given folder
+                continue
+            unique.add(text)
+            kept[key] += 1
+            rows.append(row)
+    if not rows:
+        raise FireactError("no successful rollouts to convert (of "
+                           f"{sum(seen.values())} read; methods: {', '.join(methods)})")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        if fmt == "alpaca":
+            json.dump(rows, fh, ensure_ascii=False, indent=1)
+        else:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    tmp.replace(out)  # a crash never leaves half a training file behind
+    return ConvertReport(seen, kept, out)
