@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from fireact_eval.errors import FireactError
 
@@ -68,6 +69,52 @@ def _convert(args: argparse.Namespace) -> None:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     report = convert(args.runs, args.out, args.format, methods, args.keep_failed)
     print("\n".join(report.lines()))
+
+
+def _results(args: argparse.Namespace) -> None:
+    from fireact_eval.results.runs import load_runs
+    from fireact_eval.results.tables import SHAPES
+
+    table = SHAPES[args.shape](load_runs(args.runs))
+    if args.action == "plot":
+        from fireact_eval.results.plots import plot_table
+
+        out = args.out or f"{args.shape}.png"
+        if args.shape == "cost":
+            raise FireactError("plot shapes: leaderboard, robustness")
+        print(f"wrote {plot_table(table, out, title=args.shape)}")
+        return
+    out = str(args.out or "")
+    if out.endswith(".csv"):
+        table.to_csv(out)
+    elif out.endswith(".tex"):
+        table.to_latex(out, float_format="%.3f")
+    else:
+        text = table.reset_index().to_markdown(index=False, floatfmt=".3f")
+        if not out:
+            print(text)
+            return
+        Path(out).write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+def _gate(args: argparse.Namespace) -> None:
+    import json
+
+    from fireact_eval.results.gate import as_records, gate
+
+    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    verdicts = gate(args.baseline, args.candidate, metrics, args.z, args.tolerance)
+    print(f"{'task':<32} {'metric':<12} {'baseline':>8} {'candid.':>8} {'delta':>8}  noise")
+    for verdict in verdicts:
+        print(verdict.line())
+    if args.report:
+        Path(args.report).write_text(json.dumps(as_records(verdicts), indent=2))
+    regressed = [v.task for v in verdicts if v.regressed]
+    if regressed:
+        print(f"regression beyond noise on: {', '.join(regressed)}")
+        sys.exit(1)
+    print("no regression beyond noise")
 
 
 def _cache(args: argparse.Namespace) -> None:
@@ -176,6 +223,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the path of a shipped accelerate config, for --config_file")
     p.add_argument("name", choices=["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
     p.set_defaults(func=_accelerate_config)
+
+    p = sub.add_parser("results", help="leaderboard tables and plots from lm_eval result folders")
+    p.add_argument("action", choices=["table", "plot"])
+    p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
+                   "LABEL=PATH names a run")
+    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost"],
+                   default="leaderboard")
+    p.add_argument("--out", default=None,
+                   help="table: .md (default: print), .csv or .tex; plot: .png/.pdf/.svg")
+    p.set_defaults(func=_results)
+
+    p = sub.add_parser("gate", help="exit 1 when a candidate is worse than its baseline "
+                       "beyond noise (paired per question)")
+    p.add_argument("--baseline", required=True, help="lm_eval output folder or results file")
+    p.add_argument("--candidate", required=True)
+    p.add_argument("--metrics", default=None,
+                   help="comma list (default: each task's score: exact_match or acc)")
+    p.add_argument("--z", type=float, default=1.96, help="standard errors counted as noise")
+    p.add_argument("--tolerance", type=float, default=0.0,
+                   help="also ignore drops up to this size")
+    p.add_argument("--report", default=None, help="write the verdicts as JSON here")
+    p.set_defaults(func=_gate)
 
     p = sub.add_parser("cache", help="the persistent tool-call cache")
     p.add_argument("action", choices=["stats", "clear"])

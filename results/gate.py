@@ -1,0 +1,82 @@
+"""The regression gate: is a candidate checkpoint worse than its baseline beyond noise?
+
+Both runs are scored on the same questions, so the test is paired: for each task, the mean
+of the per-question differences (candidate - baseline) and its standard error.  A task
+regresses when the mean drop exceeds both ``z`` standard errors and the ``tolerance``.
+Without per-sample files (no ``--log_samples``) it falls back to the two runs' own standard
+errors, unpaired, which is wider.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from fireact_eval.errors import FireactError
+from fireact_eval.results.runs import load_runs, sample_scores
+from fireact_eval.scoring import COST_METRICS
+
+
+@dataclass(frozen=True)
+class Verdict:
+    task: str
+    metric: str
+    baseline: float
+    candidate: float
+    delta: float  # candidate - baseline, signed so that positive is better
+    noise: float  # z standard errors of the difference
+    paired: int  # questions compared pairwise (0: unpaired fallback)
+    regressed: bool
+
+    def line(self) -> str:
+        how = f"paired n={self.paired}" if self.paired else "unpaired"
+        verdict = "REGRESSED" if self.regressed else "ok"
+        return (f"{self.task:<32} {self.metric:<12} {self.baseline:8.4f} {self.candidate:8.4f} "
+                f"{self.delta:+8.4f} ±{self.noise:.4f} ({how})  {verdict}")
+
+
+def _paired(base: dict[str, float], cand: dict[str, float]) -> tuple[list[float], int]:
+    common = sorted(base.keys() & cand.keys())
+    return [cand[k] - base[k] for k in common], len(common)
+
+
+def compare(baseline: pd.Series, candidate: pd.Series, metric: str, z: float,
+            tolerance: float) -> Verdict:
+    sign = -1.0 if metric in COST_METRICS else 1.0  # costs: lower is better
+    diffs, n = _paired(sample_scores(baseline["results_file"], baseline["task"], metric),
+                       sample_scores(candidate["results_file"], candidate["task"], metric))
+    if n >= 2:
+        mean = sum(diffs) / n
+        se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n)
+    else:
+        n, mean = 0, candidate[metric] - baseline[metric]
+        se = math.hypot(baseline.get(f"{metric}_stderr") or 0.0,
+                        candidate.get(f"{metric}_stderr") or 0.0)
+    delta, noise = sign * mean, z * se
+    return Verdict(baseline["task"], metric, float(baseline[metric]), float(candidate[metric]),
+                   delta, noise, n, delta < -max(noise, tolerance))
+
+
+def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: float = 1.96,
+         tolerance: float = 0.0) -> list[Verdict]:
+    """A verdict per (task, metric) the two runs share; default metric: each task's score."""
+    base, cand = load_runs([baseline]), load_runs([candidate])
+    shared = sorted(set(base["task"]) & set(cand["task"]))
+    if not shared:
+        raise FireactError(f"no task in common: baseline has {sorted(set(base['task']))}, "
+                           f"candidate has {sorted(set(cand['task']))}")
+    verdicts = []
+    for task in shared:
+        b = base[base["task"] == task].iloc[-1]
+        c = cand[cand["task"] == task].iloc[-1]
+        for metric in metrics or [b["metric"]]:
+            if metric not in b or metric not in c or pd.isna(b[metric]) or pd.isna(c[metric]):
+                raise FireactError(f"{task}: metric {metric!r} missing from one of the runs")
+            verdicts.append(compare(b, c, metric, z, tolerance))
+    return verdicts
+
+
+def as_records(verdicts: list[Verdict]) -> list[dict]:
+    return [asdict(v) for v in verdicts]

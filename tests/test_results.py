@@ -1,0 +1,127 @@
+"""results/: tables in the paper's shapes, plots, and the regression gate, on real runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fireact_eval.errors import FireactError
+from fireact_eval.results.gate import gate
+from fireact_eval.results.runs import dataset_of, load_runs
+from fireact_eval.results.tables import cost, leaderboard, robustness
+
+from conftest import run_lm_eval
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model, untrained_model, tmp_path_factory):
+    """The trained tiny agent (clean and noisy search) and its untrained twin, 8 questions."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, model, tasks in (("trained", tiny_model, "fireact_demo,fireact_demo_noise_random"),
+                               ("untrained", untrained_model, "fireact_demo")):
+        run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}", "--tasks", tasks,
+                    "--device", "cpu", "--batch_size", "8", "--limit", "8", "--metadata",
+                    "shots=zeroshot", "max_turns=4", "--gen_kwargs", "max_gen_toks=64",
+                    "--output_path", str(root / name), "--log_samples")
+    return root
+
+
+def test_tables_in_the_papers_shapes(runs):
+    frame = load_runs([f"trained={runs / 'trained'}", f"untrained={runs / 'untrained'}"])
+    board = leaderboard(frame)
+    assert list(board.index) == [("trained", "react", "zeroshot"),
+                                 ("untrained", "react", "zeroshot")]  # best first
+    results = json.loads(next((runs / "trained").rglob("results_*.json")).read_text())
+    assert board.loc[("trained", "react", "zeroshot"), "demo"] == pytest.approx(
+        results["results"]["fireact_demo"]["exact_match,none"])
+    assert board["demo"].iloc[0] > board["demo"].iloc[1]
+    noisy = robustness(frame).loc[("trained", "react", "demo")]
+    assert noisy["drop_random"] == pytest.approx(noisy["off"] - noisy["random"])
+    costs = cost(frame)
+    assert {"turns", "gen_tokens", "seconds", "finished"} <= set(costs.columns)
+    assert (costs["turns"] >= 1).all()
+
+
+def test_cli_table_and_plot(runs, tmp_path):
+    proc = cli("results", "table", f"trained={runs / 'trained'}", f"base={runs / 'untrained'}")
+    assert proc.returncode == 0 and "| trained" in proc.stdout and "| base" in proc.stdout
+    proc = cli("results", "table", str(runs), "--shape", "cost", "--out", str(tmp_path / "c.csv"))
+    assert proc.returncode == 0 and "turns" in (tmp_path / "c.csv").read_text()
+    proc = cli("results", "plot", str(runs), "--shape", "robustness", "--out",
+               str(tmp_path / "fig.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gate_fails_a_worse_checkpoint_and_passes_an_equal_one(runs, tmp_path):
+    worse = cli("gate", "--baseline", str(runs / "trained"), "--candidate",
+                str(runs / "untrained"), "--report", str(tmp_path / "gate.json"))
+    assert worse.returncode == 1 and "REGRESSED" in worse.stdout
+    [verdict] = json.loads((tmp_path / "gate.json").read_text())
+    assert verdict["paired"] == 8 and verdict["regressed"] and verdict["delta"] < 0
+    same = cli("gate", "--baseline", str(runs / "trained"), "--candidate", str(runs / "trained"))
+    assert same.returncode == 0 and "no regression" in same.stdout
+    better = cli("gate", "--baseline", str(runs / "untrained"), "--candidate",
+                 str(runs / "trained"), "--metrics", "exact_match,turns")
+    assert better.returncode == 0, better.stdout
+
+
+def write_run(root, name: str, scores: list[float], samples: bool = True):
+    """A minimal lm-eval result folder for fireact_demo with these per-question EMs."""
+    folder = root / name / "model"
+    folder.mkdir(parents=True)
+    n, mean = len(scores), sum(scores) / len(scores)
+    stderr = (sum((s - mean) ** 2 for s in scores) / (n - 1) / n) ** 0.5
+    (folder / "results_2026-11-25T10-00-00.1.json").write_text(json.dumps({
+        "results": {"fireact_demo": {"exact_match,none": mean,
+                                     "exact_match_stderr,none": stderr}},
+        "configs": {"fireact_demo": {"metadata": {"shots": "zeroshot"}}},
+        "n-samples": {"fireact_demo": {"effective": n}},
+    }))
+    if samples:
+        (folder / "samples_fireact_demo_2026-11-25T10-00-00.1.jsonl").write_text("".join(
+            json.dumps({"doc_hash": f"h{i}", "exact_match": s}) + "\n"
+            for i, s in enumerate(scores)))
+    return str(root / name)
+
+
+def test_gate_noise_is_paired_per_question(tmp_path):
+    base = write_run(tmp_path, "base", [1.0] * 6 + [0.0] * 2)
+    one_flip = write_run(tmp_path, "flip", [0.0] + [1.0] * 5 + [0.0] * 2)
+    [v] = gate(base, one_flip)
+    assert v.paired == 8 and v.delta == pytest.approx(-0.125) and not v.regressed
+    big_drop = write_run(tmp_path, "drop", [0.0] * 6 + [0.0] * 2)
+    [v] = gate(base, big_drop)
+    assert v.regressed and v.delta == pytest.approx(-0.75)
+    [v] = gate(base, one_flip, tolerance=0.2)
+    assert not v.regressed
+    unpaired = write_run(tmp_path, "nosamples", [0.0] + [1.0] * 5 + [0.0] * 2, samples=False)
+    [v] = gate(base, unpaired)
+    assert v.paired == 0 and v.noise > 0.3 and not v.regressed  # wider without pairing
+
+
+def test_bad_result_paths_are_clear_errors(tmp_path):
+    with pytest.raises(FireactError, match="not found"):
+        load_runs([str(tmp_path / "missing")])
+    with pytest.raises(FireactError, match="no lm-eval results_"):
+        load_runs([str(tmp_path)])
+    write_run(tmp_path, "a", [1.0, 0.0])
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "results_x.json").write_text(json.dumps({
+        "results": {"fireact_mmlu": {"acc,none": 0.5}},
+        "configs": {"fireact_mmlu": {"metadata": {}}}}))
+    with pytest.raises(FireactError, match="no task in common"):
+        gate(str(tmp_path / "a"), str(tmp_path / "b"))
+
+
+def test_dataset_names_from_task_variants():
+    assert dataset_of("fireact_hotpotqa_cot_noise_random") == "hotpotqa"
+    assert dataset_of("fireact_mmlu_reflexion") == "mmlu" and dataset_of("fireact_demo") == "demo"
