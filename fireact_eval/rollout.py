@@ -19,18 +19,13 @@ from tqdm.auto import tqdm
 
 from fireact_eval.perturb import Perturb
 from fireact_eval.tools import Search, ToolError
-from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.trajectory import REFLECTION, REFLECTION_REQUEST, Step, Trajectory
 
 FINISH = "finish"
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
 MAX_CONCURRENT_TOOL_CALLS = 32  # a turn's queries wait on the network together, up to this many
 
-REFLECTION = "Reflection:"
-REFLECTION_REQUEST = (
-    "You have not answered yet. In one sentence starting with 'Reflection:', say what went "
-    "wrong so far and what to try next."
-)
 
 Context = Any
 # (prompt, steps so far, whether to ask for a reflection) -> what the backend takes

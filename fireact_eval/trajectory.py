@@ -15,6 +15,12 @@ from fireact_eval.actions import parse_turn
 
 _OBSERVATION = re.compile(r"^[ \t]*observation(?:[ \t]*\d+)?[ \t]*:[ \t]*", re.I | re.M)
 _THOUGHT = re.compile(r"^[ \t]*thought(?:[ \t]*\d+)?[ \t]*:", re.I | re.M)
+REFLECTION = "Reflection:"  # the label of a Reflexion step, in transcripts and prompts
+REFLECTION_REQUEST = (  # chat backends: the user message that asks for one
+    "You have not answered yet. In one sentence starting with 'Reflection:', say what went "
+    "wrong so far and what to try next."
+)
+_REFLECTION = re.compile(r"^[ \t]*reflection[ \t]*:[ \t]*", re.I | re.M)
 
 
 @dataclass
@@ -64,8 +70,9 @@ class Trajectory:
 
     @classmethod
     def from_text(cls, text: str) -> Trajectory:
-        """Parse a whole ``Thought/Action/Observation`` transcript; text before the first
-        ``Thought:`` (an instruction template, the question) is ignored."""
+        """Parse a whole ``Thought/Action/Observation`` transcript (``Reflection:`` lines become
+        reflection steps); text before the first ``Thought:`` (an instruction template, the
+        question) is ignored."""
         first = _THOUGHT.search(text)
         if first is None:
             return cls()
@@ -74,12 +81,16 @@ class Trajectory:
         for chunk in _THOUGHT.split(text[first.start() :])[1:]:
             turn_text, *obs = _OBSERVATION.split("Thought:" + chunk, maxsplit=1)
             step = Step.from_generation(turn_text)
-            step.observation = obs[0].strip() if obs else None
+            observation, *reflection = _REFLECTION.split(obs[0], maxsplit=1) if obs else [None]
+            step.observation = observation.strip() if observation is not None else None
             traj.steps.append(step)
             if step.action == "finish":
                 traj.answer, traj.finished = step.argument, True
                 break
-        traj.turns = len(traj.steps)
+            if reflection:  # Reflexion: a "Reflection:" line after an observation
+                line = reflection[0].strip()
+                traj.steps.append(Step(f"{REFLECTION} {line}", line, kind="reflection"))
+        traj.turns = sum(s.kind == "act" for s in traj.steps)
         return traj
 
     def to_text(self) -> str:

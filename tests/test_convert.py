@@ -8,9 +8,8 @@ import pytest
 
 from fireact_eval.convert import convert
 from fireact_eval.errors import FireactError
-from fireact_eval.rollout import REFLECTION_REQUEST
 from fireact_eval.trainers.data import IGNORE, build_examples
-from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.trajectory import REFLECTION_REQUEST, Step, Trajectory
 
 from conftest import read_outputs, run_lm_eval
 
@@ -126,3 +125,15 @@ def test_teacher_run_on_own_questions_to_training_file(tiny_model, tmp_path):
     wins = [s["doc"]["question"] for s in samples if s["exact_match"] == 1.0]
     assert [r["instruction"] for r in converted] == wins and 1 <= len(wins) <= 3
     assert report.seen[("fireact_demo", "react")] == 4
+
+
+def test_converted_files_feed_the_replay_index(teacher_run, tmp_path):
+    """Our own training files replay as search results, reflections kept out of observations."""
+    from fireact_eval.tools import make_search
+    from fireact_eval.tools.replay import build_replay_index
+
+    convert([teacher_run], tmp_path / "t.jsonl", fmt="chat", methods=["reflexion"])
+    convert([teacher_run], tmp_path / "t.json", methods=["reflexion"])
+    for name in ("t.jsonl", "t.json"):
+        assert build_replay_index([tmp_path / name], tmp_path / f"{name}.idx") == 1
+        assert make_search(f"replay:{tmp_path / f'{name}.idx'}")("X") == "X is Y."

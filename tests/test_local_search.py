@@ -104,3 +104,12 @@ def test_hotpotqa_context_paragraphs_become_a_corpus(tmp_path):
     assert write_corpus(hotpotqa_passages(rows), out) == 2
     assert LocalSearch(out)("when was Badr Hari born") == (
         "Badr Hari: Badr Hari is a kickboxer. He was born in 1984.")
+
+
+def test_corpus_with_no_searchable_word_finds_nothing(tmp_path):
+    """Only stopwords and one-letter words: no index to build, every query finds nothing."""
+    from fireact_eval.tools.local_search import NO_RESULT, LocalSearch
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"title": "", "text": "X is Y."}\n')
+    assert LocalSearch(corpus)("X") == NO_RESULT

@@ -95,3 +95,17 @@ def test_parses_fireact_released_trajectories():
     assert sum(t.finished for t in trajs) == 500
     assert sum(len(t.steps) for t in trajs) > 1000
     assert all(s.action in ("search", "finish") for t in trajs for s in t.steps)
+
+
+def test_reflection_lines_round_trip_as_reflection_steps():
+    """What `fireact-eval convert` writes for a Reflexion rollout reads back the same."""
+    from fireact_eval.trajectory import Step, Trajectory
+
+    steps = [
+        Step("Thought: Find X.\nAction: search[X]", "Find X.", "search", "X", "Nothing."),
+        Step("Reflection: I should search Y.", "I should search Y.", kind="reflection"),
+        Step("Thought: Try Y.\nAction: search[Y]", "Try Y.", "search", "Y", "Y is Z."),
+        Step("Thought: Z.\nAction: finish[Z]", "Z.", "finish", "Z"),
+    ]
+    back = Trajectory.from_text(Trajectory(steps=steps).to_text())
+    assert back.steps == steps and back.turns == 3 and back.answer == "Z"

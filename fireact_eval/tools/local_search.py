@@ -58,22 +58,23 @@ class LocalSearch:
         self.passages = load_corpus(corpus_path)
         digest = hashlib.sha256(Path(corpus_path).read_bytes()).hexdigest()[:20]
         self.index_dir = cache_root() / "bm25" / f"{digest}-v{_INDEX_VERSION}"
-        if not (self.index_dir / "params.index.json").is_file():
-            self._build(self.index_dir)
-        self.retriever = bm25s.BM25.load(str(self.index_dir), mmap=True, show_progress=False)
+        self.retriever = None  # stays None when no word of the corpus is searchable
+        if (self.index_dir / "params.index.json").is_file() or self._build(self.index_dir):
+            self.retriever = bm25s.BM25.load(str(self.index_dir), mmap=True, show_progress=False)
 
     def _tokenize(self, texts: list[str], **kwargs):
         return self._bm25s.tokenize(
             texts, stopwords="en", stemmer=self._stemmer, show_progress=False, **kwargs
         )
 
-    def _build(self, index_dir: Path) -> None:
-        """Index into a temporary folder, then rename: a crash never leaves half an index."""
+    def _build(self, index_dir: Path) -> bool:
+        """Index into a temporary folder, then rename: a crash never leaves half an index.
+        False when there is nothing to index (only stopwords and one-letter words)."""
+        tokens = self._tokenize([f"{p['title']} {p['text']}" for p in self.passages])
+        if not tokens.vocab:
+            return False
         retriever = self._bm25s.BM25()
-        retriever.index(
-            self._tokenize([f"{p['title']} {p['text']}" for p in self.passages]),
-            show_progress=False,
-        )
+        retriever.index(tokens, show_progress=False)
         index_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=index_dir.parent, prefix=".building-"))
         tmp.chmod(0o755)
@@ -82,6 +83,7 @@ class LocalSearch:
             os.replace(tmp, index_dir)
         except OSError:  # another process finished first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
+        return True
 
     def _render(self, passage: dict[str, str]) -> str:
         text = f"{passage['title']}: {passage['text']}" if passage["title"] else passage["text"]
@@ -93,6 +95,8 @@ class LocalSearch:
         return [self._render(p) for p in self.passages]
 
     def __call__(self, query: str) -> str:
+        if self.retriever is None:
+            return NO_RESULT
         with self._lock:
             [tokens] = self._tokenize([query], return_ids=False)
         ids = self.retriever.get_tokens_ids(tokens)  # words the corpus never has drop out

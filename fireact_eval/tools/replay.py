@@ -17,7 +17,7 @@ from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.metrics import normalize_answer
 from fireact_eval.tools import NULL_OBSERVATION, register_search
 from fireact_eval.tools.local_search import LocalSearch
-from fireact_eval.trajectory import Trajectory
+from fireact_eval.trajectory import REFLECTION_REQUEST, Trajectory
 
 
 def _trajectories(path: Path) -> Iterator[Trajectory]:
@@ -34,7 +34,8 @@ def _trajectories(path: Path) -> Iterator[Trajectory]:
         return
     for line_no, row in iter_jsonl(path, what="trajectory file"):
         if "messages" in row:  # chat: the turns are the message contents, in order
-            yield Trajectory.from_text("\n".join(m["content"] for m in row["messages"][1:]))
+            yield Trajectory.from_text("\n".join(m["content"] for m in row["messages"][1:]
+                                                  if m["content"] != REFLECTION_REQUEST))
         elif "resps" in row:  # lm-eval samples: the response is our trajectory JSON
             yield Trajectory.from_json(row["resps"][0][0])
         else:
