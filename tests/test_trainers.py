@@ -201,6 +201,16 @@ def test_accelerate_launch_trains_on_two_processes(train_file, tmp_path, untrain
     assert (out / "adapter_model.safetensors").is_file()
 
 
+def test_eval_split_is_held_out_and_scored(untrained_model, train_file, tmp_path):
+    out = tmp_path / "evalsplit"
+    fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file), "--out",
+                 str(out), "--method", "full", "--batch-size", "2", "--epochs", "1",
+                 "--eval-split", "0.25")
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["global_step"] == 3  # 6 of the 8 rows train, 2 per batch
+    assert card["eval_loss_last"] is not None and card["eval_loss_last"] > 0
+
+
 def test_bad_train_input_is_a_clear_error(tmp_path, train_file):
     proc = fireact_eval("train", "--base", str(tmp_path / "nope"), "--data", str(train_file),
                         "--out", str(tmp_path / "o"), check=False)

@@ -146,6 +146,8 @@ def train(cfg: TrainConfig) -> dict:
                             if k not in ("base", "data", "out", "extra")},
         "train_loss_first": losses[0] if losses else None,
         "train_loss_last": losses[-1] if losses else None,
+        "eval_loss_last": next((e["eval_loss"] for e in reversed(trainer.state.log_history)
+                                if "eval_loss" in e), None),
         "global_step": result.global_step,
         "world_size": args.world_size,
         "distributed_type": trainer.accelerator.distributed_type.value,
