@@ -113,6 +113,15 @@ def demo_eval(model_args: str, out) -> dict:
     return read_outputs(out, "fireact_demo")[0]
 
 
+def assert_better_agent(before_args: str, after_args: str, tmp_path, min_em: float) -> None:
+    """Through lm_eval on the 8 trained demo questions: more finished, more right."""
+    before = demo_eval(before_args, tmp_path / "before")
+    after = demo_eval(after_args, tmp_path / "after")
+    assert after["finished,none"] > before["finished,none"]
+    assert after["exact_match,none"] > before["exact_match,none"]
+    assert after["exact_match,none"] >= min_em
+
+
 def test_full_fine_tuning_makes_a_better_agent(untrained_model, train_file, tmp_path):
     out = tmp_path / "full"
     proc = fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
@@ -122,11 +131,7 @@ def test_full_fine_tuning_makes_a_better_agent(untrained_model, train_file, tmp_
     assert card["train_loss_last"] < 0.2 * card["train_loss_first"]
     assert card["eval_format"] == "alpaca" and card["base_model"] == str(untrained_model)
     assert f"pretrained={out.resolve()}" in proc.stdout and "format=alpaca" in proc.stdout
-    before = demo_eval(f"pretrained={untrained_model}", tmp_path / "before")
-    after = demo_eval(f"pretrained={out}", tmp_path / "after")
-    assert after["finished,none"] > before["finished,none"]
-    assert after["exact_match,none"] > before["exact_match,none"]
-    assert after["exact_match,none"] >= 0.75
+    assert_better_agent(f"pretrained={untrained_model}", f"pretrained={out}", tmp_path, 0.75)
 
 
 def test_lora_makes_a_better_agent_through_peft(train_file, tmp_path):
@@ -143,11 +148,7 @@ def test_lora_makes_a_better_agent_through_peft(train_file, tmp_path):
     card = json.loads((out / "fireact_eval.json").read_text())
     assert card["train_loss_last"] < 0.1 * card["train_loss_first"]
     assert f"peft={out.resolve()}" in proc.stdout and "lora_local_path=" in proc.stdout
-    before = demo_eval(f"pretrained={base}", tmp_path / "before")
-    after = demo_eval(f"pretrained={base},peft={out}", tmp_path / "after")
-    assert after["finished,none"] > before["finished,none"]
-    assert after["exact_match,none"] > before["exact_match,none"]
-    assert after["exact_match,none"] >= 0.5
+    assert_better_agent(f"pretrained={base}", f"pretrained={base},peft={out}", tmp_path, 0.5)
 
 
 def test_resume_continues_from_the_last_checkpoint(untrained_model, train_file, tmp_path):
