@@ -75,13 +75,13 @@ def _results(args: argparse.Namespace) -> None:
     from fireact_eval.results.runs import load_runs
     from fireact_eval.results.tables import SHAPES
 
+    if args.action == "plot" and args.shape == "cost":
+        raise FireactError("plot shapes: leaderboard, robustness")
     table = SHAPES[args.shape](load_runs(args.runs))
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
 
         out = args.out or f"{args.shape}.png"
-        if args.shape == "cost":
-            raise FireactError("plot shapes: leaderboard, robustness")
         print(f"wrote {plot_table(table, out, title=args.shape)}")
         return
     out = str(args.out or "")

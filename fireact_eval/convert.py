@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import iter_jsonl
+from fireact_eval.jsonio import find_files, iter_jsonl
 from fireact_eval.rollout import render_messages
+from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.trajectory import Trajectory
 
 TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
@@ -37,25 +38,9 @@ class Sample:
     success: bool
 
 
-def sample_files(paths: Iterable[str | Path]) -> list[Path]:
-    """lm-eval ``samples_<task>_<time>.jsonl`` files, given directly or found under folders."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("samples_*.jsonl") if p.is_file())
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FireactError(f"not found: {path}")
-    if not found:
-        raise FireactError(f"no lm-eval samples_*.jsonl files under {', '.join(map(str, paths))}"
-                           " (run lm_eval with --log_samples --output_path DIR)")
-    return found
-
-
 def is_success(record: dict, trajectory: Trajectory) -> bool:
     """Finished, and right by the task's own quality metric (exact match, or accuracy)."""
-    score = record.get("exact_match", record.get("acc"))
+    score = next((record[m] for m in QUALITY_METRICS if m in record), None)
     return trajectory.finished and score is not None and float(score) == 1.0
 
 
@@ -81,11 +66,7 @@ def to_alpaca(sample: Sample) -> dict[str, str]:
 
 
 def to_chat(sample: Sample) -> dict[str, list[dict[str, str]]]:
-    steps = sample.trajectory.steps
-    messages = render_messages(sample.question.strip(), steps)
-    if steps and steps[-1].kind == "act" and steps[-1].observation is None:
-        messages = messages[:-1]  # the finish turn has no observation after it
-    return {"messages": messages}
+    return {"messages": render_messages(sample.question.strip(), sample.trajectory.steps)}
 
 
 @dataclass
@@ -115,7 +96,9 @@ def convert(
     kept: Counter = Counter()
     rows: list[dict] = []
     unique: set[str] = set()
-    for path in sample_files(paths):
+    files = [f for p in paths for f in find_files(
+        p, "samples_*.jsonl", " (run lm_eval with --log_samples --output_path DIR)")]
+    for path in files:
         for sample in read_samples(path):
             key = (sample.task, sample.method)
             seen[key] += 1

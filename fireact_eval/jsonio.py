@@ -11,6 +11,19 @@ from typing import Any
 from fireact_eval.errors import FireactError
 
 
+def find_files(path: str | Path, pattern: str, hint: str = "") -> list[Path]:
+    """A file given directly, or every ``pattern`` file under a folder (sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FireactError(f"not found: {path}")
+    found = sorted(p for p in path.rglob(pattern) if p.is_file())
+    if not found:
+        raise FireactError(f"no lm-eval {pattern} files under {path}{hint}")
+    return found
+
+
 def read_json(path: str | Path, what: str = "data file") -> Any:
     path = Path(path)
     if not path.is_file():

@@ -70,7 +70,8 @@ def render_messages(
             messages.append({"role": "assistant", "content": s.text})
             continue
         messages.append({"role": "assistant", "content": s.text})
-        messages.append({"role": "user", "content": f"Observation: {s.observation}"})
+        if s.observation is not None:  # a finish turn has none
+            messages.append({"role": "user", "content": f"Observation: {s.observation}"})
     if reflect:
         messages.append({"role": "user", "content": REFLECTION_REQUEST})
     return messages

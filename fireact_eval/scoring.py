@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from fireact_eval.metrics import choice_letter, exact_match, f1, yes_no
 from fireact_eval.trajectory import Trajectory
 
+QUALITY_METRICS = ("exact_match", "acc")  # a task's headline score: the first it reports
 COST_METRICS = (
     "turns", "tool_calls", "tool_errors", "perturbed_calls", "invalid_actions",
     "prompt_tokens", "gen_tokens", "seconds",

@@ -37,16 +37,16 @@ class Verdict:
                 f"{self.delta:+8.4f} ±{self.noise:.4f} ({how})  {verdict}")
 
 
-def _paired(base: dict[str, float], cand: dict[str, float]) -> tuple[list[float], int]:
-    common = sorted(base.keys() & cand.keys())
-    return [cand[k] - base[k] for k in common], len(common)
+def _paired(base: dict[str, float], cand: dict[str, float]) -> list[float]:
+    return [cand[k] - base[k] for k in sorted(base.keys() & cand.keys())]
 
 
 def compare(baseline: pd.Series, candidate: pd.Series, metric: str, z: float,
             tolerance: float) -> Verdict:
     sign = -1.0 if metric in COST_METRICS else 1.0  # costs: lower is better
-    diffs, n = _paired(sample_scores(baseline["results_file"], baseline["task"], metric),
-                       sample_scores(candidate["results_file"], candidate["task"], metric))
+    diffs = _paired(sample_scores(baseline["results_file"], baseline["task"], metric),
+                    sample_scores(candidate["results_file"], candidate["task"], metric))
+    n = len(diffs)
     if n >= 2:
         mean = sum(diffs) / n
         se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import iter_jsonl, read_json
+from fireact_eval.jsonio import find_files, iter_jsonl, read_json
+from fireact_eval.scoring import QUALITY_METRICS
 
-QUALITY = ("exact_match", "acc")  # a task's headline score: the first of these it reports
 SETTINGS = ("method", "shots", "format", "noise", "search")
 DEFAULTS = {"method": "react", "shots": "fewshot", "format": "plain", "noise": "off",
             "search": "local"}
@@ -39,16 +39,8 @@ def find_runs(specs: list[str]) -> list[Run]:
         label, sep, rest = spec.partition("=")
         if not sep or "/" in label:
             label, rest = "", spec
-        path = Path(rest)
-        if path.is_dir():
-            files = sorted(path.rglob("results_*.json"))
-            if not files:
-                raise FireactError(f"no lm-eval results_*.json under {path}")
-        elif path.is_file():
-            files = [path]
-        else:
-            raise FireactError(f"not found: {path}")
-        runs += [Run(label or _model_name(read_json(f, "results file")), f) for f in files]
+        runs += [Run(label or _model_name(read_json(f, "results file")), f)
+                 for f in find_files(rest, "results_*.json")]
     return runs
 
 
@@ -84,7 +76,7 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
                 name, _, filt = key.partition(",")
                 if filt == "none" and isinstance(value, (int, float)):
                     row[name] = value
-            primary = next((m for m in QUALITY if m in row), None)
+            primary = next((m for m in QUALITY_METRICS if m in row), None)
             if primary is None:
                 continue
             row.update(metric=primary, score=row[primary],
