@@ -1,8 +1,10 @@
-"""Make ``lm_eval`` see our tasks with no ``--include_path``.
+"""Make ``lm_eval`` see our tasks with no ``--include_path``, and check them early.
 
 Imported from ``fireact_eval-autoload.pth`` in every Python process, so it must cost
-nothing: it only puts a finder on ``sys.meta_path`` that stays silent until
-``lm_eval.tasks.manager`` is imported, then adds our task folder to every ``TaskManager``.
+nothing: it only puts a finder on ``sys.meta_path`` that stays silent until lm-eval's
+modules are imported; then it adds our task folder to every ``TaskManager``
+(``lm_eval.tasks.manager``) and runs ``fireact_eval.harness.preflight`` at the start of
+``simple_evaluate`` (``lm_eval.evaluator``), before lm-eval loads the model.
 Set ``FIREACT_EVAL_NO_AUTOLOAD=1`` to switch it off.  ``FIREACT_EVAL_TASKS_ONLY=1`` also
 drops lm-eval's ~10k built-in task files from the index, which saves ~15 s per run.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-_TARGET = "lm_eval.tasks.manager"
 
 
 def _flag(name: str) -> bool:
@@ -38,24 +39,48 @@ def _patch_task_manager(module) -> None:
     manager_cls.__init__ = __init__
 
 
+def _patch_evaluator(module) -> None:
+    original = module.simple_evaluate
+
+    def simple_evaluate(*args, **kwargs):
+        from fireact_eval.harness import preflight
+
+        preflight(kwargs.get("task_manager"), kwargs.get("tasks"))
+        return original(*args, **kwargs)
+
+    simple_evaluate.__wrapped__ = original
+    simple_evaluate.__doc__ = original.__doc__
+    module.simple_evaluate = simple_evaluate
+
+
+_PATCHES = {"lm_eval.tasks.manager": _patch_task_manager, "lm_eval.evaluator": _patch_evaluator}
+
+
 class _PatchAfterImport:
-    """A meta-path finder that wraps one module's loader and patches it once executed."""
+    """A meta-path finder that wraps the loaders of the modules in ``pending`` and patches
+    each once it has executed."""
+
+    def __init__(self, pending: dict) -> None:
+        self.pending = pending
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        patch = self.pending.pop(fullname, None)
+        if patch is None:
             return None
-        sys.meta_path.remove(self)  # one shot; also keeps the lookup below from recursing
-        spec = next(
-            (s for f in sys.meta_path if (s := f.find_spec(fullname, path, target)) is not None),
-            None,
-        )
+        sys.meta_path.remove(self)  # keeps the lookup below from recursing
+        try:
+            spec = next((s for f in sys.meta_path
+                         if (s := f.find_spec(fullname, path, target)) is not None), None)
+        finally:
+            if self.pending:
+                sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
 
         def exec_and_patch(module):
             exec_module(module)
-            _patch_task_manager(module)
+            patch(module)
 
         spec.loader.exec_module = exec_and_patch
         return spec
@@ -64,10 +89,14 @@ class _PatchAfterImport:
 def install() -> None:
     if _flag("FIREACT_EVAL_NO_AUTOLOAD"):
         return
-    if _TARGET in sys.modules:  # imported before us (unusual): patch in place
-        _patch_task_manager(sys.modules[_TARGET])
-        return
-    sys.meta_path.insert(0, _PatchAfterImport())
+    pending = {}
+    for name, patch in _PATCHES.items():
+        if name in sys.modules:  # imported before us (unusual): patch in place
+            patch(sys.modules[name])
+        else:
+            pending[name] = patch
+    if pending:
+        sys.meta_path.insert(0, _PatchAfterImport(pending))
 
 
 install()

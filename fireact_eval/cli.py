@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
+from fireact_eval.tools.corpus import WIKI_DATASET
 
 
 def _tasks_dir(_: argparse.Namespace) -> None:
@@ -61,6 +62,16 @@ def _index_corpus(args: argparse.Namespace) -> None:
     rows = datasets.load_dataset("hotpotqa/hotpot_qa", "distractor", split=args.split)
     count = write_corpus(hotpotqa_passages(rows), args.out)
     print(f"{count} passages -> {args.out}; use --metadata search=local:{args.out}")
+
+
+def _index_wiki(args: argparse.Namespace) -> None:
+    """Build a search index ahead of a run (e.g. on a login node that reaches the Hub)."""
+    from fireact_eval.tools.local_search import open_index
+
+    index = open_index(args.source, out=args.out)
+    where = f"wiki:{index.path}" if args.out else (
+        "wiki" if args.source == WIKI_DATASET else f"wiki:{args.source}")
+    print(f"{len(index):,} passages indexed in {index.path}; use --metadata search={where}")
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -183,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="validation")
     p.set_defaults(func=_index_corpus)
+    p = index.add_parser("wiki", help="build the Wikipedia search index ahead of a run "
+                         "(search=wiki); downloads the corpus from the Hub once")
+    p.add_argument("--source", default=WIKI_DATASET,
+                   help=f"corpus: Hub dataset id with a 'corpus' config (default {WIKI_DATASET}: "
+                   "HotpotQA's 5.2M Wikipedia abstracts), a local folder in that layout, or a "
+                   "JSONL / Parquet file of title, text (, _id)")
+    p.add_argument("--out", default=None,
+                   help="index folder (default: the cache, where search=wiki finds it)")
+    p.set_defaults(func=_index_wiki)
 
     p = sub.add_parser("convert", help="teacher rollouts (lm_eval --log_samples) -> training data")
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or samples_*.jsonl")

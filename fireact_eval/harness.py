@@ -9,6 +9,7 @@ with one ``generate_until`` per turn.  Everything it calls is plain Python.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,7 +42,7 @@ class RolloutSettings:
     """What ``--metadata`` may set for a rollout, checked before any model call."""
 
     max_turns: int = DEFAULT_MAX_TURNS
-    search: str = "local"
+    search: str = "wiki"  # HotpotQA's Wikipedia; fireact_demo sets "local"
     method: str = "react"
     shots: str = "fewshot"
     format: str = "plain"
@@ -76,7 +77,8 @@ class RolloutSettings:
         )
         check_prompt(settings.method, settings.shots, settings.format, settings.family)
         validate_noise(settings.noise, settings.noise_p)
-        make_search(settings.search)  # fail now, with the list of valid specs, not mid-run
+        if settings.method not in SINGLE_TURN_METHODS:  # they call no tool: need no index
+            make_search(settings.search)  # fail now (bad spec, no corpus), not mid-run
         return settings
 
     def episode(self, prompt: str, gen_kwargs: dict, doc_key: str, pools: dict) -> Episode:
@@ -85,7 +87,8 @@ class RolloutSettings:
             return Episode(prompt, tools={}, max_turns=1, gen_kwargs=gen_kwargs)
         search = make_search(self.search)
         if self.noise == "random" and self.search not in pools:
-            pools[self.search] = list(getattr(search, "pool", ()))  # snapshot before any call
+            # a snapshot before any call (a cache's pool grows); an index's is read lazily
+            pools[self.search] = getattr(search, "pool", ())
         return Episode(
             prompt,
             tools={"search": search},
@@ -186,3 +189,37 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
 
 if not hasattr(LM, REQUEST_TYPE):
     setattr(LM, REQUEST_TYPE, react_generate)
+
+
+def _our_task_configs(task_manager: Any, names: Sequence[Any], seen: set[str]):
+    """The merged YAML + run config of each fireact task among ``names`` (tasks, groups,
+    tags), read the way lm-eval will read it; anything not ours is left to lm-eval."""
+    from fireact_eval.tasks import TASKS_DIR
+
+    root = os.path.realpath(TASKS_DIR)
+    for name in names:
+        entry = task_manager.task_index.get(name) if isinstance(name, str) else None
+        if entry is None or name in seen:
+            continue
+        seen.add(name)
+        if entry.kind.name == "TAG":  # its member tasks
+            yield from _our_task_configs(task_manager, sorted(entry.tags), seen)
+            continue
+        if not entry.yaml_path or not os.path.realpath(entry.yaml_path).startswith(root):
+            continue
+        cfg = task_manager._factory._load_full_config(entry, None)
+        if isinstance(cfg.get("task"), list):  # a group: its members
+            yield from _our_task_configs(task_manager, cfg["task"], seen)
+        else:
+            yield cfg
+
+
+def preflight(task_manager: Any, tasks: Any) -> None:
+    """Check every fireact task's settings and build its search tool *before* lm-eval loads
+    the model (it loads the model first, tasks after): a typo or a missing Wikipedia index
+    costs seconds, not a model load.  Called by the start-up hook around ``simple_evaluate``."""
+    if task_manager is None or tasks is None:
+        return
+    names = tasks if isinstance(tasks, (list, tuple)) else [tasks]
+    for cfg in _our_task_configs(task_manager, names, set()):
+        RolloutSettings.from_metadata(cfg.get("metadata"))

@@ -18,13 +18,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from fireact_eval.perturb import Perturb
-from fireact_eval.tools import Search, ToolError
+from fireact_eval.tools import Search, ToolError, ask
 from fireact_eval.trajectory import REFLECTION, REFLECTION_REQUEST, Step, Trajectory
 
 FINISH = "finish"
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
-MAX_CONCURRENT_TOOL_CALLS = 32  # a turn's queries wait on the network together, up to this many
 
 
 Context = Any
@@ -97,19 +96,27 @@ def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
 
 
 def call_tools(calls: Sequence[tuple[Search, str]]) -> list[str | ToolError]:
-    """Run one turn's tool calls concurrently; a failed call comes back as its ToolError."""
+    """Run one turn's tool calls, answers in order; a failed call comes back as its
+    ToolError.  Each tool gets all of its queries at once (one request to a retrieval
+    server, concurrent calls to SerpAPI); different tools run side by side."""
+    by_tool: dict[int, tuple[Search, list[int]]] = {}
+    for position, (tool, _) in enumerate(calls):
+        by_tool.setdefault(id(tool), (tool, []))[1].append(position)
+    results: list[str | ToolError] = [""] * len(calls)
 
-    def call(tool_and_argument: tuple[Search, str]) -> str | ToolError:
-        tool, argument = tool_and_argument
-        try:
-            return tool(argument)
-        except ToolError as err:
-            return err
+    def run(tool: Search, positions: list[int]) -> None:
+        for position, answer in zip(positions, ask(tool, [calls[p][1] for p in positions]),
+                                    strict=True):
+            results[position] = answer
 
-    if len(calls) <= 1:
-        return [call(c) for c in calls]
-    with ThreadPoolExecutor(min(MAX_CONCURRENT_TOOL_CALLS, len(calls))) as pool:
-        return list(pool.map(call, calls))
+    groups = list(by_tool.values())
+    if len(groups) <= 1:
+        for group in groups:
+            run(*group)
+    else:
+        with ThreadPoolExecutor(len(groups)) as pool:
+            list(pool.map(lambda group: run(*group), groups))
+    return results
 
 
 def run_episodes(

@@ -1,19 +1,36 @@
 """Search tools, chosen by one string spec (``--metadata search=...``).
 
-A search tool is any ``Callable[[str], str]``: query in, observation text out.  Backends
-register a factory under a name; ``make_search("name:argument")`` builds one.  Built
-tools are memoised per spec, so every task and turn in a run shares one loaded index.
+A search tool is called with a query and returns the observation text (``Search``).  It may
+also answer a whole turn's queries in one call (``batch``: one HTTP request to a retrieval
+server for every live trajectory) and list the responses it can give (``pool``: what
+``noise=random`` draws from).  Backends register a factory under a name;
+``make_search("name:argument")`` builds one.  Built tools are memoised per spec, so every
+task and turn in a run shares one loaded index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Protocol, runtime_checkable
 
 from fireact_eval.errors import FireactError
 
-Search = Callable[[str], str]
 NULL_OBSERVATION = "None"  # what FireAct's search says when it finds nothing
+MAX_CONCURRENT_CALLS = 32  # a turn's queries wait on the network together, up to this many
+
+
+class Search(Protocol):
+    def __call__(self, query: str) -> str: ...
+
+
+@runtime_checkable
+class BatchSearch(Protocol):
+    """A tool that answers many queries in one call, in order; a failed query comes back
+    as its ``ToolError`` in its place."""
+
+    def batch(self, queries: Sequence[str]) -> list[str | ToolError]: ...
 
 
 class ToolError(Exception):
@@ -21,13 +38,38 @@ class ToolError(Exception):
     goes on, and it is counted per sample as ``tool_errors``."""
 
 
+def ask(tool: Search, queries: Sequence[str]) -> list[str | ToolError]:
+    """One turn's queries to one tool, answers in order, a failed query as its ToolError:
+    in one call where the tool takes a batch, else concurrently (network latency is then
+    paid about once per turn, not once per query)."""
+    if isinstance(tool, BatchSearch):
+        try:
+            return tool.batch(queries)
+        except ToolError as err:  # the whole batch failed
+            return [err] * len(queries)
+
+    def call(query: str) -> str | ToolError:
+        try:
+            return tool(query)
+        except ToolError as err:
+            return err
+
+    if len(queries) <= 1:
+        return [call(q) for q in queries]
+    with ThreadPoolExecutor(min(MAX_CONCURRENT_CALLS, len(queries))) as pool:
+        return list(pool.map(call, queries))
+
+
 _FACTORIES: dict[str, Callable[[str], Search]] = {}
 
 
 def register_search(name: str):
-    """Decorator: ``@register_search("local")`` on a ``factory(argument: str) -> Search``."""
+    """Decorator: ``@register_search("local")`` on a ``factory(argument: str) -> Search``;
+    its docstring's first line is what the list of valid specs shows."""
 
     def decorate(factory: Callable[[str], Search]) -> Callable[[str], Search]:
+        if name in _FACTORIES:
+            raise ValueError(f"search backend {name!r} is registered twice")
         _FACTORIES[name] = factory
         return factory
 
@@ -47,4 +89,4 @@ def make_search(spec: str) -> Search:
 
 
 # Importing the backends registers them.
-from fireact_eval.tools import local_search, replay, serpapi  # noqa: E402,F401
+from fireact_eval.tools import local_search, replay, retriever, serpapi  # noqa: E402,F401

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from fireact_eval.paths import cache_root
-from fireact_eval.tools import Search
+from fireact_eval.tools import Search, ToolError, ask
 
 
 def default_cache_path() -> Path:
@@ -68,7 +69,8 @@ class ToolCache:
 
 
 class CachedSearch:
-    """Wraps a search tool: answers from the cache, else calls it and stores the answer."""
+    """Wraps a search tool: answers from the cache, else calls it and stores the answer.
+    A batch asks the tool only for the queries not cached, once each."""
 
     def __init__(self, search: Search, backend: str, cache: ToolCache) -> None:
         self.search, self.backend, self.cache = search, backend, cache
@@ -85,3 +87,17 @@ class CachedSearch:
         observation = self.search(query)  # a ToolError propagates and is not cached
         self.cache.put(self.backend, query, observation)
         return observation
+
+    def batch(self, queries: Sequence[str]) -> list[str | ToolError]:
+        queries = [q.strip() for q in queries]
+        answers: dict[str, str | ToolError] = {}
+        for query in queries:
+            hit = self.cache.get(self.backend, query)
+            if hit is not None:
+                answers[query] = hit
+        missing = list(dict.fromkeys(q for q in queries if q not in answers))
+        for query, answer in zip(missing, ask(self.search, missing), strict=True):
+            answers[query] = answer
+            if not isinstance(answer, ToolError):
+                self.cache.put(self.backend, query, answer)
+        return [answers[q] for q in queries]

@@ -10,20 +10,15 @@ malformed JSON and ``{"error": ...}`` replies.
 from __future__ import annotations
 
 import os
-import random
-import time
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.tools import NULL_OBSERVATION, ToolError, register_search
+from fireact_eval.tools import NULL_OBSERVATION, register_search
 from fireact_eval.tools.cache import CachedSearch, ToolCache
+from fireact_eval.tools.retry import Retryable, RetryPolicy
 
 DEFAULT_BASE_URL = "https://serpapi.com"
 NO_RESULTS_ERROR = "hasn't returned any results"  # SerpAPI's way of saying "nothing found"
-
-
-class _Retryable(Exception):
-    pass
 
 
 def extract_observation(data: dict[str, Any]) -> str:
@@ -54,7 +49,7 @@ class SerpApiSearch:
         backoff: float = 0.5,
     ) -> None:
         self.api_key, self.base_url = api_key, base_url.rstrip("/")
-        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.policy = RetryPolicy(timeout=timeout, retries=retries, backoff=backoff)
 
     @classmethod
     def from_env(cls) -> SerpApiSearch:
@@ -74,35 +69,27 @@ class SerpApiSearch:
         from serpapi import GoogleSearch
 
         client = GoogleSearch({"q": query, "api_key": self.api_key, "gl": "us", "hl": "en"})
-        client.BACKEND, client.timeout = self.base_url, self.timeout
+        client.BACKEND, client.timeout = self.base_url, self.policy.timeout
         try:
             response = client.get_response()
         except (requests.ConnectionError, requests.Timeout) as err:
-            raise _Retryable(type(err).__name__) from None
+            raise Retryable(type(err).__name__) from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code}")
+            raise Retryable(f"HTTP {response.status_code}")
         try:
             data = response.json()
         except ValueError:
-            raise _Retryable(f"malformed JSON (HTTP {response.status_code})") from None
+            raise Retryable(f"malformed JSON (HTTP {response.status_code})") from None
         if not isinstance(data, dict):
-            raise _Retryable("unexpected reply")
+            raise Retryable("unexpected reply")
         if "error" in data:
             if NO_RESULTS_ERROR in str(data["error"]):
                 return NULL_OBSERVATION
-            raise _Retryable(f"error reply: {data['error']}")
+            raise Retryable(f"error reply: {data['error']}")
         return extract_observation(data)
 
     def __call__(self, query: str) -> str:
-        for attempt in range(self.retries + 1):
-            try:
-                return self._fetch(query)
-            except _Retryable as err:
-                reason = self._scrub(str(err))
-                if attempt == self.retries:
-                    raise ToolError(f"SerpAPI failed after {attempt + 1} tries: {reason}") from None
-                time.sleep(self.backoff * 2**attempt * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        return self.policy.run(lambda: self._fetch(query), "SerpAPI", self._scrub)
 
 
 @register_search("serpapi")
