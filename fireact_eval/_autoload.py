@@ -15,7 +15,6 @@ import os
 import sys
 
 
-
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip() not in ("", "0")
 

@@ -128,7 +128,7 @@ def test_local_completions_batches_turns_and_use_cache_skips_them(tiny_model, tm
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ({"search": "bing"}, "valid backends: local"),
+        ({"search": "bing"}, "valid backends: wiki"),
         ({"max_turns": "zero"}, "max_turns must be an integer"),
         ({"max_turns": 0}, "max_turns must be at least 1"),
         ({"shots": "twoshot"}, "valid values: fewshot, zeroshot"),
@@ -143,12 +143,26 @@ def test_bad_metadata_fails_the_run_before_any_model_call(tiny_model):
     proc = run_lm_eval(*hf(tiny_model), *DEMO, "--limit", "1", "--metadata", "search=bing",
                        check=False)
     assert proc.returncode != 0
-    assert "unknown search spec 'bing'; valid backends: local" in proc.stderr
+    assert "unknown search spec 'bing'; valid backends: wiki" in proc.stderr
+
+
+def test_no_wiki_index_offline_fails_before_the_model_is_loaded(tmp_path, monkeypatch):
+    """The default search of fireact_hotpotqa is wiki: with no network and no index the run
+    stops with the ways out, before lm-eval loads the (here nonexistent) model."""
+    monkeypatch.setenv("FIREACT_EVAL_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tmp_path}/no-model",
+                       "--tasks", "fireact_hotpotqa_cot,fireact_hotpotqa", "--limit", "1",
+                       check=False)
+    assert proc.returncode != 0
+    assert "'mteb/hotpotqa' could not be loaded" in proc.stderr and "Ways out" in proc.stderr
+    assert "no-model" not in proc.stderr.split("Ways out")[0].rsplit("Traceback", 1)[-1]
+    assert "Initializing hf model" not in proc.stderr
 
 
 def test_missing_data_dir_names_the_file(tiny_model, tmp_path):
     proc = run_lm_eval(*hf(tiny_model), "--tasks", "fireact_hotpotqa", "--limit", "1",
-                       "--metadata", f"data_dir={tmp_path}", check=False)
+                       "--metadata", f"data_dir={tmp_path}", "search=local", check=False)
     assert proc.returncode != 0
     assert f"data file not found: {tmp_path}/hotpotqa/dev.json" in proc.stderr
 
@@ -157,6 +171,7 @@ def test_missing_data_dir_names_the_file(tiny_model, tmp_path):
 def test_hotpotqa_from_fireact_files(tiny_model, tmp_path):
     run_lm_eval(*hf(tiny_model), "--tasks", "fireact_hotpotqa", "--device", "cpu", "--limit", "2",
                 "--metadata", f"data_dir={FIREACT_DATA}", "shots=zeroshot", "max_turns=2",
+                "search=local",
                 "--gen_kwargs", "max_gen_toks=48", "--output_path", str(tmp_path), "--log_samples")
     results, samples = read_outputs(tmp_path, "fireact_hotpotqa")
     assert len(samples) == 2 and 1.0 <= results["turns,none"] <= 2.0

@@ -134,8 +134,8 @@ def test_all_tasks_and_methods_through_lm_eval(tiny_model, fireact_layout, tmp_p
     tasks = "fireact,fireact_hotpotqa_io,fireact_bamboogle_cot,fireact_strategyqa_reflexion"
     run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", tasks,
                 "--device", "cpu", "--batch_size", "16", "--limit", "2",
-                "--metadata", f"data_dir={fireact_layout}", "shots=zeroshot", "max_turns=3",
-                "reflect_at=2", "--output_path", str(tmp_path), "--log_samples")
+                "--metadata", f"data_dir={fireact_layout}", "search=local", "shots=zeroshot",
+                "max_turns=3", "reflect_at=2", "--output_path", str(tmp_path), "--log_samples")
     results = json.loads(sorted(tmp_path.glob("*/results_*.json"))[-1].read_text())["results"]
     assert {"fireact", "fireact_hotpotqa", "fireact_bamboogle", "fireact_strategyqa",
             "fireact_mmlu"} <= set(results)

@@ -111,8 +111,8 @@ class CorpusSource:
         if "text" not in ds.column_names:
             raise FireactError(f"{self.location}: the '{HUB_CONFIG}' split has no 'text' "
                                f"column (has: {', '.join(ds.column_names)})")
-        rows = (dict(zip(batch, values, strict=True))
-                for batch in ds.iter(batch_size=_BATCH) for values in zip(*batch.values()))
+        rows = (dict(zip(batch, values, strict=True)) for batch in ds.iter(batch_size=_BATCH)
+                for values in zip(*batch.values(), strict=True))
         return self._rows(rows), len(ds)
 
     def _rows(self, rows: Iterable[Any]) -> Iterator[Passage]:

@@ -34,7 +34,8 @@ def index_path(source: CorpusSource) -> Path:
     return cache_root() / "index" / source.key()
 
 
-def open_index(location: str | Path, out: Path | None = None, progress: bool = True) -> PassageIndex:
+def open_index(location: str | Path, out: Path | None = None,
+               progress: bool = True) -> PassageIndex:
     """The index of a corpus: a prebuilt index folder as it is; else the cached one, built
     first if missing (or into ``out``)."""
     source = CorpusSource(str(location))
@@ -128,7 +129,7 @@ def _make(argument: str, default: str | Path) -> LocalSearch:
 
 @register_search("wiki")
 def _make_wiki(argument: str) -> LocalSearch:
-    """BM25 over HotpotQA's 5.2M Wikipedia abstracts (Hub, indexed once): wiki[:SOURCE][?max_chars=N]"""
+    """BM25 over HotpotQA's 5.2M Wikipedia abstracts: wiki[:SOURCE][?max_chars=N]"""
     return _make(argument, WIKI_DATASET)
 
 
