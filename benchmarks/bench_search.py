@@ -5,9 +5,11 @@ Wikipedia paragraphs; SerpAPI turn concurrency against a loopback server.
     python benchmarks/bench_search.py                       # 250k, 500k, 1M passages
     python benchmarks/bench_search.py --passages 100000 --engines tantivy
 
-Each build runs in a fresh process, so its peak RSS (``ru_maxrss``) is its own: reading the
-corpus, indexing, writing.  bm25s needs ``pip install bm25s PyStemmer`` (not a dependency
-any more).  Recall@1 reads ``../shared/data/wiki-squad/`` when present.
+Each build runs in a fresh process, so its peaks are its own: ``peak_rss_mb`` (``ru_maxrss``,
+which counts the pages of memory-mapped index files it touched) and ``peak_anon_rss_mb`` (heap
+only, sampled), over reading the corpus, indexing, writing and reopening.  bm25s is no
+dependency any more: ``pip install -e ".[bench]"``.  Recall@1 reads
+``../shared/data/wiki-squad/`` when present.
 """
 
 from __future__ import annotations
@@ -36,18 +38,27 @@ time.sleep(3600)
 """
 
 
-def synthetic_corpus(path: Path, n: int, seed: int = 0) -> None:
+def synthetic_corpus(path: Path, n: int, seed: int = 0, chunk: int = 20_000) -> None:
     """Wikipedia-like: a 1-3 word title that the text opens with, then 40-120 words drawn
-    from a Zipf distribution over a 50k vocabulary."""
-    rng = random.Random(seed)
-    vocab = [f"w{i}" for i in range(50_000)]
-    cum_weights = list(itertools.accumulate(1 / (i + 1) for i in range(len(vocab))))
+    from a Zipf distribution (weight 1/rank) over a 50k vocabulary."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(50_000)], dtype=object)
+    weights = 1 / np.arange(1, len(vocab) + 1)
+    weights /= weights.sum()
     with path.open("w") as fh:
-        for i in range(n):
-            title = " ".join(rng.choices(vocab[200:], k=rng.randint(1, 3))).title() + f" {i}"
-            words = rng.choices(vocab, cum_weights=cum_weights, k=rng.randint(40, 120))
-            fh.write(json.dumps({"_id": str(i), "title": title,
-                                 "text": f"{title} is " + " ".join(words) + "."}) + "\n")
+        for first in range(0, n, chunk):
+            size = min(chunk, n - first)
+            lengths = rng.integers(40, 121, size)
+            words = vocab[rng.choice(len(vocab), size=int(lengths.sum()), p=weights)]
+            title_words = vocab[rng.integers(200, len(vocab), (size, 3))]
+            title_lengths = rng.integers(1, 4, size)
+            cuts = np.cumsum(lengths)[:-1]
+            for i, text in enumerate(np.split(words, cuts)):
+                title = " ".join(title_words[i, :title_lengths[i]]).title() + f" {first + i}"
+                fh.write(json.dumps({"_id": str(first + i), "title": title,
+                                     "text": f"{title} is " + " ".join(text) + "."}) + "\n")
 
 
 def queries(n: int = 500, seed: int = 1) -> list[str]:
@@ -95,9 +106,34 @@ def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+class PeakAnonRss:
+    """Samples this process's anonymous resident memory (``RssAnon``: heap, not the
+    memory-mapped index files, whose pages the kernel can drop) every 20 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_kb, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("RssAnon:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb // 1024
+
+
 def child(engine: str, corpus: Path, work: Path) -> dict:
     """One build + reload + queries, in this (fresh) process."""
     os.environ["FIREACT_EVAL_CACHE"] = str(work / "cache")
+    anon = PeakAnonRss()
     started = time.perf_counter()
     if engine == "tantivy":
         from fireact_eval.tools.local_search import LocalSearch
@@ -114,6 +150,7 @@ def child(engine: str, corpus: Path, work: Path) -> dict:
         search = Bm25sAsBefore(corpus, work / "bm25s")
         size = _du(work / "bm25s")
     reload = time.perf_counter() - started
+    peak_anon = anon.stop()
     times = []
     for q in queries():
         t = time.perf_counter()
@@ -125,6 +162,7 @@ def child(engine: str, corpus: Path, work: Path) -> dict:
     return {"engine": engine, "passages": n, "build_s": round(build, 1),
             "passages_per_s": int(n / build),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "peak_anon_rss_mb": peak_anon,
             "index_mb": round(size / 2**20), "reload_s": round(reload, 2),
             "query_p50_ms": round(statistics.median(times), 2),
             "query_p95_ms": round(times[int(0.95 * len(times))], 2)}

@@ -44,12 +44,28 @@ def _patch_evaluator(module) -> None:
     def simple_evaluate(*args, **kwargs):
         from fireact_eval.harness import preflight
 
-        preflight(kwargs.get("task_manager"), kwargs.get("tasks"))
+        preflight(kwargs.get("task_manager"), kwargs.get("tasks"), kwargs.get("model_args"))
         return original(*args, **kwargs)
 
     simple_evaluate.__wrapped__ = original
     simple_evaluate.__doc__ = original.__doc__
     module.simple_evaluate = simple_evaluate
+    sys.excepthook = _one_line_errors(sys.excepthook)
+
+
+def _one_line_errors(hook):
+    """A user-fixable error that reaches the top of ``lm_eval`` prints as one line, not as
+    a traceback through lm-eval's internals (the exit status stays 1)."""
+
+    def excepthook(kind, err, tb):
+        from fireact_eval.errors import FireactError
+
+        if issubclass(kind, FireactError):
+            sys.stderr.write(f"fireact-eval: error: {err}\n")
+            return
+        hook(kind, err, tb)
+
+    return excepthook
 
 
 _PATCHES = {"lm_eval.tasks.manager": _patch_task_manager, "lm_eval.evaluator": _patch_evaluator}

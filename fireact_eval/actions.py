@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_LINE_BREAKS = re.compile("\r\n?|[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _LABEL = re.compile(r"^[ \t]*(thought|action|observation)(?:[ \t]*\d+)?[ \t]*:[ \t]*", re.I | re.M)
 _CALL = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*\[(.*)$", re.S)
 
@@ -35,13 +36,19 @@ class ParsedTurn:
     text: str
 
 
+def unify_line_breaks(text: str) -> str:
+    """Every line break a model may emit (``\\r\\n``, ``\\r``, U+2028, ...) as ``\\n``, so an
+    action line ends where the model ended it."""
+    return _LINE_BREAKS.sub("\n", text)
+
+
 def parse_action(text: str) -> Action | None:
     """``"Action 1: Search [Paris ]"`` -> ``Action("search", "Paris")``; None if not a call.
 
     Only the first line counts.  The argument runs to the last ``]`` on it (so brackets
     inside an answer survive) or to the end of the line when the ``]`` is missing.
     """
-    line = _LABEL.sub("", text.strip(), count=1).split("\n", 1)[0]
+    line = _LABEL.sub("", unify_line_breaks(text).strip(), count=1).split("\n", 1)[0]
     match = _CALL.match(line)
     if match is None:
         return None
@@ -56,7 +63,7 @@ def parse_turn(generation: str) -> ParsedTurn:
     Without an ``Action:`` label, a last line that looks like ``tool[...]`` is taken as
     the action: fine-tuned small models often drop the label.
     """
-    text = generation.strip()
+    text = unify_line_breaks(generation).strip()
     labels = {m.group(1).lower(): m for m in reversed(list(_LABEL.finditer(text)))}
     action_label = labels.get("action")
     thought_label = labels.get("thought")

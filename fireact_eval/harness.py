@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from lm_eval.api.instance import Instance
@@ -37,6 +37,18 @@ SINGLE_TURN_METHODS = ("io", "cot")  # one finish[...], no tools
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
 
 
+def _integer(name: str, value: Any) -> int:
+    """An integer setting: ``2`` and ``"2"`` are, ``2.7``, ``"two"`` and ``True`` are not
+    (``int()`` would silently floor ``2.7``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    raise FireactError(f"{name} must be an integer, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RolloutSettings:
     """What ``--metadata`` may set for a rollout, checked before any model call."""
@@ -55,17 +67,15 @@ class RolloutSettings:
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
         meta = dict(metadata or {})
+        max_turns = _integer("max_turns", meta.get("max_turns", DEFAULT_MAX_TURNS))
+        noise_seed = _integer("noise_seed", meta.get("noise_seed", 0))
         try:
-            max_turns = int(meta.get("max_turns", DEFAULT_MAX_TURNS))
-            noise_p, noise_seed = float(meta.get("noise_p", 0.5)), int(meta.get("noise_seed", 0))
-            reflect_at = meta.get("reflect_at", DEFAULT_REFLECT_AT)
-            reflect_at = tuple(int(t) for t in (
-                reflect_at if isinstance(reflect_at, (list, tuple)) else [reflect_at]))
-        except (TypeError, ValueError) as err:
-            raise FireactError(
-                "max_turns must be an integer (so must noise_seed and reflect_at; noise_p "
-                f"a number): {err}"
-            ) from None
+            noise_p = float(meta.get("noise_p", 0.5))
+        except (TypeError, ValueError):
+            raise FireactError(f"noise_p must be a number, got {meta['noise_p']!r}") from None
+        reflect_at = meta.get("reflect_at", DEFAULT_REFLECT_AT)
+        reflect_at = tuple(_integer("reflect_at", t) for t in (
+            reflect_at if isinstance(reflect_at, (list, tuple)) else [reflect_at]))
         if max_turns < 1:
             raise FireactError(f"max_turns must be at least 1, got {max_turns}")
         settings = cls(
@@ -214,7 +224,27 @@ def _our_task_configs(task_manager: Any, names: Sequence[Any], seen: set[str]):
             yield cfg
 
 
-def preflight(task_manager: Any, tasks: Any) -> None:
+# Other keys a fireact task's metadata may hold: read by the question loaders (qa_data), or
+# put there by lm-eval itself.
+DATA_KEYS = ("data_dir", "questions")
+LM_EVAL_KEYS = ("version", "config_source")
+
+
+def check_metadata_keys(metadata: Mapping[str, Any], model_args: Any = None) -> None:
+    """Refuse a key nobody reads (``serach=bing`` would run with the default search).
+    lm-eval merges the model args into the metadata, so those keys are allowed too."""
+    from lm_eval.utils import simple_parse_args_string
+
+    if isinstance(model_args, str):
+        model_args = simple_parse_args_string(model_args)
+    valid = [f.name for f in fields(RolloutSettings)] + [*DATA_KEYS, *LM_EVAL_KEYS]
+    unknown = sorted(set(metadata) - set(valid) - set(model_args or {}))
+    if unknown:
+        raise FireactError(f"unknown --metadata key(s): {', '.join(unknown)}; valid keys: "
+                           f"{', '.join(valid[:-len(LM_EVAL_KEYS)])}")
+
+
+def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> None:
     """Check every fireact task's settings and build its search tool *before* lm-eval loads
     the model (it loads the model first, tasks after): a typo or a missing Wikipedia index
     costs seconds, not a model load.  Called by the start-up hook around ``simple_evaluate``."""
@@ -222,4 +252,5 @@ def preflight(task_manager: Any, tasks: Any) -> None:
         return
     names = tasks if isinstance(tasks, (list, tuple)) else [tasks]
     for cfg in _our_task_configs(task_manager, names, set()):
+        check_metadata_keys(cfg.get("metadata") or {}, model_args)
         RolloutSettings.from_metadata(cfg.get("metadata"))

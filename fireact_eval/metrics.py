@@ -23,8 +23,9 @@ def normalize_answer(text: str) -> str:
 
 
 def exact_match(prediction: str | None, gold: str) -> float:
-    """1.0 when the normalised prediction equals the normalised gold answer, else 0.0."""
-    if prediction is None:
+    """1.0 when the normalised prediction equals the normalised gold answer, else 0.0; a
+    gold answer that normalises to nothing matches nothing (an empty finish[] is no answer)."""
+    if prediction is None or not normalize_answer(gold):
         return 0.0
     return float(normalize_answer(prediction) == normalize_answer(gold))
 

@@ -31,6 +31,8 @@ def _qa_doc(row: Any, source: Path | str, row_no: int, doc_id: str) -> dict[str,
             f"{source}, row {row_no}: expected an object with string 'question' and 'answer', "
             f"got {str(row)[:120]!r}"
         )
+    if not row["answer"].strip():
+        raise FireactError(f"{source}, row {row_no}: the gold 'answer' is empty")
     return {"id": str(row.get("id", doc_id)), "question": row["question"], "answer": row["answer"]}
 
 

@@ -142,9 +142,11 @@ def run_episodes(
         reflecting = {i for i in live if wants_reflection(episodes[i], trajectories[i])}
         contexts = [render(episodes[i].prompt, trajectories[i].steps, i in reflecting)
                     for i in live]
-        generations = generate(
-            [(c, episodes[i].gen_kwargs) for c, i in zip(contexts, live, strict=True)]
-        )
+        generations = [
+            "" if text is None else text  # a backend that returned nothing wrote nothing
+            for text in generate([(c, episodes[i].gen_kwargs)
+                                  for c, i in zip(contexts, live, strict=True)])
+        ]
 
         # 2. Act: finish, queue a tool call, or say the action was invalid.
         queued: list[int] = []

@@ -16,7 +16,8 @@ class _Server(ThreadingHTTPServer):
 
 class SerpApiServer:
     """``faults[query]`` is a list consumed one per call: "429", "500", "timeout",
-    "malformed", "error" or "noresults"; when empty the call succeeds with
+    "malformed", "error", "noresults", "401", "quota", "wrong_box", "wrong_organic",
+    "wrong_words", "truncated" or "badgzip"; when empty the call succeeds with
     ``responses[query]`` (default: an organic result naming the query)."""
 
     def __init__(self, latency: float = 0.0, hang: float = 1.0) -> None:
@@ -44,6 +45,17 @@ class SerpApiServer:
             return 200, b'{"organic_results": [{"snippet": '
         if fault == "error":
             return 200, json.dumps({"error": "Internal error, please retry"}).encode()
+        if fault == "401":
+            return 401, json.dumps({"error": "Invalid API key. Your API key should be here: "
+                                             "https://serpapi.com/manage-api-key"}).encode()
+        if fault == "quota":
+            return 429, json.dumps({"error": "Your account has run out of searches."}).encode()
+        if fault in ("wrong_box", "wrong_organic", "wrong_words"):
+            data = {"wrong_box": {"answer_box": "str"}, "wrong_organic": {"organic_results":
+                    {"a": 1}}, "wrong_words": {"answer_box": {"snippet_highlighted_words": 3}}}
+            return 200, json.dumps(data[fault]).encode()
+        if fault in ("truncated", "badgzip"):
+            return 200, fault.encode()  # the handler sends these wrong on purpose
         if fault == "noresults":
             reply = {"error": "Google hasn't returned any results for this query."}
             return 200, json.dumps(reply).encode()
@@ -68,9 +80,15 @@ class SerpApiServer:
                     status, body = server._reply(params)
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
+                    if body == b"badgzip":  # says gzip, is not
+                        self.send_header("Content-Encoding", "gzip")
+                    # truncated: promises more bytes than it sends, then hangs up
+                    length = len(body) + (100 if body == b"truncated" else 0)
+                    self.send_header("Content-Length", str(length))
                     self.end_headers()
                     self.wfile.write(body)
+                    if body == b"truncated":
+                        self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out first
                     pass
                 finally:

@@ -130,6 +130,10 @@ def test_local_completions_batches_turns_and_use_cache_skips_them(tiny_model, tm
     [
         ({"search": "bing"}, "valid backends: wiki"),
         ({"max_turns": "zero"}, "max_turns must be an integer"),
+        ({"max_turns": 2.7}, "max_turns must be an integer, got 2.7"),
+        ({"max_turns": True}, "max_turns must be an integer"),
+        ({"reflect_at": [6, "x"]}, "reflect_at must be an integer"),
+        ({"noise_p": "half"}, "noise_p must be a number"),
         ({"max_turns": 0}, "max_turns must be at least 1"),
         ({"shots": "twoshot"}, "valid values: fewshot, zeroshot"),
     ],
@@ -156,8 +160,7 @@ def test_no_wiki_index_offline_fails_before_the_model_is_loaded(tmp_path, monkey
                        check=False)
     assert proc.returncode != 0
     assert "'mteb/hotpotqa' could not be loaded" in proc.stderr and "Ways out" in proc.stderr
-    assert "no-model" not in proc.stderr.split("Ways out")[0].rsplit("Traceback", 1)[-1]
-    assert "Initializing hf model" not in proc.stderr
+    assert "Initializing hf model" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_missing_data_dir_names_the_file(tiny_model, tmp_path):
@@ -175,3 +178,42 @@ def test_hotpotqa_from_fireact_files(tiny_model, tmp_path):
                 "--gen_kwargs", "max_gen_toks=48", "--output_path", str(tmp_path), "--log_samples")
     results, samples = read_outputs(tmp_path, "fireact_hotpotqa")
     assert len(samples) == 2 and 1.0 <= results["turns,none"] <= 2.0
+
+
+def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others():
+    """What runs before lm-eval loads the model: every fireact task named directly or
+    through a group gets its settings checked and its search tool built."""
+    from lm_eval.tasks import TaskManager
+
+    from fireact_eval.harness import preflight
+
+    manager = TaskManager(include_defaults=False, metadata={"search": "bing"})
+    with pytest.raises(FireactError, match="unknown search spec 'bing'"):
+        preflight(manager, ["fireact"])  # the group: its four ReAct tasks
+    with pytest.raises(FireactError, match="unknown search spec 'bing'"):
+        preflight(manager, "fireact_demo_noise_none")
+    preflight(manager, ["fireact_hotpotqa_cot", "not_a_fireact_task"])  # no tool, not ours
+    preflight(None, ["fireact"])  # no task manager yet: lm-eval checks later, as before
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
+    ("serach=bing", "unknown --metadata key(s): serach; valid keys: max_turns, search,"),
+    ("max_turn=1", "unknown --metadata key(s): max_turn;"),
+    ("max_turns=2.7", "max_turns must be an integer, got 2.7"),
+])
+def test_bad_metadata_is_one_line_before_the_model_is_loaded(tmp_path, metadata, message):
+    proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tmp_path}/no-model",
+                       "--tasks", "fireact_demo", "--limit", "1", "--metadata", metadata,
+                       check=False)
+    assert proc.returncode == 1
+    assert f"fireact-eval: error: {message}" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Initializing hf model" not in proc.stderr
+
+
+def test_model_args_and_data_keys_are_valid_metadata():
+    from fireact_eval.harness import check_metadata_keys
+
+    check_metadata_keys({"pretrained": "x", "dtype": "bf16", "data_dir": "d", "version": 1,
+                         "search": "local"}, "pretrained=x,dtype=bf16")
+    with pytest.raises(FireactError, match="unknown --metadata key"):
+        check_metadata_keys({"pretrained": "x"}, None)

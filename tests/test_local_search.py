@@ -257,3 +257,14 @@ def test_corpus_with_no_searchable_word_finds_nothing(tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"title": "", "text": "It is what it is."}\n')
     assert LocalSearch(corpus)("what is it") == NO_RESULT
+
+
+def test_a_damaged_cached_index_is_rebuilt_and_a_damaged_given_one_named(tmp_path, caplog):
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"title": "Oslo", "text": "Oslo is in Norway."}])
+    index = LocalSearch(corpus).index.path
+    (index / "meta.json").write_text("{ not json")
+    assert LocalSearch(corpus)("oslo") == "Oslo: Oslo is in Norway."  # rebuilt
+    assert "damaged" in caplog.text
+    (index / "meta.json").write_text("{ not json")
+    with pytest.raises(FireactError, match="is damaged .* rebuild it with"):
+        LocalSearch(index)

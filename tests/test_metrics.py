@@ -37,3 +37,8 @@ def test_f1_no_overlap_and_none():
 
 def test_normalize_answer():
     assert normalize_answer("The  Glass Bell!") == "glass bell"
+
+
+def test_an_empty_gold_answer_matches_nothing():
+    assert exact_match("", "") == 0.0 and exact_match("the", "a") == 0.0
+    assert exact_match("x", "") == 0.0

@@ -109,3 +109,11 @@ def test_reflection_lines_round_trip_as_reflection_steps():
     ]
     back = Trajectory.from_text(Trajectory(steps=steps).to_text())
     assert back.steps == steps and back.turns == 3 and back.answer == "Z"
+
+
+@pytest.mark.parametrize("brk", ["\r", "\r\n", "\u2028", "\u2029", "\x85", "\v", "\f"])
+def test_any_line_break_ends_the_action_line(brk):
+    turn = parse_turn(f"Thought: look{brk}Action: search[Paris]{brk}Observation: invented")
+    assert turn.action == Action("search", "Paris") and turn.thought == "look"
+    assert "invented" not in turn.text
+    assert parse_action(f"finish[Oslo]{brk}and more") == Action("finish", "Oslo")

@@ -76,3 +76,12 @@ def test_own_questions_replace_any_tasks_docs(tmp_path):
         mmlu(questions=str(path))
     with pytest.raises(FireactError, match="questions file not found"):
         mmlu(questions=str(tmp_path / "nope.json"))
+
+
+def test_an_empty_gold_answer_is_refused_with_its_row(tmp_path):
+    from fireact_eval.qa_data import accepts_question_file
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "A?", "answer": "a"}\n{"question": "B?", "answer": "  "}\n')
+    with pytest.raises(FireactError, match=r"q\.jsonl, row 1: the gold 'answer' is empty"):
+        accepts_question_file(demo)(questions=str(path))

@@ -142,3 +142,9 @@ def test_perturbation_sees_each_trajectorys_own_turn_and_failures_are_counted():
     assert acts[0].observation == "R@1" and traj.perturbed_calls == 1
     assert "search tool failed (HTTP 503)" in acts[1].observation and traj.tool_errors == 1
     assert traj.tool_calls == 2 and traj.finished
+
+
+def test_a_backend_returning_none_is_an_empty_turn_not_a_crash():
+    [traj] = run_episodes([Episode("Q\n", {"search": lambda q: "obs"}, max_turns=2)],
+                          lambda requests: [None for _ in requests], progress=False)
+    assert traj.turns == 2 and traj.invalid_actions == 2 and not traj.finished

@@ -180,3 +180,72 @@ def test_replay_index_from_fireact_files(tmp_path):
     assert replay("best kick boxer in the world unsportsmanlike conducts crimes of violence") == \
         rows[0]["output"].split("Observation: ")[1].split("\n")[0]
     assert "Badr Hari" in replay("Badr Hari Moroccan-Dutch kickboxer")
+
+
+@pytest.mark.parametrize("fault", ["wrong_box", "wrong_organic", "wrong_words", "truncated",
+                                   "badgzip"])
+def test_odd_replies_are_retried_then_answered(server, fault):
+    server.faults["q"] = [fault, fault]
+    assert client(server)("q") == "Result for q"
+    assert server.hits("q") == 3
+
+
+def test_a_persistently_odd_reply_is_that_calls_tool_error_and_the_turn_goes_on(server):
+    server.faults["bad"] = ["wrong_box"] * 10
+    search = client(server, retries=1)
+    bad, good = call_tools([(search, "bad"), (search, "good")])
+    assert isinstance(bad, ToolError) and "unexpected shape" in str(bad)
+    assert good == "Result for good"
+
+
+@pytest.mark.parametrize("fault", ["401", "quota"])
+def test_a_rejected_key_or_used_up_quota_stops_the_run_at_once(server, fault):
+    from fireact_eval.tools.serpapi import FatalToolError
+
+    server.faults["q"] = [fault] * 10
+    with pytest.raises(FatalToolError, match="check SERPAPI_API_KEY") as err:
+        call_tools([(client(server), "q"), (client(server), "other")])
+    assert server.hits("q") == 1 and KEY not in str(err.value)
+
+
+def test_the_key_is_scrubbed_in_url_encoded_forms_too():
+    search = SerpApiSearch("sk+a/b=c", base_url="http://127.0.0.1:9")
+    assert search._scrub("k=sk+a/b=c&x k=sk%2Ba%2Fb%3Dc k=sk%2Ba%2Fb%3Dc") == "k=***&x k=*** k=***"
+
+
+def test_any_failure_inside_a_tool_is_its_tool_error_but_a_fatal_one_stops():
+    from fireact_eval.tools import ask
+
+    def broken(query):
+        raise KeyError(query)
+
+    [error] = ask(broken, ["q"])
+    assert isinstance(error, ToolError) and "KeyError" in str(error)
+
+    def fatal(query):
+        raise FireactError("bad key")
+
+    with pytest.raises(FireactError, match="bad key"):
+        ask(fatal, ["q", "r"])
+
+
+def test_a_damaged_tool_cache_is_set_aside_and_the_run_goes_on(tmp_path, caplog):
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    cache = ToolCache(path)
+    cache.put("b", "q", "obs")
+    assert cache.get("b", "q") == "obs"
+    assert "damaged" in caplog.text and len(list(tmp_path.glob("cache.sqlite.corrupt-*"))) == 1
+
+
+def test_a_fresh_cache_opened_by_many_processes_at_once_never_fails(tmp_path):
+    script = ("import sys; from fireact_eval.tools.cache import ToolCache; "
+              "c = ToolCache(sys.argv[1]); c.put('b', sys.argv[2], 'o'); print('ok')")
+    for round_no in range(3):
+        path = tmp_path / f"fresh{round_no}.sqlite"
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(i)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(6)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+        assert ToolCache(path).stats() == {"b": 6}

@@ -45,19 +45,30 @@ def ask(tool: Search, queries: Sequence[str]) -> list[str | ToolError]:
     if isinstance(tool, BatchSearch):
         try:
             return tool.batch(queries)
-        except ToolError as err:  # the whole batch failed
-            return [err] * len(queries)
+        except Exception as err:  # the whole batch failed
+            return [as_tool_error(err)] * len(queries)
 
     def call(query: str) -> str | ToolError:
         try:
             return tool(query)
-        except ToolError as err:
-            return err
+        except Exception as err:
+            return as_tool_error(err)
 
     if len(queries) <= 1:
         return [call(q) for q in queries]
     with ThreadPoolExecutor(min(MAX_CONCURRENT_CALLS, len(queries))) as pool:
         return list(pool.map(call, queries))
+
+
+def as_tool_error(err: Exception) -> ToolError:
+    """Any failure inside one tool call is that call's tool error, so one odd reply never
+    loses the other trajectories; a ``FireactError`` (a bad key, an exhausted quota: every
+    later call would fail too) is fatal and stops the run."""
+    if isinstance(err, FireactError):
+        raise err
+    if isinstance(err, ToolError):
+        return err
+    return ToolError(f"{type(err).__name__}: {err}")
 
 
 _FACTORIES: dict[str, Callable[[str], Search]] = {}

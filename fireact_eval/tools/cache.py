@@ -6,14 +6,19 @@ while one writes.  Failures are never cached, so a retry later can still succeed
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from fireact_eval.paths import cache_root
 from fireact_eval.tools import Search, ToolError, ask
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_path() -> Path:
@@ -26,13 +31,43 @@ class ToolCache:
         self.path = Path(path) if path else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        with self._lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS calls (backend TEXT, query TEXT, observation TEXT,"
-                " PRIMARY KEY (backend, query))"
-            )
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.OperationalError):
+                raise
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.warning("tool cache %s is damaged (%s); moved aside to %s, starting afresh",
+                        self.path, err, aside)
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{self.path}{suffix}")
+                if part.exists():
+                    part.replace(f"{aside}{suffix}")
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect and set up; a fresh file opened by two processes at once can report
+        "database is locked" while the other one switches it to WAL: wait and retry."""
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        for attempt in range(50):
+            try:
+                with db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(
+                        "CREATE TABLE IF NOT EXISTS calls (backend TEXT, query TEXT,"
+                        " observation TEXT, PRIMARY KEY (backend, query))"
+                    )
+                return db
+            except sqlite3.OperationalError as err:
+                if "locked" in str(err) and attempt < 49:
+                    time.sleep(0.05 + 0.05 * random.random())
+                    continue
+                db.close()
+                raise
+            except sqlite3.DatabaseError:
+                db.close()
+                raise
+        raise AssertionError("unreachable")
 
     def get(self, backend: str, query: str) -> str | None:
         with self._lock:

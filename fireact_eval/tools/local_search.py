@@ -13,6 +13,8 @@ BEIR's layout, or a prebuilt index folder (``fireact-eval index wiki --out DIR``
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -24,6 +26,7 @@ from fireact_eval.tools import register_search
 from fireact_eval.tools.corpus import WIKI_DATASET, CorpusSource
 from fireact_eval.tools.passage_index import Passage, PassageIndex, build_index, is_index, trim
 
+log = logging.getLogger(__name__)
 DEMO_CORPUS = Path(TASKS_DIR) / "data" / "demo_corpus.jsonl"
 NO_RESULT = "No results found."
 DEFAULT_MAX_CHARS = 600
@@ -40,11 +43,20 @@ def open_index(location: str | Path, out: Path | None = None,
     first if missing (or into ``out``)."""
     source = CorpusSource(str(location))
     if not source.is_hub and is_index(source.path):
-        return PassageIndex(source.path)
+        try:
+            return PassageIndex(source.path)
+        except (OSError, ValueError) as err:  # tantivy's errors for unreadable files
+            raise FireactError(f"the search index {source.path} is damaged ({err}); rebuild it "
+                               "with `fireact-eval index wiki --source CORPUS --out DIR`") from None
     target = Path(out) if out else index_path(source)
-    if not is_index(target):
-        passages, total = source.passages()
-        build_index(passages, target, total=total, source=source.location, progress=progress)
+    if is_index(target):
+        try:
+            return PassageIndex(target)
+        except (OSError, ValueError) as err:  # ours to rebuild: say so and go on
+            log.warning("search index %s is damaged (%s); rebuilding it", target, err)
+            shutil.rmtree(target, ignore_errors=True)
+    passages, total = source.passages()
+    build_index(passages, target, total=total, source=source.location, progress=progress)
     return PassageIndex(target)
 
 
