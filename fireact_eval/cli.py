@@ -61,7 +61,7 @@ def _index_corpus(args: argparse.Namespace) -> None:
 
     rows = datasets.load_dataset("hotpotqa/hotpot_qa", "distractor", split=args.split)
     count = write_corpus(hotpotqa_passages(rows), args.out)
-    print(f"{count} passages -> {args.out}; use --metadata search=local:{args.out}")
+    print(f"{count} passages -> {args.out}; use --metadata search=wiki:{args.out}")
 
 
 def _index_wiki(args: argparse.Namespace) -> None:
@@ -115,7 +115,8 @@ def _gate(args: argparse.Namespace) -> None:
     from fireact_eval.results.gate import as_records, gate
 
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
-    verdicts = gate(args.baseline, args.candidate, metrics, args.z, args.tolerance)
+    verdicts = gate(args.baseline, args.candidate, metrics, args.z, args.tolerance,
+                    args.min_overlap)
     print(f"{'task':<32} {'metric':<12} {'baseline':>8} {'candid.':>8} {'delta':>8}  noise")
     for verdict in verdicts:
         print(verdict.line())
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--z", type=float, default=1.96, help="standard errors counted as noise")
     p.add_argument("--tolerance", type=float, default=0.0,
                    help="also ignore drops up to this size")
+    p.add_argument("--min-overlap", type=float, default=1.0,
+                   help="share of the baseline's questions the candidate must have answered "
+                   "(with --log_samples files; default 1.0: all)")
     p.add_argument("--report", default=None, help="write the verdicts as JSON here")
     p.set_defaults(func=_gate)
 

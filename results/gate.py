@@ -29,23 +29,27 @@ class Verdict:
     noise: float  # z standard errors of the difference
     paired: int  # questions compared pairwise (0: unpaired fallback)
     regressed: bool
+    baseline_n: int = 0  # questions the baseline answered (with sample files)
 
     def line(self) -> str:
-        how = f"paired n={self.paired}" if self.paired else "unpaired"
+        how = (f"paired n={self.paired} of {self.baseline_n}" if self.paired else "unpaired")
         verdict = "REGRESSED" if self.regressed else "ok"
         return (f"{self.task:<32} {self.metric:<12} {self.baseline:8.4f} {self.candidate:8.4f} "
                 f"{self.delta:+8.4f} ±{self.noise:.4f} ({how})  {verdict}")
 
 
-def _paired(base: dict[str, float], cand: dict[str, float]) -> list[float]:
-    return [cand[k] - base[k] for k in sorted(base.keys() & cand.keys())]
-
-
 def compare(baseline: pd.Series, candidate: pd.Series, metric: str, z: float,
-            tolerance: float) -> Verdict:
+            tolerance: float, min_overlap: float = 1.0) -> Verdict:
     sign = -1.0 if metric in COST_METRICS else 1.0  # costs: lower is better
-    diffs = _paired(sample_scores(baseline["results_file"], baseline["task"], metric),
-                    sample_scores(candidate["results_file"], candidate["task"], metric))
+    base = sample_scores(baseline["results_file"], baseline["task"], metric)
+    cand = sample_scores(candidate["results_file"], candidate["task"], metric)
+    shared = sorted(base.keys() & cand.keys())
+    if base and cand and len(shared) < min_overlap * len(base):
+        raise FireactError(
+            f"{baseline['task']}: the candidate answered {len(shared)} of the baseline's "
+            f"{len(base)} questions; evaluate it on the same questions (same --limit and "
+            f"data) or lower --min-overlap (now {min_overlap:g})")
+    diffs = [cand[k] - base[k] for k in shared]
     n = len(diffs)
     if n >= 2:
         mean = sum(diffs) / n
@@ -56,12 +60,23 @@ def compare(baseline: pd.Series, candidate: pd.Series, metric: str, z: float,
                         candidate.get(f"{metric}_stderr") or 0.0)
     delta, noise = sign * mean, z * se
     return Verdict(baseline["task"], metric, float(baseline[metric]), float(candidate[metric]),
-                   delta, noise, n, delta < -max(noise, tolerance))
+                   delta, noise, n, delta < -max(noise, tolerance), len(base))
+
+
+def _one_run(runs: pd.DataFrame, task: str, side: str) -> pd.Series:
+    rows = runs[runs["task"] == task]
+    if len(rows) > 1:
+        raise FireactError(f"{task}: the {side} holds {len(rows)} runs ("
+                           + "; ".join(f"{r.model}: {r.results_file}" for r in rows.itertuples())
+                           + f"); point --{side} at one of them")
+    return rows.iloc[0]
 
 
 def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: float = 1.96,
-         tolerance: float = 0.0) -> list[Verdict]:
-    """A verdict per (task, metric) the two runs share; default metric: each task's score."""
+         tolerance: float = 0.0, min_overlap: float = 1.0) -> list[Verdict]:
+    """A verdict per (task, metric) the two runs share; default metric: each task's score.
+    With sample files the candidate must have answered at least ``min_overlap`` of the
+    baseline's questions (default: all of them)."""
     base, cand = load_runs([baseline]), load_runs([candidate])
     shared = sorted(set(base["task"]) & set(cand["task"]))
     if not shared:
@@ -69,12 +84,11 @@ def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: flo
                            f"candidate has {sorted(set(cand['task']))}")
     verdicts = []
     for task in shared:
-        b = base[base["task"] == task].iloc[-1]
-        c = cand[cand["task"] == task].iloc[-1]
+        b, c = _one_run(base, task, "baseline"), _one_run(cand, task, "candidate")
         for metric in metrics or [b["metric"]]:
             if metric not in b or metric not in c or pd.isna(b[metric]) or pd.isna(c[metric]):
                 raise FireactError(f"{task}: metric {metric!r} missing from one of the runs")
-            verdicts.append(compare(b, c, metric, z, tolerance))
+            verdicts.append(compare(b, c, metric, z, tolerance, min_overlap))
     return verdicts
 
 

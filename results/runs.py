@@ -16,9 +16,12 @@ from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl, read_json
 from fireact_eval.scoring import QUALITY_METRICS
 
-SETTINGS = ("method", "shots", "format", "noise", "search")
-DEFAULTS = {"method": "react", "shots": "fewshot", "format": "plain", "noise": "off",
-            "search": "local"}
+# Everything besides the model and the task that changes a run's numbers: the rollout
+# settings (defaults from RolloutSettings, for files that do not record them all), where the
+# questions came from, and how many were asked.
+SETTINGS = ("method", "shots", "format", "family", "search", "max_turns", "reflect_at",
+            "noise", "noise_p", "noise_seed", "data")
+IDENTITY = ("model", "task", *SETTINGS, "n")
 # fireact_<dataset>[_<method>][_noise_<kind>]: the naming the shipped task YAMLs follow
 _VARIANT = re.compile(r"(_(io|cot|react|reflexion))?(_noise_(none|random))?$")
 
@@ -57,19 +60,35 @@ def dataset_of(task: str) -> str:
     return _VARIANT.sub("", task).removeprefix("fireact_")
 
 
+def _defaults() -> dict[str, str]:
+    from dataclasses import asdict
+
+    from fireact_eval.harness import RolloutSettings
+
+    return {k: str(list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(RolloutSettings()).items()}
+
+
+def _settings(meta: dict, defaults: dict[str, str]) -> dict[str, str]:
+    values = {k: str(meta.get(k, defaults.get(k, ""))) for k in SETTINGS if k != "data"}
+    values["data"] = str(meta.get("questions") or meta.get("data_dir") or "")
+    return values
+
+
 def load_runs(specs: list[str]) -> pd.DataFrame:
     """A row per (run, task): label, task, dataset, settings, n, score (the headline metric),
-    score_stderr, and every ``metric`` / ``metric_stderr`` the run reported."""
-    rows = []
+    score_stderr, and every ``metric`` / ``metric_stderr`` the run reported.  The same run
+    found twice is an error: results are never averaged."""
+    rows, defaults = [], _defaults()
     for run in find_runs(specs):
         results = read_json(run.results_file, "results file")
         for task, metrics in (results.get("results") or {}).items():
             config = (results.get("configs") or {}).get(task)
             if config is None:  # a group's aggregate row, not a task
                 continue
-            meta = {**DEFAULTS, **(config.get("metadata") or {})}
+            meta = config.get("metadata") or {}
             row = {"model": run.label, "task": task, "dataset": dataset_of(task),
-                   **{k: str(meta[k]) for k in SETTINGS},
+                   **_settings(meta, defaults),
                    "n": (results.get("n-samples") or {}).get(task, {}).get("effective"),
                    "results_file": str(run.results_file)}
             for key, value in metrics.items():
@@ -84,7 +103,24 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
             rows.append(row)
     if not rows:
         raise FireactError("no fireact task results in " + ", ".join(specs))
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    twice = frame[frame.duplicated(list(IDENTITY), keep=False)]
+    if not twice.empty:
+        first = twice.iloc[0]
+        files = twice[(twice[list(IDENTITY)] == first[list(IDENTITY)]).all(axis=1)]
+        raise FireactError(
+            f"the same run is there more than once ({first['model']}, {first['task']}, "
+            f"n={first['n']}): {', '.join(files['results_file'])}; keep one (runs are never "
+            "averaged) or name them apart with LABEL=PATH")
+    return frame
+
+
+def distinguishing(frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """The identity columns beyond ``keys`` that differ between runs sharing ``keys``: a
+    table adds them to its index, so two different runs are two rows, never one mean."""
+    others = [c for c in IDENTITY if c not in keys and c != "task"]
+    grouped = frame.groupby(keys, dropna=False)
+    return [c for c in others if (grouped[c].nunique(dropna=False) > 1).any()]
 
 
 def sample_scores(results_file: str | Path, task: str, metric: str) -> dict[str, float]:

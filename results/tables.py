@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fireact_eval.results.runs import distinguishing, sample_scores
+
 DATASET_ORDER = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo")
 NOISE_ORDER = ("off", "none", "random")
 COST_COLUMNS = ("score", "finished", "turns", "tool_calls", "invalid_actions", "prompt_tokens",
@@ -24,28 +26,56 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Headline score (EM, or accuracy) per dataset: a row per model x method x shots; noisy
     runs are left to ``robustness``."""
     clean = runs[runs["noise"] == "off"]
-    table = clean.pivot_table(index=["model", "method", "shots"], columns="dataset",
-                              values="score", aggfunc="mean")
+    index = ["model", "method", "shots"]
+    index += distinguishing(clean, [*index, "dataset"])
+    table = clean.pivot_table(index=index, columns="dataset", values="score", aggfunc="first")
     table = table[_ordered(table.columns, DATASET_ORDER)]
     table["mean"] = table.mean(axis=1)
     return table.sort_values("mean", ascending=False)
 
 
+def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int]:
+    """Mean of clean - noisy over the questions both runs answered, and how many; without
+    sample files, the runs' scores when they asked the same number of questions."""
+    a = sample_scores(clean["results_file"], clean["task"], clean["metric"])
+    b = sample_scores(noisy["results_file"], noisy["task"], noisy["metric"])
+    shared = sorted(a.keys() & b.keys())
+    if shared:
+        return sum(a[k] - b[k] for k in shared) / len(shared), len(shared)
+    if not a and not b and clean["n"] == noisy["n"]:
+        return float(clean["score"] - noisy["score"]), int(clean["n"] or 0)
+    return float("nan"), 0
+
+
 def robustness(runs: pd.DataFrame) -> pd.DataFrame:
-    """Score with a clean tool and with noisy ones, and the drop from clean to each."""
-    table = runs.pivot_table(index=["model", "method", "dataset"], columns="noise",
-                             values="score", aggfunc="mean")
+    """Score with a clean tool and with noisy ones, and the drop from clean to each, taken
+    over the questions both runs answered (``n_<noise>`` says how many)."""
+    index = ["model", "method", "dataset"]
+    index += [c for c in distinguishing(runs, [*index, "noise"])
+              if c not in ("noise_p", "noise_seed", "n")]
+    table = runs.pivot_table(index=index, columns="noise", values="score", aggfunc="first")
     table = table[_ordered(table.columns, NOISE_ORDER)]
-    for noise in table.columns:
-        if noise != "off" and "off" in table.columns:
-            table[f"drop_{noise}"] = table["off"] - table[noise]
+    if "off" not in table.columns:
+        return table
+    for noise in [c for c in table.columns if c != "off"]:
+        drops, counts = [], []
+        for key in table.index:
+            rows = runs.set_index(index).loc[[key]]
+            clean, noisy = rows[rows["noise"] == "off"], rows[rows["noise"] == noise]
+            drop, n = (_paired_drop(clean.iloc[0], noisy.iloc[0])
+                       if len(clean) and len(noisy) else (float("nan"), 0))
+            drops.append(drop)
+            counts.append(n)
+        table[f"drop_{noise}"], table[f"n_{noise}"] = drops, counts
     return table
 
 
 def cost(runs: pd.DataFrame) -> pd.DataFrame:
     """What a trajectory costs on average, next to what it scores."""
     columns = [c for c in COST_COLUMNS if c in runs.columns]
-    return runs.groupby(["model", "method", "dataset", "noise"])[columns].mean()
+    keys = ["model", "method", "dataset", "noise"]
+    keys += distinguishing(runs, keys)
+    return runs.groupby(keys)[columns].first()
 
 
 SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost}

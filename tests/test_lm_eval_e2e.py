@@ -217,3 +217,17 @@ def test_model_args_and_data_keys_are_valid_metadata():
                          "search": "local"}, "pretrained=x,dtype=bf16")
     with pytest.raises(FireactError, match="unknown --metadata key"):
         check_metadata_keys({"pretrained": "x"}, None)
+    check_metadata_keys({"max_seq_lengths": 4}, None, others=["ruler"])  # theirs, maybe: warn
+
+
+def test_use_cache_never_replays_another_models_turns(tiny_model, untrained_model, tmp_path):
+    """One cache file, two models: the untrained one must not score with the trained one's
+    cached turns (it did: EM 1.0 instead of 0.0)."""
+    cache = str(tmp_path / "cache")
+    common = (*DEMO, "--limit", "2", "--metadata", "shots=zeroshot", "max_turns=3",
+              "--use_cache", cache, "--log_samples")
+    run_lm_eval(*hf(tiny_model), *common, "--output_path", str(tmp_path / "trained"))
+    run_lm_eval(*hf(untrained_model), *common, "--output_path", str(tmp_path / "untrained"))
+    trained, _ = read_outputs(tmp_path / "trained", "fireact_demo")
+    untrained, _ = read_outputs(tmp_path / "untrained", "fireact_demo")
+    assert trained["exact_match,none"] > 0.0 and untrained["exact_match,none"] == 0.0

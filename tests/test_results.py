@@ -74,21 +74,24 @@ def test_gate_fails_a_worse_checkpoint_and_passes_an_equal_one(runs, tmp_path):
     assert better.returncode == 0, better.stdout
 
 
-def write_run(root, name: str, scores: list[float], samples: bool = True):
-    """A minimal lm-eval result folder for fireact_demo with these per-question EMs."""
-    folder = root / name / "model"
+def write_run(root, name: str, scores: list[float], samples: bool = True, model: str = "model",
+              metadata: dict | None = None, first: int = 0):
+    """A minimal lm-eval result folder for fireact_demo with these per-question EMs (for
+    questions ``first``, ``first + 1``, ...)."""
+    folder = root / name / model
     folder.mkdir(parents=True)
     n, mean = len(scores), sum(scores) / len(scores)
     stderr = (sum((s - mean) ** 2 for s in scores) / (n - 1) / n) ** 0.5
     (folder / "results_2026-11-25T10-00-00.1.json").write_text(json.dumps({
         "results": {"fireact_demo": {"exact_match,none": mean,
                                      "exact_match_stderr,none": stderr}},
-        "configs": {"fireact_demo": {"metadata": {"shots": "zeroshot"}}},
+        "configs": {"fireact_demo": {"metadata": {"shots": "zeroshot", **(metadata or {})}}},
         "n-samples": {"fireact_demo": {"effective": n}},
+        "config": {"model_args": {"pretrained": model}},
     }))
     if samples:
         (folder / "samples_fireact_demo_2026-11-25T10-00-00.1.jsonl").write_text("".join(
-            json.dumps({"doc_hash": f"h{i}", "exact_match": s}) + "\n"
+            json.dumps({"doc_hash": f"h{first + i}", "exact_match": s}) + "\n"
             for i, s in enumerate(scores)))
     return str(root / name)
 
@@ -125,3 +128,43 @@ def test_bad_result_paths_are_clear_errors(tmp_path):
 def test_dataset_names_from_task_variants():
     assert dataset_of("fireact_hotpotqa_cot_noise_random") == "hotpotqa"
     assert dataset_of("fireact_mmlu_reflexion") == "mmlu" and dataset_of("fireact_demo") == "demo"
+
+
+def test_different_runs_are_different_rows_never_a_mean(tmp_path):
+    """n=8 at EM 1.0 and n=16 at EM 0.5 of one model: two rows, not 0.75."""
+    write_run(tmp_path / "runs", "a", [1.0] * 8)
+    write_run(tmp_path / "runs", "b", [1.0] * 8 + [0.0] * 8)
+    board = leaderboard(load_runs([str(tmp_path / "runs")]))
+    assert sorted(board["demo"]) == [0.5, 1.0] and "n" in board.index.names
+    write_run(tmp_path / "s", "wiki", [1.0] * 4, metadata={"search": "wiki"})
+    write_run(tmp_path / "s", "local", [0.0] * 4, metadata={"search": "local"})
+    board = leaderboard(load_runs([str(tmp_path / "s")]))
+    assert dict(zip(board.index.get_level_values("search"), board["demo"], strict=True)) == {
+        "wiki": 1.0, "local": 0.0}
+
+
+def test_the_same_run_twice_is_an_error_not_a_mean(tmp_path):
+    write_run(tmp_path / "runs", "a", [1.0] * 8)
+    write_run(tmp_path / "runs", "copy", [1.0] * 8)
+    with pytest.raises(FireactError, match="the same run is there more than once"):
+        load_runs([str(tmp_path / "runs")])
+
+
+def test_robustness_drop_is_over_the_questions_both_runs_answered(tmp_path):
+    write_run(tmp_path / "r", "clean", [1.0, 1.0, 0.0, 0.0, 1.0])
+    write_run(tmp_path / "r", "noisy", [0.0, 1.0, 0.0], metadata={"noise": "random"})
+    [row] = robustness(load_runs([str(tmp_path / "r")])).itertuples()
+    assert row.n_random == 3 and row.drop_random == pytest.approx(1 / 3)  # not 0.6 - 0.333
+
+
+def test_gate_reports_overlap_and_refuses_a_partial_or_mixed_run(tmp_path):
+    base = write_run(tmp_path, "base", [1.0] * 16)
+    part = write_run(tmp_path, "part", [1.0] * 4)
+    with pytest.raises(FireactError, match="answered 4 of the baseline's 16 questions"):
+        gate(base, part)
+    [v] = gate(base, part, min_overlap=0.25)
+    assert v.paired == 4 and "paired n=4 of 16" in v.line()
+    write_run(tmp_path / "two", "x", [1.0] * 16, model="m1")
+    write_run(tmp_path / "two", "y", [0.0] * 16, model="m2")
+    with pytest.raises(FireactError, match="the candidate holds 2 runs"):
+        gate(base, str(tmp_path / "two"))
