@@ -64,6 +64,10 @@ def parse_turn(generation: str) -> ParsedTurn:
     the action: fine-tuned small models often drop the label.
     """
     text = unify_line_breaks(generation).strip()
+    invented = next((m for m in _LABEL.finditer(text) if m.group(1).lower() == "observation"),
+                    None)
+    if invented is not None:  # where the "\nObservation" stop string would have cut it
+        text = text[: invented.start()].strip()
     labels = {m.group(1).lower(): m for m in reversed(list(_LABEL.finditer(text)))}
     action_label = labels.get("action")
     thought_label = labels.get("thought")

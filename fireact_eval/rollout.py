@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from fireact_eval.actions import unify_line_breaks
 from fireact_eval.perturb import Perturb
 from fireact_eval.tools import Search, ToolError, ask
 from fireact_eval.trajectory import REFLECTION, REFLECTION_REQUEST, Step, Trajectory
@@ -87,6 +88,14 @@ def reflection_step(generation: str) -> Step:
     line = generation.strip().split("\n", 1)[0].strip()
     line = line[len(REFLECTION):].strip() if line.lower().startswith("reflection:") else line
     return Step(text=f"{REFLECTION} {line}", thought=line, kind="reflection")
+
+
+def one_line(observation: str) -> str:
+    """An observation as one line: a passage's line breaks would otherwise put lines such as
+    ``Thought: ...`` into the transcript that the agent (and ``Trajectory.from_text``) would
+    take for its own."""
+    return " ".join(line.strip() for line in unify_line_breaks(observation).split("\n")
+                    if line.strip())
 
 
 def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
@@ -183,7 +192,7 @@ def run_episodes(
                 traj.perturbed_calls += perturbed
             else:
                 observation = result
-            traj.steps[-1].observation = observation
+            traj.steps[-1].observation = one_line(observation)
 
         # 4. Account the turn's time to those who ran it; drop finished and exhausted ones.
         share = (time.perf_counter() - started) / len(live)

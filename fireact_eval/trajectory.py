@@ -20,7 +20,8 @@ REFLECTION_REQUEST = (  # chat backends: the user message that asks for one
     "You have not answered yet. In one sentence starting with 'Reflection:', say what went "
     "wrong so far and what to try next."
 )
-_REFLECTION = re.compile(r"^[ \t]*reflection[ \t]*:[ \t]*", re.I | re.M)
+# A reflection follows an observation on a line of its own (observations are one line).
+_REFLECTION = re.compile(r"\n[ \t]*reflection[ \t]*:[ \t]*", re.I)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
@@ -15,11 +16,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 class CompletionServer:
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model_dir: str, latency: float = 0.0) -> None:
+        self.latency = latency  # seconds added to every request
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.tokenizer.padding_side = "left"
         self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
         self.requests = 0
+        self.started = 0  # requests received, counted before the latency
         self.prompts = 0
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -49,6 +52,9 @@ class CompletionServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+                with server._lock:
+                    server.started += 1
+                time.sleep(server.latency)
                 with server._lock:
                     server.requests += 1
                     server.prompts += len(prompts)

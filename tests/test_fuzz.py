@@ -1,0 +1,94 @@
+"""Property-based fuzzing of the parser, the transcript round trip and the engine.
+
+Each property runs twice: a few hundred cases by default, 10,000 in the slow run
+(``pytest -m slow``), as a hostile model or search engine would feed them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fireact_eval.actions import parse_action, parse_turn
+from fireact_eval.rollout import Episode, run_episodes
+from fireact_eval.trajectory import Trajectory
+
+FAST, SLOW = 300, 10_000
+PIECES = ["Thought:", "Action:", "Observation:", "Reflection:", "search[", "finish[", "Search [",
+          "]", "[", "\n", "\r", "\r\n", "\u2028", " ", "\t", "1", "x", "Paris", ":", "Action 2:"]
+# Text a hostile model might write: label fragments, brackets, every kind of line break.
+model_text = st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=30).map("".join)
+# A single line that is no label: a thought, an argument.
+plain_line = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
+                                            blacklist_characters="[]:"), max_size=30).map(
+    lambda s: " ".join(s.split()) or "x")
+
+
+def twice(prop, *strategies):
+    """The property as a fast test and as a slow 10,000-case one."""
+
+    def make(examples: int):
+        @settings(max_examples=examples, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(st.tuples(*strategies))
+        def test(args):
+            prop(*args)
+
+        return test
+
+    return make(FAST), pytest.mark.slow(make(SLOW))
+
+
+def _parser_never_raises(text):
+    turn = parse_turn(text)
+    assert "\nObservation" not in turn.text.replace("\r", "\n")
+    if turn.action is not None:
+        assert turn.action == parse_action(turn.action.name + "[" + turn.action.argument + "]")
+    Trajectory.from_text(text)
+
+
+test_parser_never_raises, test_parser_never_raises_slow = twice(_parser_never_raises,
+                                                                model_text)
+
+
+def _engine_never_raises_and_keeps_its_books(generations, observations):
+    answers = iter(generations * 20)
+    replies = iter(observations * 20)
+    episodes = [Episode("Q\n", {"search": lambda q: next(replies)}, max_turns=4,
+                        reflect_at=(3,)) for _ in range(3)]
+    trajectories = run_episodes(episodes, lambda reqs: [next(answers) for _ in reqs],
+                                progress=False)
+    for traj in trajectories:
+        acts = [s for s in traj.steps if s.kind == "act"]
+        assert traj.turns == len(acts) <= 4
+        assert traj.finished == (bool(acts) and acts[-1].action == "finish")
+        assert traj.tool_calls + traj.invalid_actions + traj.finished == traj.turns
+        assert all("\n" not in (s.observation or "") for s in acts)
+        Trajectory.from_json(traj.to_json())
+
+
+test_engine_never_raises, test_engine_never_raises_slow = twice(
+    _engine_never_raises_and_keeps_its_books, st.lists(model_text, min_size=1, max_size=6),
+    st.lists(model_text, min_size=1, max_size=6))
+
+
+def _engine_transcripts_round_trip(turns, answer):
+    """Whatever the search engine returns (labels, line breaks), the transcript the engine
+    writes parses back to the same steps."""
+    script = [f"Thought: {t}\nAction: search[{a}]" for t, a, _ in turns]
+    script.append(f"Thought: done\nAction: finish[{answer}]")
+    replies = iter([obs for _, _, obs in turns])
+    generations = iter(script)
+    [traj] = run_episodes([Episode("Q\n", {"search": lambda q: next(replies)},
+                                   max_turns=len(script))],
+                          lambda reqs: [next(generations) for _ in reqs], progress=False)
+    again = Trajectory.from_text(traj.to_text())
+    assert [(s.action, s.argument, s.observation) for s in again.steps] == [
+        (s.action, s.argument, s.observation) for s in traj.steps]
+    assert again.to_text() == traj.to_text() and again.answer == traj.answer
+
+
+test_transcripts_round_trip, test_transcripts_round_trip_slow = twice(
+    _engine_transcripts_round_trip,
+    st.lists(st.tuples(plain_line, plain_line, model_text), min_size=1, max_size=5), plain_line)
