@@ -110,32 +110,14 @@ def build_index(
     half an index at ``out``; if another process finished the same index first, theirs
     is kept.
     """
-    import tantivy
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
-        index = _open(tmp)
-        writer = index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
-        count = 0
-        for passage in tqdm(passages, total=total, desc="indexing passages", unit="passage",
-                            unit_scale=True, disable=not progress, mininterval=1.0):
-            doc = tantivy.Document()
-            doc.add_text("body", f"{passage.title} {passage.text}")
-            doc.add_text("key", normalize_title(passage.title))
-            doc.add_unsigned("ord", count)
-            doc.add_bytes("passage", json.dumps([passage.title, passage.text, passage.id],
-                                                ensure_ascii=False).encode())
-            writer.add_document(doc)
-            count += 1
+        count = _write(passages, tmp, total, progress)
         if count == 0:
             raise FireactError(f"search corpus is empty: {source or out}")
-        if progress:
-            print(f"committing and merging the index of {count:,} passages ...",
-                  file=sys.stderr, flush=True)
-        writer.commit()
-        writer.wait_merging_threads()
         (tmp / MANIFEST).write_text(json.dumps(
             {"version": INDEX_VERSION, "passages": count, "source": source}))
         tmp.chmod(0o755)
@@ -148,6 +130,37 @@ def build_index(
         return count
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write(passages: Iterable[Passage], folder: Path, total: int | None, progress: bool) -> int:
+    """Add every passage and commit.  If anything fails (or is interrupted) half way, the
+    writer is rolled back and its threads joined before the caller removes the folder, so
+    no thread of it writes there afterwards."""
+    import tantivy
+
+    writer = _open(folder).writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
+    count = 0
+    try:
+        for passage in tqdm(passages, total=total, desc="indexing passages", unit="passage",
+                            unit_scale=True, disable=not progress, mininterval=1.0):
+            doc = tantivy.Document()
+            doc.add_text("body", f"{passage.title} {passage.text}")
+            doc.add_text("key", normalize_title(passage.title))
+            doc.add_unsigned("ord", count)
+            doc.add_bytes("passage", json.dumps([passage.title, passage.text, passage.id],
+                                                ensure_ascii=False).encode())
+            writer.add_document(doc)
+            count += 1
+        if count and progress:
+            print(f"committing and merging the index of {count:,} passages ...",
+                  file=sys.stderr, flush=True)
+        writer.commit()
+    except BaseException:
+        writer.rollback()
+        writer.wait_merging_threads()
+        raise
+    writer.wait_merging_threads()
+    return count
 
 
 class PassageIndex(Sequence[Passage]):
