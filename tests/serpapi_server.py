@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,8 +21,16 @@ class SerpApiServer:
     "wrong_words", "truncated" or "badgzip"; when empty the call succeeds with
     ``responses[query]`` (default: an organic result naming the query)."""
 
-    def __init__(self, latency: float = 0.0, hang: float = 1.0) -> None:
+    RANDOM_FAULTS = ("429", "500", "malformed", "error", "wrong_box", "wrong_organic",
+                     "wrong_words", "truncated", "badgzip")
+
+    def __init__(self, latency: float = 0.0, hang: float = 1.0, fault_rate: float = 0.0,
+                 seed: int = 0) -> None:
+        """``fault_rate``: besides the scripted ``faults``, each call fails with this
+        probability in one of ``RANDOM_FAULTS`` (seeded); ``injected`` counts them."""
         self.latency, self.hang = latency, hang
+        self.fault_rate, self._rng = fault_rate, random.Random(seed)
+        self.injected: dict[str, int] = {}
         self.faults: dict[str, list[str]] = {}
         self.responses: dict[str, dict] = {}
         self.calls: list[dict[str, str]] = []
@@ -37,6 +46,10 @@ class SerpApiServer:
     def _reply(self, params: dict[str, str]) -> tuple[int, bytes]:
         query = params.get("q", "")
         fault = self.faults.get(query, []).pop(0) if self.faults.get(query) else None
+        with self._lock:
+            if fault is None and self._rng.random() < self.fault_rate:
+                fault = self._rng.choice(self.RANDOM_FAULTS)
+                self.injected[fault] = self.injected.get(fault, 0) + 1
         if fault == "timeout":
             time.sleep(self.hang)
         if fault in ("429", "500"):

@@ -249,3 +249,67 @@ def test_a_fresh_cache_opened_by_many_processes_at_once_never_fails(tmp_path):
         outs = [p.communicate(timeout=60) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
         assert ToolCache(path).stats() == {"b": 6}
+
+
+CANARY = "sk+canary/key=42"  # changes under URL encoding: plain and encoded forms are checked
+
+
+def _key_forms(key: str) -> list[bytes]:
+    from urllib.parse import quote, quote_plus
+
+    return [form.encode() for form in {key, quote(key, safe=""), quote_plus(key)}]
+
+
+def test_a_run_against_a_search_server_failing_30_percent_of_calls(tiny_model, tmp_path,
+                                                                    monkeypatch):
+    """Every way of failing but a hang (429, 5xx, error dict, malformed, wrong shapes,
+    truncated, bad encoding) at random: the run completes, each fault was retried or counted,
+    no failure is cached, and the key is nowhere in any form."""
+    server = SerpApiServer(fault_rate=0.3, seed=1)
+    cache_file = tmp_path / "tools.sqlite"
+    monkeypatch.setenv("SERPAPI_API_KEY", CANARY)
+    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
+    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(cache_file))
+    try:
+        proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}",
+                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", "8",
+                           "--metadata", "shots=zeroshot", "search=serpapi", "max_turns=4",
+                           "--output_path", str(tmp_path / "out"), "--log_samples")
+    finally:
+        server.close()
+    results, samples = read_outputs(tmp_path / "out", "fireact_demo")
+    assert len(samples) == 8 and sum(server.injected.values()) >= 3
+    trajectories = [json.loads(s["resps"][0][0]) for s in samples]
+    calls = sum(t["tool_calls"] for t in trajectories)
+    errors = sum(t["tool_errors"] for t in trajectories)
+    ok = [s["observation"] for t in trajectories for s in t["steps"]
+          if s["action"] == "search" and s["observation"].startswith("Result for ")]
+    assert len(ok) + errors == calls  # every call answered, or counted as a tool error
+    assert all(obs.startswith("Result for ") for obs in ToolCache(cache_file).observations(
+        "serpapi:google"))  # nothing failed was cached
+    for path in [cache_file, *(tmp_path / "out").rglob("*")]:
+        if path.is_file():
+            assert not any(form in path.read_bytes() for form in _key_forms(CANARY)), path
+    logs = (proc.stdout + proc.stderr).encode()
+    assert not any(form in logs for form in _key_forms(CANARY))
+
+
+def test_a_rejected_key_stops_the_run_in_one_line_with_no_results(tiny_model, tmp_path,
+                                                                  monkeypatch):
+    server = SerpApiServer()
+    server.fault_rate, server.RANDOM_FAULTS = 1.0, ("401",)
+    monkeypatch.setenv("SERPAPI_API_KEY", CANARY)
+    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
+    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(tmp_path / "tools.sqlite"))
+    try:
+        proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}",
+                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", "2",
+                           "--metadata", "shots=zeroshot", "search=serpapi",
+                           "--output_path", str(tmp_path / "out"), "--log_samples",
+                           check=False)
+    finally:
+        server.close()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "fireact-eval: error: SerpAPI refused the search (HTTP 401" in proc.stderr
+    assert not list((tmp_path / "out").rglob("results_*.json"))
+    assert not any(form in proc.stderr.encode() for form in _key_forms(CANARY))
