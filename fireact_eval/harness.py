@@ -293,3 +293,5 @@ def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> None:
     for cfg in configs:
         check_metadata_keys(cfg.get("metadata") or {}, model_args, others)
         RolloutSettings.from_metadata(cfg.get("metadata"))
+        if callable(loader := cfg.get("custom_dataset")):  # the questions load, or say why not
+            loader(**(cfg.get("metadata") or {}))

@@ -57,12 +57,37 @@ def _user_doc(row: Any, source: str, row_no: int) -> dict:
     return _qa_doc(row, source, row_no, doc_id)
 
 
+def hub_dataset(local: str, *args: Any, **kwargs: Any):
+    """``datasets.load_dataset(*args, **kwargs)``; when the Hub cannot be reached, one error
+    that names the way out: FireAct's local files (``data_dir``) or your own questions."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(*args, **kwargs)
+    except Exception as err:  # network, offline mode, a moved dataset: all one message
+        reason = " ".join(str(err).split())[:200]
+        raise FireactError(
+            f"could not load {args[0]} from the Hugging Face Hub ({type(err).__name__}: "
+            f"{reason}); without the Hub, pass --metadata data_dir=DIR with FireAct's files "
+            f"(DIR/{local}) or questions=PATH") from None
+
+
+_LOADED: dict[tuple, Any] = {}  # the preflight and lm-eval load each question set once
+
+
 def accepts_question_file(loader: Callable[..., Any]) -> Callable[..., Any]:
     """``--metadata questions=PATH`` runs a task on your own questions (a JSON list or JSONL of
-    ``{"question", "answer"}``): e.g. a teacher on training questions, never the test set."""
+    ``{"question", "answer"}``): e.g. a teacher on training questions, never the test set.
+    Loaded once per process and source: the preflight's load is the one lm-eval gets."""
 
     @functools.wraps(loader)
     def load(questions: str | None = None, **metadata: Any):
+        key = (loader.__name__, questions, metadata.get("data_dir"))
+        if key not in _LOADED:
+            _LOADED[key] = _load(questions, **metadata)
+        return _LOADED[key]
+
+    def _load(questions: str | None = None, **metadata: Any):
         if not questions:
             return loader(**metadata)
         if str(questions).endswith(".jsonl"):
@@ -96,11 +121,9 @@ def hotpotqa(data_dir: str | None = None, **_: Any):
         if not isinstance(rows, list):
             raise FireactError(f"{source}: expected a JSON list of questions")
     else:
-        import datasets
-
         path, name, split = HOTPOTQA_HF
         source = f"{path} ({name}, {split})"
-        rows = datasets.load_dataset(path, name, split=split).select_columns(
+        rows = hub_dataset("hotpotqa/dev.json", path, name, split=split).select_columns(
             ["id", "question", "answer"]
         ).to_list()
     docs = [_qa_doc(rows[i], source, i, f"hotpotqa-{i}") for i in fireact_subset(rows)]
@@ -119,10 +142,8 @@ def bamboogle(data_dir: str | None = None, **_: Any):
         with open(source, encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
     else:
-        import datasets
-
         source = "chiayewken/bamboogle (test)"
-        rows = datasets.load_dataset("chiayewken/bamboogle", split="test").to_list()
+        rows = hub_dataset("bamboogle/test.csv", "chiayewken/bamboogle", split="test").to_list()
     rows = [{"question": r.get("Question"), "answer": r.get("Answer")} for r in rows]
     return _as_dataset([_qa_doc(r, source, i, f"bamboogle-{i}") for i, r in enumerate(rows)])
 
@@ -136,10 +157,9 @@ def strategyqa(data_dir: str | None = None, **_: Any):
         source: Path | str = Path(data_dir) / "strategyqa" / "strategyqa_dev.json"
         rows = read_json(source)
     else:
-        import datasets
-
         source = "ChilleD/StrategyQA (test)"
-        rows = datasets.load_dataset("ChilleD/StrategyQA", split="test").to_list()
+        rows = hub_dataset("strategyqa/strategyqa_dev.json", "ChilleD/StrategyQA",
+                           split="test").to_list()
     docs = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("answer"), bool):
@@ -178,9 +198,7 @@ def mmlu(data_dir: str | None = None, **_: Any):
                         )
                     docs.append(_mmlu_doc(row[0], row[1:5], row[5].strip(), f"{path.stem}-{i}"))
     else:
-        import datasets
-
-        rows = datasets.load_dataset("cais/mmlu", "all", split="test")
+        rows = hub_dataset("mmlu/test/*.csv", "cais/mmlu", "all", split="test")
         for i, row in enumerate(rows):
             docs.append(_mmlu_doc(row["question"], row["choices"], LETTERS[row["answer"]],
                                   f"{row['subject']}-{i}"))

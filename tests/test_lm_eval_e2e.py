@@ -155,9 +155,11 @@ def test_no_wiki_index_offline_fails_before_the_model_is_loaded(tmp_path, monkey
     stops with the ways out, before lm-eval loads the (here nonexistent) model."""
     monkeypatch.setenv("FIREACT_EVAL_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Who?", "answer": "Me"}\n')
     proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tmp_path}/no-model",
                        "--tasks", "fireact_hotpotqa_cot,fireact_hotpotqa", "--limit", "1",
-                       check=False)
+                       "--metadata", f"questions={questions}", check=False)
     assert proc.returncode != 0
     assert "'mteb/hotpotqa' could not be loaded" in proc.stderr and "Ways out" in proc.stderr
     assert "Initializing hf model" not in proc.stderr and "Traceback" not in proc.stderr
@@ -180,14 +182,17 @@ def test_hotpotqa_from_fireact_files(tiny_model, tmp_path):
     assert len(samples) == 2 and 1.0 <= results["turns,none"] <= 2.0
 
 
-def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others():
+def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others(tmp_path):
     """What runs before lm-eval loads the model: every fireact task named directly or
-    through a group gets its settings checked and its search tool built."""
+    through a group gets its settings checked, its search tool built, its questions loaded."""
     from lm_eval.tasks import TaskManager
 
     from fireact_eval.harness import preflight
 
-    manager = TaskManager(include_defaults=False, metadata={"search": "bing"})
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Who?", "answer": "Me"}\n')
+    manager = TaskManager(include_defaults=False,
+                          metadata={"search": "bing", "questions": str(questions)})
     with pytest.raises(FireactError, match="unknown search spec 'bing'"):
         preflight(manager, ["fireact"])  # the group: its four ReAct tasks
     with pytest.raises(FireactError, match="unknown search spec 'bing'"):
@@ -231,3 +236,16 @@ def test_use_cache_never_replays_another_models_turns(tiny_model, untrained_mode
     trained, _ = read_outputs(tmp_path / "trained", "fireact_demo")
     untrained, _ = read_outputs(tmp_path / "untrained", "fireact_demo")
     assert trained["exact_match,none"] > 0.0 and untrained["exact_match,none"] == 0.0
+
+
+def test_no_hub_and_no_data_dir_is_one_line_before_the_model_is_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty"))
+    proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tmp_path}/no-model",
+                       "--tasks", "fireact_bamboogle", "--limit", "1", "--metadata",
+                       "search=local", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("fireact-eval: error: could not load chiayewken/bamboogle from the Hugging Face "
+            "Hub") in proc.stderr and "data_dir=DIR with FireAct's files" in proc.stderr
+    assert "Initializing hf model" not in proc.stderr
