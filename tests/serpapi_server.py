@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,15 +21,17 @@ class SerpApiServer:
     "wrong_words", "truncated" or "badgzip"; when empty the call succeeds with
     ``responses[query]`` (default: an organic result naming the query)."""
 
-    RANDOM_FAULTS = ("429", "500", "malformed", "error", "wrong_box", "wrong_organic",
-                     "wrong_words", "truncated", "badgzip")
+    RANDOM_FAULTS = ("timeout", "429", "500", "malformed", "error", "wrong_box",
+                     "wrong_organic", "wrong_words", "truncated", "badgzip")
 
     def __init__(self, latency: float = 0.0, hang: float = 1.0, fault_rate: float = 0.0,
                  seed: int = 0) -> None:
-        """``fault_rate``: besides the scripted ``faults``, each call fails with this
-        probability in one of ``RANDOM_FAULTS`` (seeded); ``injected`` counts them."""
+        """``fault_rate``: besides the scripted ``faults``, that share of calls fails (3 of
+        every 10 for 0.3, by arrival), in each of ``RANDOM_FAULTS`` in turn; ``injected``
+        counts them."""
         self.latency, self.hang = latency, hang
-        self.fault_rate, self._rng = fault_rate, random.Random(seed)
+        self.fault_rate, self._arrivals = fault_rate, 0
+        self._kinds = itertools.cycle(range(len(self.RANDOM_FAULTS)))
         self.injected: dict[str, int] = {}
         self.faults: dict[str, list[str]] = {}
         self.responses: dict[str, dict] = {}
@@ -47,8 +49,11 @@ class SerpApiServer:
         query = params.get("q", "")
         fault = self.faults.get(query, []).pop(0) if self.faults.get(query) else None
         with self._lock:
-            if fault is None and self._rng.random() < self.fault_rate:
-                fault = self._rng.choice(self.RANDOM_FAULTS)
+            self._arrivals += 1
+            due = int(self._arrivals * self.fault_rate) > int((self._arrivals - 1)
+                                                                * self.fault_rate)
+            if fault is None and due:
+                fault = self.RANDOM_FAULTS[next(self._kinds) % len(self.RANDOM_FAULTS)]
                 self.injected[fault] = self.injected.get(fault, 0) + 1
         if fault == "timeout":
             time.sleep(self.hang)

@@ -6,6 +6,8 @@ Each property runs twice: a few hundred cases by default, 10,000 in the slow run
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +16,8 @@ from fireact_eval.actions import parse_action, parse_turn
 from fireact_eval.rollout import Episode, run_episodes
 from fireact_eval.trajectory import Trajectory
 
-FAST, SLOW = 300, 10_000
+FAST = 300
+SLOW = int(os.environ.get("FIREACT_FUZZ_EXAMPLES", "10000"))  # .ci/run: a budgeted 3,000
 PIECES = ["Thought:", "Action:", "Observation:", "Reflection:", "search[", "finish[", "Search [",
           "]", "[", "\n", "\r", "\r\n", "\u2028", " ", "\t", "1", "x", "Paris", ":", "Action 2:"]
 # Text a hostile model might write: label fragments, brackets, every kind of line break.

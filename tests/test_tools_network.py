@@ -262,10 +262,11 @@ def _key_forms(key: str) -> list[bytes]:
 
 def test_a_run_against_a_search_server_failing_30_percent_of_calls(tiny_model, tmp_path,
                                                                     monkeypatch):
-    """Every way of failing but a hang (429, 5xx, error dict, malformed, wrong shapes,
-    truncated, bad encoding) at random: the run completes, each fault was retried or counted,
-    no failure is cached, and the key is nowhere in any form."""
-    server = SerpApiServer(fault_rate=0.3, seed=1)
+    """Every way of failing (hang, 429, 5xx, error dict, malformed, wrong shapes, truncated,
+    bad encoding) at random: the run completes, each fault was retried or counted, no failure
+    is cached, and the key is nowhere in any form."""
+    server = SerpApiServer(fault_rate=0.3, hang=1.0)
+    monkeypatch.setenv("SERPAPI_TIMEOUT", "0.3")
     cache_file = tmp_path / "tools.sqlite"
     monkeypatch.setenv("SERPAPI_API_KEY", CANARY)
     monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
@@ -278,7 +279,8 @@ def test_a_run_against_a_search_server_failing_30_percent_of_calls(tiny_model, t
     finally:
         server.close()
     results, samples = read_outputs(tmp_path / "out", "fireact_demo")
-    assert len(samples) == 8 and sum(server.injected.values()) >= 3
+    # the tiny agent makes ~10 calls: 3 fail here; every kind at once is the test below
+    assert len(samples) == 8 and sum(server.injected.values()) >= 3, server.injected
     trajectories = [json.loads(s["resps"][0][0]) for s in samples]
     calls = sum(t["tool_calls"] for t in trajectories)
     errors = sum(t["tool_errors"] for t in trajectories)
@@ -313,3 +315,31 @@ def test_a_rejected_key_stops_the_run_in_one_line_with_no_results(tiny_model, tm
     assert "fireact-eval: error: SerpAPI refused the search (HTTP 401" in proc.stderr
     assert not list((tmp_path / "out").rglob("results_*.json"))
     assert not any(form in proc.stderr.encode() for form in _key_forms(CANARY))
+
+
+def test_64_trajectories_against_a_server_failing_30_percent_in_every_way(tmp_path):
+    """The engine with 64 live trajectories, two searches each, 3 of every 10 calls failing,
+    each of the ten kinds in turn: no trajectory lost, each fault retried or counted."""
+    from fireact_eval.rollout import Episode, run_episodes
+
+    server = SerpApiServer(fault_rate=0.3, hang=0.5)
+    search = CachedSearch(client(server, timeout=0.2, retries=4), "serpapi:google",
+                          ToolCache(tmp_path / "c.sqlite"))
+    script = iter(["Action: search[first {i}]", "Action: search[second {i}]",
+                   "Action: finish[x]"])
+
+    def generate(requests):
+        action = next(script)
+        return [action.format(i=i) for i in range(len(requests))]
+
+    try:
+        trajectories = run_episodes([Episode(f"Q{i}\n", {"search": search}) for i in range(64)],
+                                    generate, progress=False)
+    finally:
+        server.close()
+    assert set(server.injected) == set(server.RANDOM_FAULTS), server.injected
+    assert all(t.finished and t.tool_calls == 2 for t in trajectories)
+    answered = [s.observation for t in trajectories for s in t.steps
+                if s.action == "search" and s.observation.startswith("Result for ")]
+    assert len(answered) + sum(t.tool_errors for t in trajectories) == 128
+    assert all(o.startswith("Result for ") for o in search.cache.observations("serpapi:google"))

@@ -75,7 +75,12 @@ class SerpApiSearch:
                 "search=serpapi needs a SerpAPI key in the SERPAPI_API_KEY environment variable "
                 "(never in model args or --metadata: lm-eval writes those into result files)"
             )
-        return cls(key, base_url=os.environ.get("SERPAPI_BASE_URL", DEFAULT_BASE_URL))
+        try:
+            timeout = float(os.environ.get("SERPAPI_TIMEOUT", "10"))
+        except ValueError:
+            raise FireactError("SERPAPI_TIMEOUT must be a number of seconds") from None
+        return cls(key, base_url=os.environ.get("SERPAPI_BASE_URL", DEFAULT_BASE_URL),
+                   timeout=timeout)
 
     def _scrub(self, text: str) -> str:
         """The key out of a message, as it is and as it appears in a URL."""
