@@ -200,24 +200,23 @@ def _token_counter(lm: LM):
 
 def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     """Run every requested rollout; one trajectory JSON string per request, in order."""
-    episodes, chat = [], False
+    def render_chat(prompt, steps, reflect=False):
+        return self.apply_chat_template(render_messages(prompt, steps, reflect))
+
+    episodes = []
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for req in requests:
         prompt, gen_kwargs, rollout = req.args
-        chat = chat or rollout["chat"]
         fields = {k: v for k, v in rollout.items() if k != "chat"}
         fields["reflect_at"] = tuple(fields["reflect_at"])
         doc_key = str(req.doc.get("id", req.doc_id))
-        episodes.append(RolloutSettings(**fields).episode(prompt, gen_kwargs, doc_key, pools))
-    if chat:
-        def render(prompt, steps, reflect=False):
-            return self.apply_chat_template(render_messages(prompt, steps, reflect))
-    else:
-        render = render_text
+        episode = RolloutSettings(**fields).episode(prompt, gen_kwargs, doc_key, pools)
+        # each task renders its own way: a chat task in the run leaves a plain one plain
+        episode.render = render_chat if rollout["chat"] else render_text
+        episodes.append(episode)
     trajectories = run_episodes(
         episodes,
         generate=lambda reqs: _cached_generate(self, reqs),
-        render=render,
         count_tokens=_token_counter(self),
     )
     return [t.to_json() for t in trajectories]

@@ -47,6 +47,7 @@ class Episode:
     gen_kwargs: dict = field(default_factory=dict)
     perturb: Perturb | None = None
     reflect_at: tuple[int, ...] = ()  # Reflexion: before these turns, if still unfinished
+    render: Render | None = None  # this episode's own rendering (else run_episodes' render)
 
 
 def render_text(prompt: str, steps: Sequence[Step], reflect: bool = False) -> str:
@@ -149,8 +150,8 @@ def run_episodes(
         # 1. Generate: one batched call for every trajectory still running (Reflexion
         #    trajectories due a reflection are asked for it in the same call).
         reflecting = {i for i in live if wants_reflection(episodes[i], trajectories[i])}
-        contexts = [render(episodes[i].prompt, trajectories[i].steps, i in reflecting)
-                    for i in live]
+        contexts = [(episodes[i].render or render)(episodes[i].prompt, trajectories[i].steps,
+                                                    i in reflecting) for i in live]
         generations = [
             "" if text is None else text  # a backend that returned nothing wrote nothing
             for text in generate([(c, episodes[i].gen_kwargs)

@@ -148,3 +148,31 @@ def test_a_backend_returning_none_is_an_empty_turn_not_a_crash():
     [traj] = run_episodes([Episode("Q\n", {"search": lambda q: "obs"}, max_turns=2)],
                           lambda requests: [None for _ in requests], progress=False)
     assert traj.turns == 2 and traj.invalid_actions == 2 and not traj.finished
+
+
+def test_each_task_renders_its_own_way_in_one_run():
+    """A chat task and a plain one in the same run: only the chat one is chat-templated."""
+    from dataclasses import asdict
+
+    from lm_eval.api.instance import Instance
+
+    from fireact_eval.harness import RolloutSettings, react_generate
+
+    class FakeLM:
+        tokenizer = None
+        contexts: list = []
+
+        def apply_chat_template(self, messages):
+            return "CHAT " + messages[0]["content"]
+
+        def generate_until(self, instances, disable_tqdm=False):
+            self.contexts += [inst.args[0] for inst in instances]
+            return ["Action: finish[x]" for _ in instances]
+
+    settings = asdict(RolloutSettings(search="local"))
+    requests = [Instance(request_type="react_generate", doc={"id": str(i)}, idx=0,
+                         arguments=(f"Q{i}\n", {}, {**settings, "chat": chat}))
+                for i, chat in enumerate([True, False])]
+    lm = FakeLM()
+    trajectories = react_generate(lm, requests)
+    assert lm.contexts == ["CHAT Q0\n", "Q1\n"] and len(trajectories) == 2

@@ -149,3 +149,31 @@ def test_all_tasks_and_methods_through_lm_eval(tiny_model, fireact_layout, tmp_p
         traj = Trajectory.from_json(sample["resps"][0][0])
         if traj.turns >= 2:  # unfinished after turn 1: a reflection came before turn 2
             assert traj.steps[1].kind == "reflection"
+
+
+def test_variant_files_are_the_generators_output_with_full_metadata_and_tags():
+    from lm_eval.tasks import TaskManager
+
+    from fireact_eval.tasks import _generate_variants
+
+    assert _generate_variants.main(check=True) == 0  # checked-in files == generated
+    index = TaskManager(include_defaults=False).task_index
+    assert index["fireact_noise"].tags == {
+        "fireact_hotpotqa_noise_none", "fireact_hotpotqa_noise_random",
+        "fireact_demo_noise_none", "fireact_demo_noise_random"}
+    assert index["fireact_cot"].tags == {f"fireact_{d}_cot" for d in
+                                         ("hotpotqa", "bamboogle", "strategyqa", "mmlu")}
+    settings = {name: RolloutSettings.from_metadata(
+        {**cfg["metadata"], "search": "local"}) for name, cfg in _configs(
+        ["fireact_mmlu_cot", "fireact_strategyqa_reflexion", "fireact_demo_noise_none"])}
+    assert settings["fireact_mmlu_cot"].family == "mmlu"  # not lost to the shallow include
+    assert settings["fireact_strategyqa_reflexion"].family == "strategyqa"
+    assert settings["fireact_demo_noise_none"].noise == "none"
+
+
+def _configs(names):
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_defaults=False)
+    for name in names:
+        yield name, manager._factory._load_full_config(manager.task_index[name], None)
