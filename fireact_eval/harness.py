@@ -92,6 +92,10 @@ class RolloutSettings:
             make_search(settings.search)  # fail now (bad spec, no corpus), not mid-run
         return settings
 
+    def as_metadata(self) -> dict[str, Any]:
+        """Every setting as a JSON-ready value, as result files record it."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
     def episode(self, prompt: str, gen_kwargs: dict, doc_key: str, pools: dict) -> Episode:
         """The rollout of one doc: single-turn methods get no tools and one turn."""
         if self.method in SINGLE_TURN_METHODS:
@@ -119,8 +123,7 @@ class ReactTask(ConfigurableTask):
         config = {k: v for k, v in (config or {}).items() if k != "class"}
         self.settings = RolloutSettings.from_metadata(config.get("metadata"))
         # The result file records every setting the run used, defaults included.
-        config["metadata"] = {**(config.get("metadata") or {}), **{
-            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.settings).items()}}
+        config["metadata"] = {**(config.get("metadata") or {}), **self.settings.as_metadata()}
         # Every task reports the cost of its rollouts; YAMLs list only their quality metrics.
         listed = {m["metric"] for m in config.get("metric_list") or []}
         config["metric_list"] = [*(config.get("metric_list") or []), *(
@@ -171,10 +174,14 @@ def _cached_generate(lm: LM, requests: Sequence[tuple[Any, dict]]) -> list[str]:
     earlier run of the same model are read back from lm-eval's cache instead of being
     generated again."""
     db = getattr(getattr(lm, "cache_hook", None), "dbdict", None)
-    kind = f"generate_until:{model_identity(lm)}" if db is not None else ""
+    if db is None:  # no --use_cache: nothing to look up or keep
+        return lm.generate_until([Instance(request_type="generate_until", doc={},
+                                           arguments=tuple(req), idx=0) for req in requests],
+                                 disable_tqdm=True)
+    kind = f"generate_until:{model_identity(lm)}"
     keys = [hash_args(kind, req) for req in requests]
     outputs: list[str | None] = [
-        db.get(key) if db is not None and not req[1].get("do_sample") else None
+        None if req[1].get("do_sample") else db.get(key)
         for key, req in zip(keys, requests, strict=True)
     ]
     missing = [i for i, out in enumerate(outputs) if out is None]
@@ -185,7 +192,7 @@ def _cached_generate(lm: LM, requests: Sequence[tuple[Any, dict]]) -> list[str]:
         ]
         for i, text in zip(missing, lm.generate_until(instances, disable_tqdm=True), strict=True):
             outputs[i] = text
-            if db is not None and not requests[i][1].get("do_sample"):
+            if not requests[i][1].get("do_sample"):
                 db[keys[i]] = text
     return outputs  # type: ignore[return-value]
 

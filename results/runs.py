@@ -61,12 +61,9 @@ def dataset_of(task: str) -> str:
 
 
 def _defaults() -> dict[str, str]:
-    from dataclasses import asdict
-
     from fireact_eval.harness import RolloutSettings
 
-    return {k: str(list(v) if isinstance(v, tuple) else v)
-            for k, v in asdict(RolloutSettings()).items()}
+    return {k: str(v) for k, v in RolloutSettings().as_metadata().items()}
 
 
 def _settings(meta: dict, defaults: dict[str, str]) -> dict[str, str]:

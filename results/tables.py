@@ -57,10 +57,11 @@ def robustness(runs: pd.DataFrame) -> pd.DataFrame:
     table = table[_ordered(table.columns, NOISE_ORDER)]
     if "off" not in table.columns:
         return table
+    by_key = runs.set_index(index)
     for noise in [c for c in table.columns if c != "off"]:
         drops, counts = [], []
         for key in table.index:
-            rows = runs.set_index(index).loc[[key]]
+            rows = by_key.loc[[key]]
             clean, noisy = rows[rows["noise"] == "off"], rows[rows["noise"] == noise]
             drop, n = (_paired_drop(clean.iloc[0], noisy.iloc[0])
                        if len(clean) and len(noisy) else (float("nan"), 0))

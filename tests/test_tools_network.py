@@ -136,19 +136,26 @@ def test_cache_answers_reruns_and_never_stores_failures(server, tmp_path):
     assert "removed 2" in out.stdout and cache.stats() == {}
 
 
+def lm_eval_on_serpapi(server, key, model, tmp_path, monkeypatch, limit, *metadata, check=True):
+    """``lm_eval`` on ``limit`` fireact_demo questions with search=serpapi (and ``metadata``)
+    against ``server``; closes it after."""
+    monkeypatch.setenv("SERPAPI_API_KEY", key)
+    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
+    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(tmp_path / "tools.sqlite"))
+    try:
+        return run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}",
+                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", str(limit),
+                           "--metadata", "shots=zeroshot", "search=serpapi", *metadata,
+                           "--output_path", str(tmp_path / "out"), "--log_samples",
+                           check=check)
+    finally:
+        server.close()
+
+
 def test_lm_eval_with_serpapi_keeps_the_key_out_of_every_output(tiny_model, tmp_path, monkeypatch):
     server = SerpApiServer()
     cache_file = tmp_path / "tools.sqlite"
-    monkeypatch.setenv("SERPAPI_API_KEY", KEY)
-    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
-    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(cache_file))
-    try:
-        proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}",
-                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", "4",
-                           "--metadata", "shots=zeroshot", "search=serpapi",
-                           "--output_path", str(tmp_path / "out"), "--log_samples")
-    finally:
-        server.close()
+    proc = lm_eval_on_serpapi(server, KEY, tiny_model, tmp_path, monkeypatch, 4)
     results, samples = read_outputs(tmp_path / "out", "fireact_demo")
     assert results["tool_calls,none"] >= 1.0 and server.calls[0]["api_key"] == KEY
     first_observation = json.loads(samples[0]["resps"][0][0])["steps"][0]["observation"]
@@ -261,16 +268,8 @@ def test_a_run_against_a_search_server_failing_30_percent_of_calls(tiny_model, t
     server = SerpApiServer(fault_rate=0.3, hang=1.0)
     monkeypatch.setenv("SERPAPI_TIMEOUT", "0.3")
     cache_file = tmp_path / "tools.sqlite"
-    monkeypatch.setenv("SERPAPI_API_KEY", CANARY)
-    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
-    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(cache_file))
-    try:
-        proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}",
-                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", "8",
-                           "--metadata", "shots=zeroshot", "search=serpapi", "max_turns=4",
-                           "--output_path", str(tmp_path / "out"), "--log_samples")
-    finally:
-        server.close()
+    proc = lm_eval_on_serpapi(server, CANARY, tiny_model, tmp_path, monkeypatch, 8,
+                              "max_turns=4")
     results, samples = read_outputs(tmp_path / "out", "fireact_demo")
     # the tiny agent makes ~10 calls: 3 fail here; every kind at once is the test below
     assert len(samples) == 8 and sum(server.injected.values()) >= 3, server.injected
@@ -293,17 +292,8 @@ def test_a_rejected_key_stops_the_run_in_one_line_with_no_results(tiny_model, tm
                                                                   monkeypatch):
     server = SerpApiServer()
     server.fault_rate, server.RANDOM_FAULTS = 1.0, ("401",)
-    monkeypatch.setenv("SERPAPI_API_KEY", CANARY)
-    monkeypatch.setenv("SERPAPI_BASE_URL", server.base_url)
-    monkeypatch.setenv("FIREACT_EVAL_TOOL_CACHE", str(tmp_path / "tools.sqlite"))
-    try:
-        proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}",
-                           "--tasks", "fireact_demo", "--device", "cpu", "--limit", "2",
-                           "--metadata", "shots=zeroshot", "search=serpapi",
-                           "--output_path", str(tmp_path / "out"), "--log_samples",
-                           check=False)
-    finally:
-        server.close()
+    proc = lm_eval_on_serpapi(server, CANARY, tiny_model, tmp_path, monkeypatch, 2,
+                              check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "fireact-eval: error: SerpAPI refused the search (HTTP 401" in proc.stderr
     assert not list((tmp_path / "out").rglob("results_*.json"))
