@@ -19,9 +19,9 @@ from pathlib import Path
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl
-from fireact_eval.rollout import render_messages
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.trajectory import Trajectory
+from fireact_eval.transcript import render_messages, to_text
 
 TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
 _SAMPLES_FILE = re.compile(r"^samples_(?P<task>.+)_\d{4}-\d{2}-\d{2}T[\d\-.]+\.jsonl$")
@@ -62,7 +62,7 @@ def read_samples(path: Path) -> Iterator[Sample]:
 
 def to_alpaca(sample: Sample) -> dict[str, str]:
     return {"instruction": sample.question.strip(), "input": "",
-            "output": sample.trajectory.to_text()}
+            "output": to_text(sample.trajectory.steps)}
 
 
 def to_chat(sample: Sample) -> dict[str, list[dict[str, str]]]:

@@ -25,12 +25,13 @@ from fireact_eval.prompts import build_prompt, check_prompt
 from fireact_eval.rollout import (
     DEFAULT_MAX_TURNS,
     Episode,
-    render_messages,
-    render_text,
+    never_reflect,
+    reflect_before,
     run_episodes,
 )
 from fireact_eval.scoring import COST_METRICS
 from fireact_eval.tools import make_search
+from fireact_eval.transcript import render_messages, render_text
 
 log = logging.getLogger(__name__)
 REQUEST_TYPE = "react_generate"
@@ -109,9 +110,10 @@ class RolloutSettings:
             tools={"search": search},
             max_turns=self.max_turns,
             gen_kwargs=gen_kwargs,
-            perturb=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,
+            observe=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,
                                       pools.get(self.search, ())),
-            reflect_at=self.reflect_at if self.method == "reflexion" else (),
+            reflect=reflect_before(self.reflect_at) if self.method == "reflexion"
+            else never_reflect,
         )
 
 

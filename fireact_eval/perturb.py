@@ -19,6 +19,11 @@ NOISE_KINDS = ("off", "none", "random")
 Perturb = Callable[[str, int], tuple[str, bool]]
 
 
+def no_noise(observation: str, turn: int) -> tuple[str, bool]:
+    """The clean tool: every observation as it came."""
+    return observation, False
+
+
 def validate_noise(kind: str, p: float) -> None:
     if kind not in NOISE_KINDS:
         raise FireactError(f"unknown noise={kind!r}; valid values: {', '.join(NOISE_KINDS)}")
@@ -28,8 +33,8 @@ def validate_noise(kind: str, p: float) -> None:
 
 def make_perturbation(
     kind: str, p: float, seed: int, doc_key: str, pool: Sequence[str] = ()
-) -> Perturb | None:
-    """The perturbation for one doc; None when ``kind`` is ``off`` (the clean tool).
+) -> Perturb:
+    """The perturbation for one doc; ``no_noise`` when ``kind`` is ``off`` (the clean tool).
 
     Args:
         kind: ``none`` replaces the observation with ``None``; ``random`` with a response
@@ -39,7 +44,7 @@ def make_perturbation(
     """
     validate_noise(kind, p)
     if kind == "off":
-        return None
+        return no_noise
     if kind == "random" and not pool:
         raise FireactError("noise=random needs a pool of real responses; this backend has none")
 

@@ -17,12 +17,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from fireact_eval.actions import unify_line_breaks
-from fireact_eval.perturb import Perturb
+from fireact_eval.perturb import Perturb, no_noise
 from fireact_eval.tools import Search, ToolError, ask
-from fireact_eval.trajectory import REFLECTION, REFLECTION_REQUEST, Step, Trajectory
-
-FINISH = "finish"
+from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.transcript import FINISH, one_line, parse_step, reflection_step, render_text
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
 
@@ -33,70 +31,41 @@ Render = Callable[[str, Sequence[Step], bool], Context]
 # One batched call over (context, gen_kwargs) pairs, like lm-eval's generate_until.
 Generate = Callable[[list[tuple[Context, dict]]], list[str]]
 CountTokens = Callable[[Context], int]
+# (trajectory so far) -> whether its next generation is a reflection rather than a turn
+Reflect = Callable[[Trajectory], bool]
+
+
+def never_reflect(trajectory: Trajectory) -> bool:
+    return False
+
+
+def reflect_before(turns: Sequence[int]) -> Reflect:
+    """Reflexion (FireAct: turns 6 and 10): ask once before each listed turn, if the agent
+    has not finished by then."""
+    due = frozenset(turns)
+
+    def reflect(trajectory: Trajectory) -> bool:
+        reflected = bool(trajectory.steps) and trajectory.steps[-1].kind == "reflection"
+        return trajectory.turns + 1 in due and not reflected
+
+    return reflect
 
 
 @dataclass
 class Episode:
-    """One question to roll out: its prompt, the tools it may call, its turn budget, the
-    generation settings passed through to the backend untouched, and an optional noisy-tool
-    perturbation applied to every successful tool observation."""
+    """One question to roll out: its prompt, the tools it may call, its turn budget and the
+    generation settings passed through to the backend untouched; and the method's hooks,
+    which the engine calls for every episode alike: ``reflect`` (Reflexion asks for a
+    reflection when it says so) and ``observe`` (every successful tool observation passes
+    through it: the noisy-tool perturbation, or ``no_noise``)."""
 
     prompt: str
     tools: Mapping[str, Search] = field(default_factory=dict)
     max_turns: int = DEFAULT_MAX_TURNS
     gen_kwargs: dict = field(default_factory=dict)
-    perturb: Perturb | None = None
-    reflect_at: tuple[int, ...] = ()  # Reflexion: before these turns, if still unfinished
+    observe: Perturb = no_noise
+    reflect: Reflect = never_reflect
     render: Render | None = None  # this episode's own rendering (else run_episodes' render)
-
-
-def render_text(prompt: str, steps: Sequence[Step], reflect: bool = False) -> str:
-    """Completion backends: the prompt, then each turn followed by its observation."""
-    text = prompt + "".join(
-        f"{s.text}\n" if s.kind == "reflection" else f"{s.text}\nObservation: {s.observation}\n"
-        for s in steps
-    )
-    return text + REFLECTION if reflect else text
-
-
-def render_messages(
-    prompt: str, steps: Sequence[Step], reflect: bool = False
-) -> list[dict[str, str]]:
-    """Chat backends: the prompt as the user's message, turns as assistant messages and
-    observations as user messages (the layout of FireAct's chat fine-tuning data)."""
-    messages = [{"role": "user", "content": prompt}]
-    for s in steps:
-        if s.kind == "reflection":
-            messages.append({"role": "user", "content": REFLECTION_REQUEST})
-            messages.append({"role": "assistant", "content": s.text})
-            continue
-        messages.append({"role": "assistant", "content": s.text})
-        if s.observation is not None:  # a finish turn has none
-            messages.append({"role": "user", "content": f"Observation: {s.observation}"})
-    if reflect:
-        messages.append({"role": "user", "content": REFLECTION_REQUEST})
-    return messages
-
-
-def wants_reflection(episode: Episode, traj: Trajectory) -> bool:
-    """Reflexion asks once before each listed turn, if the agent has not finished."""
-    reflected = bool(traj.steps) and traj.steps[-1].kind == "reflection"
-    return traj.turns + 1 in episode.reflect_at and not reflected
-
-
-def reflection_step(generation: str) -> Step:
-    """The first line of what the model wrote, without a repeated ``Reflection:`` label."""
-    line = generation.strip().split("\n", 1)[0].strip()
-    line = line[len(REFLECTION):].strip() if line.lower().startswith("reflection:") else line
-    return Step(text=f"{REFLECTION} {line}", thought=line, kind="reflection")
-
-
-def one_line(observation: str) -> str:
-    """An observation as one line: a passage's line breaks would otherwise put lines such as
-    ``Thought: ...`` into the transcript that the agent (and ``Trajectory.from_text``) would
-    take for its own."""
-    return " ".join(line.strip() for line in unify_line_breaks(observation).split("\n")
-                    if line.strip())
 
 
 def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
@@ -149,7 +118,7 @@ def run_episodes(
 
         # 1. Generate: one batched call for every trajectory still running (Reflexion
         #    trajectories due a reflection are asked for it in the same call).
-        reflecting = {i for i in live if wants_reflection(episodes[i], trajectories[i])}
+        reflecting = {i for i in live if episodes[i].reflect(trajectories[i])}
         contexts = [(episodes[i].render or render)(episodes[i].prompt, trajectories[i].steps,
                                                     i in reflecting) for i in live]
         generations = [
@@ -168,7 +137,7 @@ def run_episodes(
             if i in reflecting:
                 traj.steps.append(reflection_step(generation))
                 continue
-            step = Step.from_generation(generation)
+            step = parse_step(generation)
             traj.steps.append(step)
             traj.turns += 1
             if step.action == FINISH:
@@ -183,16 +152,14 @@ def run_episodes(
         calls = [(episodes[i].tools[trajectories[i].steps[-1].action],
                   trajectories[i].steps[-1].argument) for i in queued]
         for i, result in zip(queued, call_tools(calls), strict=True):
-            traj, perturb = trajectories[i], episodes[i].perturb
+            traj = trajectories[i]
             traj.tool_calls += 1
             if isinstance(result, ToolError):
                 traj.tool_errors += 1
                 observation = f"The search tool failed ({result}); try again or answer."
-            elif perturb is not None:
-                observation, perturbed = perturb(result, traj.turns)  # its own turn number
-                traj.perturbed_calls += perturbed
             else:
-                observation = result
+                observation, perturbed = episodes[i].observe(result, traj.turns)  # its own turn
+                traj.perturbed_calls += perturbed
             traj.steps[-1].observation = one_line(observation)
 
         # 4. Account the turn's time to those who ran it; drop finished and exhausted ones.

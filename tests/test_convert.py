@@ -9,7 +9,8 @@ import pytest
 from fireact_eval.convert import convert
 from fireact_eval.errors import FireactError
 from fireact_eval.trainers.data import IGNORE, build_examples
-from fireact_eval.trajectory import REFLECTION_REQUEST, Step, Trajectory
+from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.transcript import REFLECTION_REQUEST, parse_transcript
 
 from conftest import read_outputs, run_lm_eval
 
@@ -61,7 +62,7 @@ def test_keeps_successful_rollouts_of_training_methods_in_one_react_format(teach
     assert report.seen[("fireact_hotpotqa", "react")] == 3
     assert report.kept[("fireact_hotpotqa", "react")] == 1
     assert report.kept[("fireact_hotpotqa", "io")] == 0
-    assert Trajectory.from_text(rows[0]["output"]).answer == "Y"
+    assert parse_transcript(rows[0]["output"]).answer == "Y"
 
 
 def test_chat_layout_matches_what_the_engine_sends(teacher_run, tmp_path):

@@ -12,9 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fireact_eval.actions import parse_action, parse_turn
-from fireact_eval.rollout import Episode, run_episodes
+from fireact_eval.rollout import Episode, reflect_before, run_episodes
 from fireact_eval.trajectory import Trajectory
+from fireact_eval.transcript import (
+    parse_action,
+    parse_messages,
+    parse_step,
+    parse_transcript,
+    parse_turn,
+    reflection_step,
+    render_messages,
+    render_text,
+    to_text,
+)
 
 FAST = 300
 SLOW = int(os.environ.get("FIREACT_FUZZ_EXAMPLES", "10000"))  # .ci/run: a budgeted 3,000
@@ -48,7 +58,7 @@ def _parser_never_raises(text):
     assert "\nObservation" not in turn.text.replace("\r", "\n")
     if turn.action is not None:
         assert turn.action == parse_action(turn.action.name + "[" + turn.action.argument + "]")
-    Trajectory.from_text(text)
+    parse_transcript(text)
 
 
 test_parser_never_raises, test_parser_never_raises_slow = twice(_parser_never_raises,
@@ -59,7 +69,7 @@ def _engine_never_raises_and_keeps_its_books(generations, observations):
     answers = iter(generations * 20)
     replies = iter(observations * 20)
     episodes = [Episode("Q\n", {"search": lambda q: next(replies)}, max_turns=4,
-                        reflect_at=(3,)) for _ in range(3)]
+                        reflect=reflect_before((3,))) for _ in range(3)]
     trajectories = run_episodes(episodes, lambda reqs: [next(answers) for _ in reqs],
                                 progress=False)
     for traj in trajectories:
@@ -86,12 +96,49 @@ def _engine_transcripts_round_trip(turns, answer):
     [traj] = run_episodes([Episode("Q\n", {"search": lambda q: next(replies)},
                                    max_turns=len(script))],
                           lambda reqs: [next(generations) for _ in reqs], progress=False)
-    again = Trajectory.from_text(traj.to_text())
+    again = parse_transcript(to_text(traj.steps))
     assert [(s.action, s.argument, s.observation) for s in again.steps] == [
         (s.action, s.argument, s.observation) for s in traj.steps]
-    assert again.to_text() == traj.to_text() and again.answer == traj.answer
+    assert to_text(again.steps) == to_text(traj.steps) and again.answer == traj.answer
 
 
 test_transcripts_round_trip, test_transcripts_round_trip_slow = twice(
     _engine_transcripts_round_trip,
     st.lists(st.tuples(plain_line, plain_line, model_text), min_size=1, max_size=5), plain_line)
+
+
+def _steps(turns, finish):
+    """Steps as the engine records them: parsed turns, one-line observations, reflections
+    after an observation, optionally a closing ``finish``."""
+    steps = []
+    for thought, tool, argument, observation, reflection in turns:
+        step = parse_step(f"Thought: {thought}\nAction: {tool}[{argument}]")
+        step.observation = observation
+        steps.append(step)
+        if reflection is not None:
+            steps.append(reflection_step(f" {reflection}"))
+    if finish is not None:
+        steps.append(parse_step(f"Thought: done\nAction: finish[{finish}]"))
+    return steps
+
+
+step_tuples = st.lists(st.tuples(plain_line, st.sampled_from(["search", "lookup", "Search"]),
+                                 plain_line, plain_line, st.none() | plain_line), max_size=6)
+
+
+def _render_parse_render_is_the_identity(prompt, turns, finish):
+    """Every layout: what the engine renders parses back to the same steps, which render
+    to the same text (or messages) again."""
+    steps = _steps(turns, finish)
+    text = render_text(f"Question: {prompt}\n", steps)
+    parsed = parse_transcript(text)
+    assert parsed.steps == steps
+    assert render_text(f"Question: {prompt}\n", parsed.steps) == text
+    assert parsed.finished == (finish is not None)
+    messages = render_messages(prompt, steps)
+    head, again = parse_messages(messages)
+    assert again.steps == steps and render_messages(head, again.steps) == messages
+
+
+test_render_parse_render, test_render_parse_render_slow = twice(
+    _render_parse_render_is_the_identity, plain_line, step_tuples, st.none() | plain_line)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from fireact_eval.errors import FireactError
-from fireact_eval.perturb import make_perturbation
+from fireact_eval.perturb import make_perturbation, no_noise
 from fireact_eval.tools import make_search
 
 from conftest import read_outputs, run_lm_eval
@@ -15,7 +15,7 @@ POOL = [f"response {i}" for i in range(50)]
 
 
 def test_off_is_the_clean_tool():
-    assert make_perturbation("off", 0.5, 0, "doc") is None
+    assert make_perturbation("off", 0.5, 0, "doc") is no_noise
 
 
 def test_draws_depend_only_on_seed_doc_and_turn():

@@ -2,8 +2,15 @@ import json
 
 import pytest
 
-from fireact_eval.actions import Action, parse_action, parse_turn
 from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.transcript import (
+    Action,
+    parse_action,
+    parse_step,
+    parse_transcript,
+    parse_turn,
+    to_text,
+)
 
 from conftest import FIREACT_DATA
 
@@ -61,7 +68,7 @@ Observation: Episode finished, reward = True
 
 
 def test_trajectory_from_text():
-    traj = Trajectory.from_text(TRANSCRIPT)
+    traj = parse_transcript(TRANSCRIPT)
     assert [s.action for s in traj.steps] == ["search", "search", "finish"]
     assert [s.argument for s in traj.steps] == ["Velmora Observatory", "Ilse Brandauer", "Kettwick"]
     assert traj.steps[0].thought == "I need the founder first."
@@ -70,27 +77,27 @@ def test_trajectory_from_text():
 
 
 def test_trajectory_without_finish_has_no_answer():
-    traj = Trajectory.from_text("Thought: a\nAction: search[b]\nObservation: c\n")
+    traj = parse_transcript("Thought: a\nAction: search[b]\nObservation: c\n")
     assert traj.answer is None and not traj.finished and len(traj.steps) == 1
-    assert Trajectory.from_text("no thoughts at all").steps == []
+    assert parse_transcript("no thoughts at all").steps == []
 
 
 def test_trajectory_round_trips():
-    traj = Trajectory.from_text(TRANSCRIPT)
-    assert Trajectory.from_text(traj.to_text()).steps == traj.steps
+    traj = parse_transcript(TRANSCRIPT)
+    assert parse_transcript(to_text(traj.steps)).steps == traj.steps
     assert Trajectory.from_json(traj.to_json()) == traj
     assert isinstance(json.loads(traj.to_json())["steps"][0], dict)
 
 
 def test_step_from_generation():
-    step = Step.from_generation(" Thought: x\nAction: finish[y] ")
+    step = parse_step(" Thought: x\nAction: finish[y] ")
     assert (step.thought, step.action, step.argument) == ("x", "finish", "y")
 
 
 @pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
 def test_parses_fireact_released_trajectories():
     rows = json.loads((FIREACT_DATA / "finetune/alpaca_format/hotpotqa.json").read_text())
-    trajs = [Trajectory.from_text(r["output"]) for r in rows]
+    trajs = [parse_transcript(r["output"]) for r in rows]
     assert len(trajs) == 500
     assert sum(t.finished for t in trajs) == 500
     assert sum(len(t.steps) for t in trajs) > 1000
@@ -99,15 +106,13 @@ def test_parses_fireact_released_trajectories():
 
 def test_reflection_lines_round_trip_as_reflection_steps():
     """What `fireact-eval convert` writes for a Reflexion rollout reads back the same."""
-    from fireact_eval.trajectory import Step, Trajectory
-
     steps = [
         Step("Thought: Find X.\nAction: search[X]", "Find X.", "search", "X", "Nothing."),
         Step("Reflection: I should search Y.", "I should search Y.", kind="reflection"),
         Step("Thought: Try Y.\nAction: search[Y]", "Try Y.", "search", "Y", "Y is Z."),
         Step("Thought: Z.\nAction: finish[Z]", "Z.", "finish", "Z"),
     ]
-    back = Trajectory.from_text(Trajectory(steps=steps).to_text())
+    back = parse_transcript(to_text(Trajectory(steps=steps).steps))
     assert back.steps == steps and back.turns == 3 and back.answer == "Z"
 
 

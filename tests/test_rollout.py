@@ -1,7 +1,8 @@
 """The engine on its own: scripted generations, real tools, every branch of the loop."""
 
-from fireact_eval.rollout import Episode, render_messages, render_text, run_episodes
+from fireact_eval.rollout import Episode, reflect_before, run_episodes
 from fireact_eval.tools import ToolError, make_search
+from fireact_eval.transcript import render_messages, render_text
 
 
 class Script:
@@ -106,7 +107,8 @@ def test_reflexion_asks_for_reflections_before_the_listed_turns():
         return ["Reflection: I kept searching the same thing." if ctx.endswith("Reflection:")
                 else "Thought: again\nAction: search[same]" for ctx, _ in requests]
 
-    episode = Episode("Q\n", {"search": lambda q: "R"}, max_turns=11, reflect_at=(6, 10))
+    episode = Episode("Q\n", {"search": lambda q: "R"}, max_turns=11,
+                      reflect=reflect_before((6, 10)))
     [traj] = run_episodes([episode], generate, progress=False)
     kinds = [s.kind for s in traj.steps]
     assert traj.turns == 11 and len(traj.steps) == 13
@@ -135,8 +137,8 @@ def test_perturbation_sees_each_trajectorys_own_turn_and_failures_are_counted():
         return "R"
 
     script = Script(["Action: search[up]", "Action: search[down]", "Action: finish[a]"])
-    episode = Episode("Q\n", {"search": flaky}, reflect_at=(2,),
-                      perturb=lambda obs, turn: (f"{obs}@{turn}", turn == 1))
+    episode = Episode("Q\n", {"search": flaky}, reflect=reflect_before((2,)),
+                      observe=lambda obs, turn: (f"{obs}@{turn}", turn == 1))
     [traj] = run_episodes([episode], script, progress=False)
     acts = [s for s in traj.steps if s.kind == "act"]
     assert acts[0].observation == "R@1" and traj.perturbed_calls == 1

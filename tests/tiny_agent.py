@@ -16,10 +16,9 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from fireact_eval.prompts import build_prompt, load_examples
 from fireact_eval.qa_data import DEMO_QUESTIONS
-from fireact_eval.rollout import render_messages
 from fireact_eval.tools import make_search
 from fireact_eval.tools.local_search import DEMO_CORPUS
-from fireact_eval.trajectory import Trajectory
+from fireact_eval.transcript import parse_transcript, render_messages
 
 EOS = "<|endoftext|>"
 TRAIN_IDS = tuple(f"demo-{i:02d}" for i in range(1, 9))  # the first 8 docs of fireact_demo
@@ -53,7 +52,7 @@ def training_texts(tokenizer: PreTrainedTokenizerFast | None = None) -> list[str
         prompt, gold = build_prompt(q["question"], shots="zeroshot"), gold_trajectory(q)
         texts.append(prompt + gold + EOS)
         if tokenizer is not None:
-            steps = Trajectory.from_text(gold).steps
+            steps = parse_transcript(gold).steps
             context = tokenizer.apply_chat_template(
                 render_messages(prompt, steps[:-1]), tokenize=False, add_generation_prompt=True
             )

@@ -2,25 +2,28 @@
 
 Two formats are read as they are: chat JSONL (``{"messages": [...]}``, rendered with the base
 model's chat template) and alpaca JSON/JSONL (``{"instruction", "input", "output"}``,
-rendered with FireAct's template).  Each row becomes segments of text marked trainable or
-not: the question, the template and every ``Observation:`` are context (label -100); the
-Thought/Action turns are trained.  ``train_on_inputs`` trains on everything, as FireAct did.
+rendered with FireAct's template).  Each row is parsed into steps by the one transcript
+grammar (``fireact_eval.transcript``) and rendered back exactly as evaluation renders it, as
+segments of text marked trainable or not: what the agent generates when it runs (its
+Thought/Action turns, its reflections) is trained; the prompt, the template and every
+observation are context (label -100).  ``train_on_inputs`` trains on everything, as FireAct did.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.prompts import ALPACA
+from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
 log = logging.getLogger(__name__)
 IGNORE = -100
-_OBSERVATION_LINE = re.compile(r"^observation(?:\s*\d+)?\s*:.*(?:\n|$)", re.I | re.M)
 _MMLU_OPTIONS = re.compile(r"^\s*A[.)] .+\n\s*B[.)] ", re.M)
 
 Segments = list[tuple[str, bool]]  # (text, trainable)
@@ -49,30 +52,50 @@ def read_rows(path: str | Path) -> tuple[list[dict], str]:
     return rows, formats.pop()
 
 
+def _segments(spans: Iterable[tuple[str, bool]]) -> Segments:
+    """Spans without empty ones and without the separator after the last turn (evaluation
+    stops there: the model's own end of sequence follows it)."""
+    segments = [(text, trainable) for text, trainable in spans if text]
+    if segments and segments[-1] == ("\n", False):
+        segments.pop()
+    return segments
+
+
 def alpaca_segments(row: dict) -> Segments:
-    """FireAct's template as context, then the output with observation lines as context."""
+    """FireAct's template around the question as context, then the parsed turns; empty
+    when the output has no turn to parse."""
     instruction = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
-    segments: Segments = [(ALPACA.format(instruction=instruction), False)]
-    output, last = row["output"], 0
-    for match in _OBSERVATION_LINE.finditer(output):
-        segments += [(output[last : match.start()], True), (match.group(0), False)]
-        last = match.end()
-    segments.append((output[last:], True))
-    return [(text, trainable) for text, trainable in segments if text]
+    steps = parse_transcript(row["output"]).steps
+    return _segments(text_spans(ALPACA.format(instruction=instruction), steps))
 
 
 def chat_segments(row: dict, tokenizer: Any) -> Segments:
-    """Each message's share of the chat-templated text; the assistant's shares are trained."""
+    """The parsed turns re-rendered as chat messages through the base model's template.
+    Of each assistant message, the header the template opens it with is context (at
+    evaluation the generation prompt supplies it) and the rest, its text and closing
+    token, is trained.  Empty when no assistant message holds a turn."""
+    prompt, trajectory = parse_messages(row["messages"])
+    if not trajectory.steps:
+        return []
+    messages = render_messages(prompt, trajectory.steps)
     segments: Segments = []
     previous = ""
-    for i, message in enumerate(row["messages"]):
-        rendered = tokenizer.apply_chat_template(row["messages"][: i + 1], tokenize=False)
+
+    def extend(rendered: str, trainable: bool) -> None:
+        nonlocal previous
         if not rendered.startswith(previous):
             raise FireactError("the base model's chat template is not prefix-stable; "
                                "convert the data to alpaca format instead")
-        segments.append((rendered[len(previous):], message["role"] == "assistant"))
+        segments.append((rendered[len(previous):], trainable))
         previous = rendered
-    return segments
+
+    for i, message in enumerate(messages):
+        assistant = message["role"] == "assistant"
+        if assistant:
+            extend(tokenizer.apply_chat_template(messages[:i], tokenize=False,
+                                                 add_generation_prompt=True), False)
+        extend(tokenizer.apply_chat_template(messages[: i + 1], tokenize=False), assistant)
+    return [(text, trainable) for text, trainable in segments if text]
 
 
 def mmlu_options_in_output(rows: list[dict]) -> int:
@@ -103,11 +126,13 @@ def build_examples(path: str | Path, tokenizer: Any, cutoff: int = 512,
         log.warning("%s: %d alpaca rows carry MMLU options in 'output' rather than the "
                     "question (a known defect of FireAct's release); training on them as they are",
                     path, n)
-    examples = [
-        encode(alpaca_segments(r) if fmt == "alpaca" else chat_segments(r, tokenizer),
-               tokenizer, cutoff, train_on_inputs)
-        for r in rows
-    ]
+    examples = []
+    for i, row in enumerate(rows):
+        segments = alpaca_segments(row) if fmt == "alpaca" else chat_segments(row, tokenizer)
+        if not any(trainable for _, trainable in segments):
+            log.warning("%s, row %d: skipped: no Thought/Action turn in it", path, i)
+            continue
+        examples.append(encode(segments, tokenizer, cutoff, train_on_inputs))
     kept = [e for e in examples if any(label != IGNORE for label in e["labels"])]
     if not kept:
         raise FireactError(f"{path}: no row has any agent turn to train on within {cutoff} tokens")

@@ -17,7 +17,8 @@ from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.metrics import normalize_answer
 from fireact_eval.tools import NULL_OBSERVATION, register_search
 from fireact_eval.tools.local_search import LocalSearch
-from fireact_eval.trajectory import REFLECTION_REQUEST, Trajectory
+from fireact_eval.trajectory import Trajectory
+from fireact_eval.transcript import parse_messages, parse_transcript
 
 
 def _trajectories(path: Path) -> Iterator[Trajectory]:
@@ -30,12 +31,11 @@ def _trajectories(path: Path) -> Iterator[Trajectory]:
         for row_no, row in enumerate(rows):
             if not isinstance(row, dict) or "output" not in row:
                 raise FireactError(f"{path}, row {row_no}: expected an alpaca row with 'output'")
-            yield Trajectory.from_text(row["output"])
+            yield parse_transcript(row["output"])
         return
     for line_no, row in iter_jsonl(path, what="trajectory file"):
-        if "messages" in row:  # chat: the turns are the message contents, in order
-            yield Trajectory.from_text("\n".join(m["content"] for m in row["messages"][1:]
-                                                  if m["content"] != REFLECTION_REQUEST))
+        if "messages" in row:  # chat: assistant turns, observations as user messages
+            yield parse_messages(row["messages"])[1]
         elif "resps" in row:  # lm-eval samples: the response is our trajectory JSON
             yield Trajectory.from_json(row["resps"][0][0])
         else:
