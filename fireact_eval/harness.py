@@ -30,7 +30,7 @@ from fireact_eval.rollout import (
     run_episodes,
 )
 from fireact_eval.scoring import COST_METRICS
-from fireact_eval.tools import make_search
+from fireact_eval.tools import make_search, response_pool
 from fireact_eval.transcript import render_messages, render_text
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class RolloutSettings:
         search = make_search(self.search)
         if self.noise == "random" and self.search not in pools:
             # a snapshot before any call (a cache's pool grows); an index's is read lazily
-            pools[self.search] = getattr(search, "pool", ())
+            pools[self.search] = response_pool(search)
         return Episode(
             prompt,
             tools={"search": search},

@@ -268,3 +268,23 @@ def test_a_damaged_cached_index_is_rebuilt_and_a_damaged_given_one_named(tmp_pat
     (index / "meta.json").write_text("{ not json")
     with pytest.raises(FireactError, match="is damaged .* rebuild it with"):
         LocalSearch(index)
+
+
+def test_search_registry_is_lazy_and_refuses_duplicates():
+    """Importing the registry imports no backend; a backend module loads when its spec is
+    first built; a second factory under a taken name is refused."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from fireact_eval.tools import make_search, response_pool; "
+            "assert 'fireact_eval.tools.serpapi' not in sys.modules; "
+            "tool = make_search('local'); "
+            "assert 'fireact_eval.tools.serpapi' not in sys.modules; "
+            "assert len(response_pool(tool)) == 48 and response_pool(lambda q: q) == ()")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from fireact_eval.tools import register_search
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register_search("local")(lambda argument: (lambda q: q))
+    with pytest.raises(ValueError, match="registered twice"):  # a built-in not yet imported
+        register_search("retriever")(lambda argument: (lambda q: q))

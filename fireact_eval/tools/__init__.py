@@ -1,15 +1,18 @@
 """Search tools, chosen by one string spec (``--metadata search=...``).
 
 A search tool is called with a query and returns the observation text (``Search``).  It may
-also answer a whole turn's queries in one call (``batch``: one HTTP request to a retrieval
-server for every live trajectory) and list the responses it can give (``pool``: what
-``noise=random`` draws from).  Backends register a factory under a name;
-``make_search("name:argument")`` builds one.  Built tools are memoised per spec, so every
-task and turn in a run shares one loaded index.
+also answer a whole turn's queries in one call (``BatchSearch.batch``: one HTTP request to a
+retrieval server for every live trajectory) and list the responses it can give
+(``PooledSearch.pool``: what ``noise=random`` draws from).  Backends register a factory under
+a name; the built-in ones are imported only when first asked for (``BUILTIN``), so a run that
+searches a local index never imports the HTTP clients.  ``make_search("name:argument")``
+builds one; built tools are memoised per spec, so every task and turn in a run shares one
+loaded index.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -22,6 +25,9 @@ MAX_CONCURRENT_CALLS = 32  # a turn's queries wait on the network together, up t
 
 
 class Search(Protocol):
+    """The one thing every tool does: a query in, the observation text out; a failure
+    raises (``ToolError`` after its own retries; any other exception is made one)."""
+
     def __call__(self, query: str) -> str: ...
 
 
@@ -31,6 +37,20 @@ class BatchSearch(Protocol):
     as its ``ToolError`` in its place."""
 
     def batch(self, queries: Sequence[str]) -> list[str | ToolError]: ...
+
+
+@runtime_checkable
+class PooledSearch(Protocol):
+    """A tool that can list the responses it gives: ``noise=random`` replaces an
+    observation with one of these (FireAct: "a random other result")."""
+
+    @property
+    def pool(self) -> Sequence[str]: ...
+
+
+def response_pool(tool: Search) -> Sequence[str]:
+    """The tool's responses for ``noise=random``; empty when it cannot list them."""
+    return tool.pool if isinstance(tool, PooledSearch) else ()
 
 
 class ToolError(Exception):
@@ -71,15 +91,24 @@ def as_tool_error(err: Exception) -> ToolError:
     return ToolError(f"{type(err).__name__}: {err}")
 
 
+# Built-in backends: name -> the module whose import registers it.
+BUILTIN = {
+    "wiki": "fireact_eval.tools.local_search",
+    "local": "fireact_eval.tools.local_search",
+    "replay": "fireact_eval.tools.replay",
+    "retriever": "fireact_eval.tools.retriever",
+    "serpapi": "fireact_eval.tools.serpapi",
+}
 _FACTORIES: dict[str, Callable[[str], Search]] = {}
 
 
 def register_search(name: str):
     """Decorator: ``@register_search("local")`` on a ``factory(argument: str) -> Search``;
-    its docstring's first line is what the list of valid specs shows."""
+    its docstring's first line is what the list of valid specs shows.  A name registered
+    twice, or a built-in name claimed by another module, is refused."""
 
     def decorate(factory: Callable[[str], Search]) -> Callable[[str], Search]:
-        if name in _FACTORIES:
+        if name in _FACTORIES or BUILTIN.get(name, factory.__module__) != factory.__module__:
             raise ValueError(f"search backend {name!r} is registered twice")
         _FACTORIES[name] = factory
         return factory
@@ -87,17 +116,21 @@ def register_search(name: str):
     return decorate
 
 
+def _factory(name: str) -> Callable[[str], Search] | None:
+    if name not in _FACTORIES and name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+    return _FACTORIES.get(name)
+
+
 @cache
 def make_search(spec: str) -> Search:
     """Build the search tool named by ``spec``: ``"backend"`` or ``"backend:argument"``."""
     name, _, argument = str(spec).partition(":")
-    if name not in _FACTORIES:
+    factory = _factory(name)
+    if factory is None:
+        valid = {n: _factory(n) for n in [*BUILTIN, *_FACTORIES]}
         raise FireactError(
             f"unknown search spec {spec!r}; valid backends: "
-            + ", ".join(f"{n} ({f.__doc__.strip().splitlines()[0]})" for n, f in _FACTORIES.items())
+            + ", ".join(f"{n} ({f.__doc__.strip().splitlines()[0]})" for n, f in valid.items())
         )
-    return _FACTORIES[name](argument)
-
-
-# Importing the backends registers them.
-from fireact_eval.tools import local_search, replay, retriever, serpapi  # noqa: E402,F401
+    return factory(argument)
