@@ -18,10 +18,11 @@ from dataclasses import asdict
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from fireact_eval.harness import RolloutSettings, react_generate
+from fireact_eval.harness import react_generate
 from fireact_eval.offline_model import smollm2_path
 from fireact_eval.prompts import build_prompt
 from fireact_eval.qa_data import demo
+from fireact_eval.settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
+from fireact_eval.options import add_arguments, from_namespace
 from fireact_eval.tools.corpus import WIKI_DATASET
 
 
@@ -145,16 +146,7 @@ def _cache(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from fireact_eval.trainers.train import TrainConfig, train
 
-    card = train(TrainConfig(
-        base=args.base, data=args.data, out=args.out, method=args.method, lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        target_modules=args.target_modules.split(",") if args.target_modules != "all-linear"
-        else "all-linear",
-        learning_rate=args.lr, cutoff=args.cutoff, epochs=args.epochs,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, warmup=args.warmup,
-        eval_split=args.eval_split, train_on_inputs=args.train_on_inputs, resume=args.resume,
-        merge=args.merge, report_to=args.report_to, save_steps=args.save_steps, seed=args.seed,
-    ))
+    card = train(from_namespace(TrainConfig, args))
     from accelerate import PartialState
 
     if not PartialState().is_main_process:  # under accelerate launch: one report, not N
@@ -216,28 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("train", help="LoRA / full fine-tuning on ReAct trajectories")
-    p.add_argument("--base", required=True, help="base model: local folder or Hub name")
-    p.add_argument("--data", required=True, help="chat .jsonl (messages) or alpaca .json/.jsonl")
-    p.add_argument("--out", required=True, help="output folder (adapter or model + card)")
-    p.add_argument("--method", choices=["lora", "full"], default="lora")
-    p.add_argument("--lora-r", type=int, default=8)
-    p.add_argument("--lora-alpha", type=int, default=16)
-    p.add_argument("--lora-dropout", type=float, default=0.05)
-    p.add_argument("--target-modules", default="all-linear", help="comma list or all-linear")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--cutoff", type=int, default=512, help="max tokens per example")
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--warmup", type=float, default=0.03, help="steps, or a ratio when < 1")
-    p.add_argument("--eval-split", type=float, default=0.0)
-    p.add_argument("--train-on-inputs", action="store_true",
-                   help="also train on question and observations (FireAct's behaviour)")
-    p.add_argument("--resume", action="store_true", help="resume from the last checkpoint")
-    p.add_argument("--merge", action="store_true", help="also write a merged model for serving")
-    p.add_argument("--report-to", default="none", choices=["none", "tensorboard", "wandb"])
-    p.add_argument("--save-steps", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    from fireact_eval.trainers.train import TrainConfig
+
+    add_arguments(p, TrainConfig)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("accelerate-config",

@@ -11,20 +11,18 @@ question) in FireAct's alpaca or chat layout, which ``fireact-eval train`` reads
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import find_files, iter_jsonl
+from fireact_eval.run_files import LoggedSample, read_samples, samples_files
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.trajectory import Trajectory
 from fireact_eval.transcript import render_messages, to_text
 
 TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
-_SAMPLES_FILE = re.compile(r"^samples_(?P<task>.+)_\d{4}-\d{2}-\d{2}T[\d\-.]+\.jsonl$")
 
 
 @dataclass(frozen=True)
@@ -38,26 +36,18 @@ class Sample:
     success: bool
 
 
-def is_success(record: dict, trajectory: Trajectory) -> bool:
+def is_success(logged: LoggedSample) -> bool:
     """Finished, and right by the task's own quality metric (exact match, or accuracy)."""
-    score = next((record[m] for m in QUALITY_METRICS if m in record), None)
-    return trajectory.finished and score is not None and float(score) == 1.0
+    score = next((logged.scores[m] for m in QUALITY_METRICS if m in logged.scores), None)
+    return logged.trajectory.finished and score == 1.0
 
 
-def read_samples(path: Path) -> Iterator[Sample]:
-    match = _SAMPLES_FILE.match(path.name)
-    task = match["task"] if match else path.stem
-    for line_no, record in iter_jsonl(path, "samples file"):
-        try:
-            args = record["arguments"]["gen_args_0"]
-            rollout = args.get("arg_2") or {}
-            trajectory = Trajectory.from_json(record["resps"][0][0])
-            question = record["doc"]["question"]
-        except (KeyError, IndexError, TypeError, json.JSONDecodeError):
-            raise FireactError(f"{path}, line {line_no}: not a fireact-eval sample (a logged "
-                               "rollout of a fireact_* task)") from None
-        yield Sample(task, str(rollout.get("method", "react")), question, trajectory,
-                     is_success(record, trajectory))
+def teacher_samples(paths: Iterable[str | Path]) -> Iterator[Sample]:
+    """Every logged rollout under ``paths`` (files or ``--output_path`` folders)."""
+    for path in [f for p in paths for f in samples_files(p)]:
+        for logged in read_samples(path):
+            yield Sample(logged.task, str(logged.settings.get("method", "react")),
+                         logged.question, logged.trajectory, is_success(logged))
 
 
 def to_alpaca(sample: Sample) -> dict[str, str]:
@@ -96,21 +86,18 @@ def convert(
     kept: Counter = Counter()
     rows: list[dict] = []
     unique: set[str] = set()
-    files = [f for p in paths for f in find_files(
-        p, "samples_*.jsonl", " (run lm_eval with --log_samples --output_path DIR)")]
-    for path in files:
-        for sample in read_samples(path):
-            key = (sample.task, sample.method)
-            seen[key] += 1
-            if sample.method not in methods or not (sample.success or keep_failed):
-                continue
-            row = to_alpaca(sample) if fmt == "alpaca" else to_chat(sample)
-            text = json.dumps(row, ensure_ascii=False, sort_keys=True)
-            if text in unique:  # the same file given twice, or a run inside a given folder
-                continue
-            unique.add(text)
-            kept[key] += 1
-            rows.append(row)
+    for sample in teacher_samples(paths):
+        key = (sample.task, sample.method)
+        seen[key] += 1
+        if sample.method not in methods or not (sample.success or keep_failed):
+            continue
+        row = to_alpaca(sample) if fmt == "alpaca" else to_chat(sample)
+        text = json.dumps(row, ensure_ascii=False, sort_keys=True)
+        if text in unique:  # the same file given twice, or a run inside a given folder
+            continue
+        unique.add(text)
+        kept[key] += 1
+        rows.append(row)
     if not rows:
         raise FireactError("no successful rollouts to convert (of "
                            f"{sum(seen.values())} read; methods: {', '.join(methods)})")

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from typing import Any
 
 from lm_eval.api.instance import Instance
@@ -20,101 +20,14 @@ from lm_eval.api.model import LM, hash_args
 from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.errors import FireactError
-from fireact_eval.perturb import make_perturbation, validate_noise
-from fireact_eval.prompts import build_prompt, check_prompt
-from fireact_eval.rollout import (
-    DEFAULT_MAX_TURNS,
-    Episode,
-    never_reflect,
-    reflect_before,
-    run_episodes,
-)
+from fireact_eval.prompts import build_prompt
+from fireact_eval.rollout import run_episodes
 from fireact_eval.scoring import COST_METRICS
-from fireact_eval.tools import make_search, response_pool
+from fireact_eval.settings import LM_EVAL_KEYS, RolloutSettings, valid_metadata_keys
 from fireact_eval.transcript import render_messages, render_text
 
 log = logging.getLogger(__name__)
 REQUEST_TYPE = "react_generate"
-SINGLE_TURN_METHODS = ("io", "cot")  # one finish[...], no tools
-DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
-
-
-def _integer(name: str, value: Any) -> int:
-    """An integer setting: ``2`` and ``"2"`` are, ``2.7``, ``"two"`` and ``True`` are not
-    (``int()`` would silently floor ``2.7``)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value)
-    raise FireactError(f"{name} must be an integer, got {value!r}")
-
-
-@dataclass(frozen=True)
-class RolloutSettings:
-    """What ``--metadata`` may set for a rollout, checked before any model call."""
-
-    max_turns: int = DEFAULT_MAX_TURNS
-    search: str = "wiki"  # HotpotQA's Wikipedia; fireact_demo sets "local"
-    method: str = "react"
-    shots: str = "fewshot"
-    format: str = "plain"
-    family: str = "qa"  # which few-shot examples: tasks/prompts/{method}_{family}.txt
-    noise: str = "off"
-    noise_p: float = 0.5
-    noise_seed: int = 0
-    reflect_at: tuple[int, ...] = DEFAULT_REFLECT_AT
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
-        meta = dict(metadata or {})
-        max_turns = _integer("max_turns", meta.get("max_turns", DEFAULT_MAX_TURNS))
-        noise_seed = _integer("noise_seed", meta.get("noise_seed", 0))
-        try:
-            noise_p = float(meta.get("noise_p", 0.5))
-        except (TypeError, ValueError):
-            raise FireactError(f"noise_p must be a number, got {meta['noise_p']!r}") from None
-        reflect_at = meta.get("reflect_at", DEFAULT_REFLECT_AT)
-        reflect_at = tuple(_integer("reflect_at", t) for t in (
-            reflect_at if isinstance(reflect_at, (list, tuple)) else [reflect_at]))
-        if max_turns < 1:
-            raise FireactError(f"max_turns must be at least 1, got {max_turns}")
-        settings = cls(
-            max_turns=max_turns, search=str(meta.get("search", cls.search)),
-            method=str(meta.get("method", cls.method)), shots=str(meta.get("shots", cls.shots)),
-            format=str(meta.get("format", cls.format)), family=str(meta.get("family", cls.family)),
-            noise=str(meta.get("noise", cls.noise)), noise_p=noise_p, noise_seed=noise_seed,
-            reflect_at=reflect_at,
-        )
-        check_prompt(settings.method, settings.shots, settings.format, settings.family)
-        validate_noise(settings.noise, settings.noise_p)
-        if settings.method not in SINGLE_TURN_METHODS:  # they call no tool: need no index
-            make_search(settings.search)  # fail now (bad spec, no corpus), not mid-run
-        return settings
-
-    def as_metadata(self) -> dict[str, Any]:
-        """Every setting as a JSON-ready value, as result files record it."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    def episode(self, prompt: str, gen_kwargs: dict, doc_key: str, pools: dict) -> Episode:
-        """The rollout of one doc: single-turn methods get no tools and one turn."""
-        if self.method in SINGLE_TURN_METHODS:
-            return Episode(prompt, tools={}, max_turns=1, gen_kwargs=gen_kwargs)
-        search = make_search(self.search)
-        if self.noise == "random" and self.search not in pools:
-            # a snapshot before any call (a cache's pool grows); an index's is read lazily
-            pools[self.search] = response_pool(search)
-        return Episode(
-            prompt,
-            tools={"search": search},
-            max_turns=self.max_turns,
-            gen_kwargs=gen_kwargs,
-            observe=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,
-                                      pools.get(self.search, ())),
-            reflect=reflect_before(self.reflect_at) if self.method == "reflexion"
-            else never_reflect,
-        )
 
 
 class ReactTask(ConfigurableTask):
@@ -216,10 +129,10 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for req in requests:
         prompt, gen_kwargs, rollout = req.args
-        fields = {k: v for k, v in rollout.items() if k != "chat"}
-        fields["reflect_at"] = tuple(fields["reflect_at"])
+        settings = RolloutSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in rollout.items() if k != "chat"})
         doc_key = str(req.doc.get("id", req.doc_id))
-        episode = RolloutSettings(**fields).episode(prompt, gen_kwargs, doc_key, pools)
+        episode = settings.episode(prompt, gen_kwargs, doc_key, pools)
         # each task renders its own way: a chat task in the run leaves a plain one plain
         episode.render = render_chat if rollout["chat"] else render_text
         episodes.append(episode)
@@ -263,12 +176,6 @@ def _our_task_configs(task_manager: Any, names: Sequence[Any], seen: set[str],
             yield cfg
 
 
-# Other keys a fireact task's metadata may hold: read by the question loaders (qa_data), or
-# put there by lm-eval itself.
-DATA_KEYS = ("data_dir", "questions")
-LM_EVAL_KEYS = ("version", "config_source")
-
-
 def check_metadata_keys(metadata: Mapping[str, Any], model_args: Any = None,
                         others: Sequence[str] = ()) -> None:
     """Refuse a key nobody reads (``serach=bing`` would run with the default search).
@@ -278,11 +185,11 @@ def check_metadata_keys(metadata: Mapping[str, Any], model_args: Any = None,
 
     if isinstance(model_args, str):
         model_args = simple_parse_args_string(model_args)
-    valid = [f.name for f in fields(RolloutSettings)] + [*DATA_KEYS, *LM_EVAL_KEYS]
-    unknown = sorted(set(metadata) - set(valid) - set(model_args or {}))
+    valid = valid_metadata_keys()
+    unknown = sorted(set(metadata) - set(valid) - set(LM_EVAL_KEYS) - set(model_args or {}))
     if unknown:
         message = (f"unknown --metadata key(s): {', '.join(unknown)}; valid keys: "
-                   f"{', '.join(valid[:-len(LM_EVAL_KEYS)])}")
+                   f"{', '.join(valid)}")
         if others:
             log.warning("%s (or keys of the other tasks: %s)", message, ", ".join(others))
             return

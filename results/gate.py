@@ -16,7 +16,6 @@ import pandas as pd
 
 from fireact_eval.errors import FireactError
 from fireact_eval.results.runs import load_runs, sample_scores
-from fireact_eval.scoring import COST_METRICS
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,10 @@ class Verdict:
 
 def compare(baseline: pd.Series, candidate: pd.Series, metric: str, z: float,
             tolerance: float, min_overlap: float = 1.0) -> Verdict:
-    sign = -1.0 if metric in COST_METRICS else 1.0  # costs: lower is better
-    base = sample_scores(baseline["results_file"], baseline["task"], metric)
-    cand = sample_scores(candidate["results_file"], candidate["task"], metric)
+    # lm-eval's own direction for the metric, as the baseline's file records it
+    sign = 1.0 if baseline["result"].higher_is_better.get(metric, True) else -1.0
+    base = sample_scores(baseline, metric)
+    cand = sample_scores(candidate, metric)
     shared = sorted(base.keys() & cand.keys())
     if base and cand and len(shared) < min_overlap * len(base):
         raise FireactError(

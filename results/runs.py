@@ -6,24 +6,21 @@ per-sample scores below, never lm-eval's JSON directly.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import find_files, iter_jsonl, read_json
+from fireact_eval.run_files import TaskResult, read_run, results_files
 from fireact_eval.scoring import QUALITY_METRICS
+from fireact_eval.settings import RolloutSettings
 
 # Everything besides the model and the task that changes a run's numbers: the rollout
 # settings (defaults from RolloutSettings, for files that do not record them all), where the
 # questions came from, and how many were asked.
-SETTINGS = ("method", "shots", "format", "family", "search", "max_turns", "reflect_at",
-            "noise", "noise_p", "noise_seed", "data")
+SETTINGS = (*(f.name for f in fields(RolloutSettings)), "data")
 IDENTITY = ("model", "task", *SETTINGS, "n")
-# fireact_<dataset>[_<method>][_noise_<kind>]: the naming the shipped task YAMLs follow
-_VARIANT = re.compile(r"(_(io|cot|react|reflexion))?(_noise_(none|random))?$")
 
 
 @dataclass(frozen=True)
@@ -42,27 +39,11 @@ def find_runs(specs: list[str]) -> list[Run]:
         label, sep, rest = spec.partition("=")
         if not sep or "/" in label:
             label, rest = "", spec
-        runs += [Run(label or _model_name(read_json(f, "results file")), f)
-                 for f in find_files(rest, "results_*.json")]
+        runs += [Run(label, f) for f in results_files(rest)]
     return runs
 
 
-def _model_name(results: dict) -> str:
-    args = (results.get("config") or {}).get("model_args") or {}
-    if isinstance(args, dict):
-        return str(args.get("peft") or args.get("lora_local_path") or args.get("pretrained")
-                   or args.get("model") or results.get("model_name") or "model")
-    return str(results.get("model_name") or args)
-
-
-def dataset_of(task: str) -> str:
-    """``fireact_hotpotqa_cot_noise_random`` -> ``hotpotqa``."""
-    return _VARIANT.sub("", task).removeprefix("fireact_")
-
-
 def _defaults() -> dict[str, str]:
-    from fireact_eval.harness import RolloutSettings
-
     return {k: str(v) for k, v in RolloutSettings().as_metadata().items()}
 
 
@@ -74,30 +55,23 @@ def _settings(meta: dict, defaults: dict[str, str]) -> dict[str, str]:
 
 def load_runs(specs: list[str]) -> pd.DataFrame:
     """A row per (run, task): label, task, dataset, settings, n, score (the headline metric),
-    score_stderr, and every ``metric`` / ``metric_stderr`` the run reported.  The same run
-    found twice is an error: results are never averaged."""
+    score_stderr, every ``metric`` / ``metric_stderr`` the run reported, and ``result``
+    (the ``TaskResult``: samples, lm-eval's ``higher_is_better``).  The same run found
+    twice is an error: results are never averaged."""
     rows, defaults = [], _defaults()
-    for run in find_runs(specs):
-        results = read_json(run.results_file, "results file")
-        for task, metrics in (results.get("results") or {}).items():
-            config = (results.get("configs") or {}).get(task)
-            if config is None:  # a group's aggregate row, not a task
-                continue
-            meta = config.get("metadata") or {}
-            row = {"model": run.label, "task": task, "dataset": dataset_of(task),
-                   **_settings(meta, defaults),
-                   "n": (results.get("n-samples") or {}).get(task, {}).get("effective"),
-                   "results_file": str(run.results_file)}
-            for key, value in metrics.items():
-                name, _, filt = key.partition(",")
-                if filt == "none" and isinstance(value, (int, float)):
-                    row[name] = value
-            primary = next((m for m in QUALITY_METRICS if m in row), None)
+    for found in find_runs(specs):
+        run = read_run(found.results_file)
+        for task in run.tasks.values():
+            primary = next((m for m in QUALITY_METRICS if m in task.metrics), None)
             if primary is None:
                 continue
-            row.update(metric=primary, score=row[primary],
-                       score_stderr=row.get(f"{primary}_stderr"))
-            rows.append(row)
+            rows.append({
+                "model": found.label or run.model, "task": task.task, "dataset": task.dataset,
+                **_settings(task.metadata, defaults), "n": task.n,
+                "results_file": str(run.path), **task.metrics, "metric": primary,
+                "score": task.metrics[primary],
+                "score_stderr": task.metrics.get(f"{primary}_stderr"), "result": task,
+            })
     if not rows:
         raise FireactError("no fireact task results in " + ", ".join(specs))
     frame = pd.DataFrame(rows)
@@ -120,14 +94,7 @@ def distinguishing(frame: pd.DataFrame, keys: list[str]) -> list[str]:
     return [c for c in others if (grouped[c].nunique(dropna=False) > 1).any()]
 
 
-def sample_scores(results_file: str | Path, task: str, metric: str) -> dict[str, float]:
-    """Per-doc values of ``metric`` from the run's ``samples_<task>_*.jsonl`` (keyed by lm-eval's
-    doc hash, so two runs pair up even under different ``--limit``); empty without
-    ``--log_samples``."""
-    results_file = Path(results_file)
-    stamp = results_file.stem.removeprefix("results_")
-    path = results_file.parent / f"samples_{task}_{stamp}.jsonl"
-    if not path.is_file():
-        return {}
-    return {str(r.get("doc_hash", r.get("doc_id"))): float(r[metric])
-            for _, r in iter_jsonl(path, "samples file") if metric in r}
+def sample_scores(row: pd.Series, metric: str) -> dict[str, float]:
+    """Per-doc values of ``metric`` for one row of ``load_runs`` (see ``TaskResult``)."""
+    result: TaskResult = row["result"]
+    return result.sample_scores(metric)

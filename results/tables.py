@@ -37,8 +37,8 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int]:
     """Mean of clean - noisy over the questions both runs answered, and how many; without
     sample files, the runs' scores when they asked the same number of questions."""
-    a = sample_scores(clean["results_file"], clean["task"], clean["metric"])
-    b = sample_scores(noisy["results_file"], noisy["task"], noisy["metric"])
+    a = sample_scores(clean, clean["metric"])
+    b = sample_scores(noisy, noisy["metric"])
     shared = sorted(a.keys() & b.keys())
     if shared:
         return sum(a[k] - b[k] for k in shared) / len(shared), len(shared)

@@ -19,11 +19,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # dataset -> what its base task's metadata says (the variants repeat it)
 BASES = {
-    "hotpotqa": {"family": "qa"},
-    "bamboogle": {"family": "qa"},
-    "strategyqa": {"family": "strategyqa"},
-    "mmlu": {"family": "mmlu"},
-    "demo": {"family": "qa", "search": "local"},
+    "hotpotqa": {"dataset": "hotpotqa", "family": "qa"},
+    "bamboogle": {"dataset": "bamboogle", "family": "qa"},
+    "strategyqa": {"dataset": "strategyqa", "family": "strategyqa"},
+    "mmlu": {"dataset": "mmlu", "family": "mmlu"},
+    "demo": {"dataset": "demo", "family": "qa", "search": "local"},
 }
 METHODS = {"io": ("hotpotqa", "bamboogle", "strategyqa", "mmlu"),
            "cot": ("hotpotqa", "bamboogle", "strategyqa", "mmlu"),

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from fireact_eval.errors import FireactError
-from fireact_eval.harness import RolloutSettings
+from fireact_eval.settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
@@ -202,7 +202,7 @@ def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others(tmp_pat
 
 
 @pytest.mark.parametrize(("metadata", "message"), [
-    ("serach=bing", "unknown --metadata key(s): serach; valid keys: max_turns, search,"),
+    ("serach=bing", "unknown --metadata key(s): serach; valid keys: method, shots, format,"),
     ("max_turn=1", "unknown --metadata key(s): max_turn;"),
     ("max_turns=2.7", "max_turns must be an integer, got 2.7"),
 ])

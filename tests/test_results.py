@@ -10,8 +10,9 @@ import pytest
 
 from fireact_eval.errors import FireactError
 from fireact_eval.results.gate import gate
-from fireact_eval.results.runs import dataset_of, load_runs
+from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import cost, leaderboard, robustness
+from fireact_eval.trajectory import Trajectory
 
 from conftest import run_lm_eval
 
@@ -75,24 +76,35 @@ def test_gate_fails_a_worse_checkpoint_and_passes_an_equal_one(runs, tmp_path):
 
 
 def write_run(root, name: str, scores: list[float], samples: bool = True, model: str = "model",
-              metadata: dict | None = None, first: int = 0):
-    """A minimal lm-eval result folder for fireact_demo with these per-question EMs (for
-    questions ``first``, ``first + 1``, ...)."""
+              metadata: dict | None = None, first: int = 0, turns: list[int] | None = None,
+              task: str = "fireact_demo"):
+    """An lm-eval result folder for one task (by default fireact_demo) with these
+    per-question EMs (and turns) for questions ``first``, ``first + 1``, ..., as lm-eval
+    writes them (results, higher_is_better, samples with doc, arguments and resps)."""
     folder = root / name / model
     folder.mkdir(parents=True)
+    turns = turns or [2] * len(scores)
     n, mean = len(scores), sum(scores) / len(scores)
     stderr = (sum((s - mean) ** 2 for s in scores) / (n - 1) / n) ** 0.5
+    metadata = {"dataset": "demo", "shots": "zeroshot", **(metadata or {})}
     (folder / "results_2026-11-25T10-00-00.1.json").write_text(json.dumps({
-        "results": {"fireact_demo": {"exact_match,none": mean,
-                                     "exact_match_stderr,none": stderr}},
-        "configs": {"fireact_demo": {"metadata": {"shots": "zeroshot", **(metadata or {})}}},
-        "n-samples": {"fireact_demo": {"effective": n}},
+        "results": {task: {"exact_match,none": mean, "exact_match_stderr,none": stderr,
+                           "turns,none": sum(turns) / n}},
+        "configs": {task: {"metadata": metadata}},
+        "higher_is_better": {task: {"exact_match": True, "turns": False}},
+        "n-samples": {task: {"effective": n}},
         "config": {"model_args": {"pretrained": model}},
     }))
     if samples:
-        (folder / "samples_fireact_demo_2026-11-25T10-00-00.1.jsonl").write_text("".join(
-            json.dumps({"doc_hash": f"h{first + i}", "exact_match": s}) + "\n"
-            for i, s in enumerate(scores)))
+        trajectory = Trajectory(finished=True, answer="x").to_json()
+        (folder / f"samples_{task}_2026-11-25T10-00-00.1.jsonl").write_text("".join(
+            json.dumps({"doc_id": i, "doc_hash": f"h{first + i}",
+                        "doc": {"question": f"q{first + i}", "answer": "x"},
+                        "arguments": {"gen_args_0": {"arg_0": "Q", "arg_1": {},
+                                                     "arg_2": metadata}},
+                        "resps": [[trajectory]], "filtered_resps": [trajectory],
+                        "exact_match": s, "turns": t}) + "\n"
+            for i, (s, t) in enumerate(zip(scores, turns, strict=True))))
     return str(root / name)
 
 
@@ -125,9 +137,22 @@ def test_bad_result_paths_are_clear_errors(tmp_path):
         gate(str(tmp_path / "a"), str(tmp_path / "b"))
 
 
-def test_dataset_names_from_task_variants():
-    assert dataset_of("fireact_hotpotqa_cot_noise_random") == "hotpotqa"
-    assert dataset_of("fireact_mmlu_reflexion") == "mmlu" and dataset_of("fireact_demo") == "demo"
+def test_dataset_and_settings_come_from_the_recorded_metadata_not_the_task_name(tmp_path):
+    write_run(tmp_path, "r", [1.0, 0.0], task="my_hotpotqa_copy",
+              metadata={"dataset": "hotpotqa", "method": "cot"})
+    [row] = load_runs([str(tmp_path / "r")]).itertuples()
+    assert (row.task, row.dataset, row.method) == ("my_hotpotqa_copy", "hotpotqa", "cot")
+
+
+def test_gate_takes_each_metrics_direction_from_the_file(tmp_path):
+    """turns: lower is better, as lm-eval's higher_is_better in the results file says."""
+    base = write_run(tmp_path, "base", [1.0] * 8, turns=[2] * 8)
+    slower = write_run(tmp_path, "slower", [1.0] * 8, turns=[5] * 8)
+    faster = write_run(tmp_path, "faster", [1.0] * 8, turns=[1] * 8)
+    [v] = gate(base, slower, metrics=["turns"])
+    assert v.regressed and v.delta == pytest.approx(-3.0)
+    [v] = gate(base, faster, metrics=["turns"])
+    assert not v.regressed and v.delta == pytest.approx(1.0)
 
 
 def test_different_runs_are_different_rows_never_a_mean(tmp_path):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 from fireact_eval import __version__
 from fireact_eval.errors import FireactError
+from fireact_eval.options import option
 from fireact_eval.trainers.data import build_examples, pad_collate
 
 CARD = "fireact_eval.json"
@@ -23,30 +24,40 @@ CARD = "fireact_eval.json"
 
 @dataclass
 class TrainConfig:
-    """Defaults are FireAct's LoRA recipe (r=8, alpha=16, dropout 0.05, lr 3e-4, cutoff 512)."""
+    """One fine-tuning run.  Defaults are FireAct's LoRA recipe (r=8, alpha=16, dropout
+    0.05, lr 3e-4, cutoff 512); ``fireact-eval train`` makes a flag of each field."""
 
-    base: str
-    data: str
-    out: str
-    method: str = "lora"  # lora | full
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    target_modules: list[str] | str = "all-linear"
-    learning_rate: float = 3e-4
-    cutoff: int = 512
-    epochs: float = 3.0
-    batch_size: int = 4
-    grad_accum: int = 1
-    warmup: float = 0.03  # a ratio of the steps when < 1
-    eval_split: float = 0.0
-    train_on_inputs: bool = False
-    resume: bool = False
-    merge: bool = False
-    report_to: str = "none"  # none | tensorboard | wandb
-    save_steps: int = 100
-    seed: int = 0
-    extra: dict = field(default_factory=dict)
+    # data
+    base: str = option(MISSING, "base model: local folder or Hub name", "data")
+    data: str = option(MISSING, "chat .jsonl (messages) or alpaca .json/.jsonl", "data")
+    out: str = option(MISSING, "output folder (adapter or model, tokenizer, card)", "data")
+    cutoff: int = option(512, "max tokens per example", "data")
+    train_on_inputs: bool = option(False, "also train on question and observations "
+                                   "(FireAct's behaviour)", "data")
+    # method
+    method: str = option("lora", "lora or full fine-tuning", "method", choices=("lora", "full"))
+    lora_r: int = option(8, "LoRA rank", "method")
+    lora_alpha: int = option(16, "LoRA alpha", "method")
+    lora_dropout: float = option(0.05, "LoRA dropout", "method")
+    target_modules: list[str] | str = option("all-linear", "LoRA targets: comma list or "
+                                             "all-linear", "method", choices=("all-linear",))
+    # optimisation
+    learning_rate: float = option(3e-4, "peak learning rate", "optimisation", flags=("--lr",))
+    epochs: float = option(3.0, "passes over the data; a fraction stops part-way",
+                           "optimisation")
+    batch_size: int = option(4, "examples per device per step", "optimisation")
+    grad_accum: int = option(1, "steps accumulated per optimiser update", "optimisation")
+    warmup: float = option(0.03, "warmup: steps, or a ratio of the steps when < 1",
+                           "optimisation")
+    seed: int = option(0, "seed of shuffling, dropout and the eval split", "optimisation")
+    # run
+    eval_split: float = option(0.0, "share of rows held out for an eval loss", "run")
+    resume: bool = option(False, "resume from the last checkpoint in OUT", "run")
+    merge: bool = option(False, "also write a merged model for serving (LoRA)", "run")
+    report_to: str = option("none", "where to log", "run",
+                            choices=("none", "tensorboard", "wandb"))
+    save_steps: int = option(100, "checkpoint every this many steps", "run")
+    extra: dict = field(default_factory=dict)  # more TrainingArguments, from Python only
 
 
 def _precision() -> dict[str, bool]:

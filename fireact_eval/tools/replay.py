@@ -15,6 +15,7 @@ from pathlib import Path
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.metrics import normalize_answer
+from fireact_eval.run_files import logged_sample, samples_task
 from fireact_eval.tools import NULL_OBSERVATION, register_search
 from fireact_eval.tools.local_search import LocalSearch
 from fireact_eval.trajectory import Trajectory
@@ -37,7 +38,7 @@ def _trajectories(path: Path) -> Iterator[Trajectory]:
         if "messages" in row:  # chat: assistant turns, observations as user messages
             yield parse_messages(row["messages"])[1]
         elif "resps" in row:  # lm-eval samples: the response is our trajectory JSON
-            yield Trajectory.from_json(row["resps"][0][0])
+            yield logged_sample(row, samples_task(path), f"{path}, line {line_no}").trajectory
         else:
             raise FireactError(
                 f"{path}, line {line_no}: expected a chat row ('messages') or an lm-eval "

@@ -1,0 +1,159 @@
+"""lm-eval's output files, read in one place: runs -> tasks -> samples.
+
+``lm_eval --output_path DIR --log_samples`` writes, per run, ``results_<stamp>.json`` (every
+task's metrics, its config with the metadata the task recorded, lm-eval's own
+``higher_is_better``, ``n-samples``) and, per task, ``samples_<task>_<stamp>.jsonl`` (a line
+per doc: ``doc``, ``doc_hash``, the request's ``arguments``, ``resps``, and the per-sample
+metrics).  ``results``, ``gate``, ``convert`` and ``index build`` read them through this
+module only, and take every setting from what the task recorded, never from its name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import find_files, iter_jsonl, read_json
+from fireact_eval.trajectory import Trajectory
+
+RESULTS_FILES = "results_*.json"
+SAMPLES_FILES = "samples_*.jsonl"
+_SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
+
+
+@dataclass(frozen=True)
+class LoggedSample:
+    """One rollout as ``--log_samples`` wrote it.
+
+    ``settings`` are the rollout settings the request carried (``arguments.gen_args_0``),
+    ``scores`` every per-sample metric lm-eval recorded next to it."""
+
+    task: str
+    doc_hash: str
+    doc: dict
+    settings: dict
+    trajectory: Trajectory
+    scores: dict[str, float]
+
+    @property
+    def question(self) -> str:
+        return str(self.doc.get("question", ""))
+
+
+def logged_sample(record: Any, task: str, where: str) -> LoggedSample:
+    """One samples line of a fireact task; a FireactError naming ``where`` otherwise."""
+    try:
+        settings = record["arguments"]["gen_args_0"].get("arg_2") or {}
+        trajectory = Trajectory.from_json(record["resps"][0][0])
+        doc = record["doc"]
+        doc["question"]  # noqa: B018 (present, or not one of ours)
+    except (KeyError, IndexError, TypeError, AttributeError, json.JSONDecodeError):
+        raise FireactError(f"{where}: not a fireact-eval sample (a logged rollout of a "
+                           "fireact_* task)") from None
+    scores = {k: float(v) for k, v in record.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "doc_id"}
+    return LoggedSample(task, str(record.get("doc_hash", record.get("doc_id"))), doc,
+                        dict(settings), trajectory, scores)
+
+
+def samples_task(path: Path) -> str:
+    """The task a samples file belongs to, from lm-eval's file naming."""
+    match = _SAMPLES_NAME.match(path.name)
+    return match["task"] if match else path.stem
+
+
+def read_samples(path: str | Path) -> Iterator[LoggedSample]:
+    path = Path(path)
+    task = samples_task(path)
+    for line_no, record in iter_jsonl(path, "samples file"):
+        yield logged_sample(record, task, f"{path}, line {line_no}")
+
+
+def samples_files(path: str | Path) -> list[Path]:
+    """A samples file given directly, or every one under a folder."""
+    return find_files(path, SAMPLES_FILES, " (run lm_eval with --log_samples --output_path DIR)")
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task of one run: the metadata it recorded (every rollout setting, defaults
+    included, and where its questions came from), its metrics (``name`` and
+    ``name_stderr``, lm-eval's ``none`` filter), lm-eval's ``higher_is_better`` for each,
+    the number of questions asked, and its samples file when there is one."""
+
+    task: str
+    metadata: dict[str, Any]
+    metrics: dict[str, float]
+    higher_is_better: dict[str, bool]
+    n: int | None
+    samples_path: Path | None = None
+
+    @property
+    def dataset(self) -> str:
+        """As the task's YAML names it (``metadata.dataset``); files from before it was
+        recorded show the task name."""
+        return str(self.metadata.get("dataset") or self.task)
+
+    def samples(self) -> Iterator[LoggedSample]:
+        return read_samples(self.samples_path) if self.samples_path else iter(())
+
+    def sample_scores(self, metric: str) -> dict[str, float]:
+        """Per-doc values of ``metric``, keyed by lm-eval's doc hash (so two runs pair up
+        even under different ``--limit``); empty without ``--log_samples``."""
+        return {s.doc_hash: s.scores[metric] for s in self.samples() if metric in s.scores}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One ``results_*.json`` file: the model it evaluated and its tasks (a group's
+    aggregate rows, which have no config, are not tasks)."""
+
+    path: Path
+    model: str
+    tasks: dict[str, TaskResult] = field(default_factory=dict)
+
+
+def model_name(results: dict) -> str:
+    """What a run is called when not labelled: its adapter, else its weights."""
+    args = (results.get("config") or {}).get("model_args") or {}
+    if isinstance(args, dict):
+        return str(args.get("peft") or args.get("lora_local_path") or args.get("pretrained")
+                   or args.get("model") or results.get("model_name") or "model")
+    return str(results.get("model_name") or args)
+
+
+def read_run(path: str | Path) -> RunResult:
+    path = Path(path)
+    results = read_json(path, "results file")
+    if not isinstance(results, dict):
+        raise FireactError(f"{path}: not an lm-eval results file")
+    stamp = path.stem.removeprefix("results_")
+    tasks = {}
+    for task, values in (results.get("results") or {}).items():
+        config = (results.get("configs") or {}).get(task)
+        if config is None:
+            continue
+        metrics = {}
+        for key, value in values.items():
+            name, _, filt = key.partition(",")
+            if filt == "none" and isinstance(value, (int, float)):
+                metrics[name] = float(value)
+        samples = path.parent / f"samples_{task}_{stamp}.jsonl"
+        tasks[task] = TaskResult(
+            task=task, metadata=dict(config.get("metadata") or {}), metrics=metrics,
+            higher_is_better={k: bool(v) for k, v in
+                              ((results.get("higher_is_better") or {}).get(task) or {}).items()},
+            n=(results.get("n-samples") or {}).get(task, {}).get("effective"),
+            samples_path=samples if samples.is_file() else None,
+        )
+    return RunResult(path, model_name(results), tasks)
+
+
+def results_files(path: str | Path) -> list[Path]:
+    """A results file given directly, or every one under a folder (one run each)."""
+    return find_files(path, RESULTS_FILES)

@@ -1,0 +1,100 @@
+"""What ``--metadata`` may set for a rollout: one schema, in three option groups.
+
+Every field is an ``option`` (default, type, help, group), so parsing, the error for a bad
+value and the list of valid keys come from the one declaration.  The result files record
+``as_metadata()`` (every setting, defaults included), which ``results`` reads back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from fireact_eval.errors import FireactError
+from fireact_eval.options import from_mapping, option
+from fireact_eval.perturb import NOISE_KINDS, make_perturbation, validate_noise
+from fireact_eval.prompts import FORMATS, METHODS, SHOTS, check_prompt
+from fireact_eval.rollout import (
+    DEFAULT_MAX_TURNS,
+    Episode,
+    never_reflect,
+    reflect_before,
+)
+from fireact_eval.tools import make_search, response_pool
+
+SINGLE_TURN_METHODS = ("io", "cot")  # one finish[...], no tools
+DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
+# Other keys a fireact task's metadata may hold: which dataset it is and where its questions
+# come from (read by qa_data), and what lm-eval itself puts there.
+DATA_KEYS = ("dataset", "data_dir", "questions")
+LM_EVAL_KEYS = ("version", "config_source")
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """One task's rollout, checked before any model call."""
+
+    # prompt: what the agent is shown
+    method: str = option("react", "io, cot, react or reflexion (FireAct's methods)", "prompt",
+                         choices=METHODS)
+    shots: str = option("fewshot", "few-shot examples (prompted agents) or zeroshot (the "
+                        "bare question, for fine-tuned ones)", "prompt", choices=SHOTS)
+    format: str = option("plain", "plain text, chat messages, or FireAct's alpaca template",
+                         "prompt", choices=FORMATS)
+    family: str = option("qa", "which few-shot examples: tasks/prompts/{method}_{family}.txt",
+                         "prompt")
+    # loop: how long it runs
+    max_turns: int = option(DEFAULT_MAX_TURNS, "turns before an unfinished agent is stopped "
+                            "(FireAct: 11)", "loop")
+    reflect_at: tuple[int, ...] = option(DEFAULT_REFLECT_AT, "reflexion: ask for a "
+                                         "reflection before these turns", "loop")
+    # tool: what search answers
+    search: str = option("wiki", "search spec: wiki, local, replay:PATH, retriever:URL, "
+                         "serpapi (fireact_demo sets local)", "tool")
+    noise: str = option("off", "noisy search: none or random replaces an observation with "
+                        "probability noise_p (FireAct Table 3)", "tool", choices=NOISE_KINDS)
+    noise_p: float = option(0.5, "probability that a search observation is perturbed", "tool")
+    noise_seed: int = option(0, "seed of the perturbations (with the doc id and turn)", "tool")
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
+        """The settings among a task's metadata (other keys are ``check_metadata_keys``'
+        business), parsed and checked: the prompt exists, the search tool builds."""
+        names = {f.name for f in fields(cls)}
+        settings = from_mapping(cls, {k: v for k, v in (metadata or {}).items() if k in names})
+        if settings.max_turns < 1:
+            raise FireactError(f"max_turns must be at least 1, got {settings.max_turns}")
+        check_prompt(settings.method, settings.shots, settings.format, settings.family)
+        validate_noise(settings.noise, settings.noise_p)
+        if settings.method not in SINGLE_TURN_METHODS:  # they call no tool: need no index
+            make_search(settings.search)  # fail now (bad spec, no corpus), not mid-run
+        return settings
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Every setting as a JSON-ready value, as result files record it."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def episode(self, prompt: str, gen_kwargs: dict, doc_key: str, pools: dict) -> Episode:
+        """The rollout of one doc: single-turn methods get no tools and one turn."""
+        if self.method in SINGLE_TURN_METHODS:
+            return Episode(prompt, tools={}, max_turns=1, gen_kwargs=gen_kwargs)
+        search = make_search(self.search)
+        if self.noise == "random" and self.search not in pools:
+            # a snapshot before any call (a cache's pool grows); an index's is read lazily
+            pools[self.search] = response_pool(search)
+        return Episode(
+            prompt,
+            tools={"search": search},
+            max_turns=self.max_turns,
+            gen_kwargs=gen_kwargs,
+            observe=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,
+                                      pools.get(self.search, ())),
+            reflect=reflect_before(self.reflect_at) if self.method == "reflexion"
+            else never_reflect,
+        )
+
+
+def valid_metadata_keys() -> list[str]:
+    """Every key a user may put in a fireact task's ``--metadata``."""
+    return [f.name for f in fields(RolloutSettings)] + list(DATA_KEYS)
