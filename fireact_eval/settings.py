@@ -15,6 +15,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.options import from_mapping, option
 from fireact_eval.perturb import NOISE_KINDS, make_perturbation, validate_noise
 from fireact_eval.prompts import FORMATS, METHODS, SHOTS, check_prompt
+from fireact_eval.qa_data import QuestionSource
 from fireact_eval.rollout import (
     DEFAULT_MAX_TURNS,
     Episode,
@@ -25,9 +26,9 @@ from fireact_eval.tools import make_search, response_pool
 
 SINGLE_TURN_METHODS = ("io", "cot")  # one finish[...], no tools
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
-# Other keys a fireact task's metadata may hold: which dataset it is and where its questions
-# come from (read by qa_data), and what lm-eval itself puts there.
-DATA_KEYS = ("dataset", "data_dir", "questions")
+# Other keys a fireact task's metadata may hold: which questions it runs (qa_data's
+# QuestionSource), and what lm-eval itself puts there.
+DATA_KEYS = tuple(f.name for f in fields(QuestionSource))
 LM_EVAL_KEYS = ("version", "config_source")
 
 

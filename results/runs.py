@@ -49,7 +49,12 @@ def _defaults() -> dict[str, str]:
 
 def _settings(meta: dict, defaults: dict[str, str]) -> dict[str, str]:
     values = {k: str(meta.get(k, defaults.get(k, ""))) for k in SETTINGS if k != "data"}
-    values["data"] = str(meta.get("questions") or meta.get("data_dir") or "")
+    data = str(meta.get("questions") or meta.get("data_dir") or "")
+    if str(meta.get("split", "test")) != "test":
+        data += f" split={meta['split']}"
+    if meta.get("n"):
+        data += f" n={meta['n']} sample_seed={meta.get('sample_seed', 0)}"
+    values["data"] = data.strip()
     return values
 
 

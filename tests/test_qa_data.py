@@ -4,7 +4,7 @@ import random
 import pytest
 
 from fireact_eval.errors import FireactError
-from fireact_eval.qa_data import demo, fireact_subset, hotpotqa
+from fireact_eval.qa_data import bamboogle, demo, fireact_subset, hotpotqa, mmlu, strategyqa
 
 from conftest import FIREACT_DATA
 
@@ -85,3 +85,30 @@ def test_an_empty_gold_answer_is_refused_with_its_row(tmp_path):
     path.write_text('{"question": "A?", "answer": "a"}\n{"question": "B?", "answer": "  "}\n')
     with pytest.raises(FireactError, match=r"q\.jsonl, row 1: the gold 'answer' is empty"):
         accepts_question_file(demo)(questions=str(path))
+
+
+def test_training_split_draws_are_seeded_and_nested(tmp_path):
+    """split=train reads the training file; n draws a seeded sample whose prefix is every
+    smaller draw (so --limit k and n=k agree, and n=500 extends n=100)."""
+    (tmp_path / "hotpotqa").mkdir()
+    (tmp_path / "hotpotqa" / "train.json").write_text(json.dumps(
+        [{"question": f"t{i}?", "answer": f"a{i}"} for i in range(300)]))
+    everything = hotpotqa(data_dir=str(tmp_path), split="train")["test"]
+    assert len(everything) == 300 and everything[0]["question"] == "t0?"
+    small = hotpotqa(data_dir=str(tmp_path), split="train", n=20, sample_seed=1)["test"]
+    large = hotpotqa(data_dir=str(tmp_path), split="train", n="100", sample_seed="1")["test"]
+    assert large["question"][:20] == small["question"] and len(set(large["question"])) == 100
+    other = hotpotqa(data_dir=str(tmp_path), split="train", n=20, sample_seed=2)["test"]
+    assert other["question"] != small["question"]
+    with pytest.raises(FireactError, match="unknown split='dev'; valid values: test, train"):
+        hotpotqa(data_dir=str(tmp_path), split="dev")
+    with pytest.raises(FireactError, match="held-out task: it has no training split"):
+        bamboogle(data_dir=str(tmp_path), split="train")
+
+
+@pytest.mark.skipif(not FIREACT_DATA.is_dir(), reason="../shared FireAct data not present")
+def test_fireact_training_splits():
+    assert len(strategyqa(data_dir=str(FIREACT_DATA), split="train")["test"]) == 2821
+    docs = mmlu(data_dir=str(FIREACT_DATA), split="train", n=10)["test"]
+    assert len(docs) == 10 and all(d["answer"] in "ABCD" for d in docs)
+    assert len(mmlu(data_dir=str(FIREACT_DATA), split="train")["test"]) == 1816
