@@ -10,30 +10,17 @@ question) in FireAct's alpaca or chat layout, which ``fireact-eval train`` reads
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fireact_eval.data.examples import FORMATS, Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.run_files import LoggedSample, read_samples, samples_files
 from fireact_eval.scoring import QUALITY_METRICS
-from fireact_eval.trajectory import Trajectory
-from fireact_eval.transcript import render_messages, to_text
 
 TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One logged rollout: which task and method produced it, and whether it succeeded."""
-
-    task: str
-    method: str
-    question: str
-    trajectory: Trajectory
-    success: bool
 
 
 def is_success(logged: LoggedSample) -> bool:
@@ -42,21 +29,19 @@ def is_success(logged: LoggedSample) -> bool:
     return logged.trajectory.finished and score == 1.0
 
 
-def teacher_samples(paths: Iterable[str | Path]) -> Iterator[Sample]:
+def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:
     """Every logged rollout under ``paths`` (files or ``--output_path`` folders)."""
     for path in [f for p in paths for f in samples_files(p)]:
-        for logged in read_samples(path):
-            yield Sample(logged.task, str(logged.settings.get("method", "react")),
-                         logged.question, logged.trajectory, is_success(logged))
+        yield from read_samples(path)
 
 
-def to_alpaca(sample: Sample) -> dict[str, str]:
-    return {"instruction": sample.question.strip(), "input": "",
-            "output": to_text(sample.trajectory.steps)}
-
-
-def to_chat(sample: Sample) -> dict[str, list[dict[str, str]]]:
-    return {"messages": render_messages(sample.question.strip(), sample.trajectory.steps)}
+def as_example(logged: LoggedSample) -> Example:
+    """The rollout with the zero-shot prompt, the bare question, labelled with its dataset
+    (as the task recorded it) and method."""
+    settings = logged.settings
+    return Example(logged.question.strip(), logged.trajectory.steps,
+                   str(settings.get("dataset") or logged.task),
+                   str(settings.get("method", "react")), logged.doc_hash)
 
 
 @dataclass
@@ -79,35 +64,24 @@ def convert(
     methods: Iterable[str] = TRAINING_METHODS, keep_failed: bool = False,
 ) -> ConvertReport:
     """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``)."""
-    if fmt not in ("alpaca", "chat"):
-        raise FireactError(f"unknown format {fmt!r}; valid: alpaca, chat")
+    if fmt not in FORMATS:
+        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     methods = tuple(methods)
     seen: Counter = Counter()
     kept: Counter = Counter()
-    rows: list[dict] = []
-    unique: set[str] = set()
-    for sample in teacher_samples(paths):
-        key = (sample.task, sample.method)
+    examples: dict[str, Example] = {}
+    for logged in teacher_samples(paths):
+        example = as_example(logged)
+        key = (logged.task, example.method)
         seen[key] += 1
-        if sample.method not in methods or not (sample.success or keep_failed):
+        if example.method not in methods or not (is_success(logged) or keep_failed):
             continue
-        row = to_alpaca(sample) if fmt == "alpaca" else to_chat(sample)
-        text = json.dumps(row, ensure_ascii=False, sort_keys=True)
-        if text in unique:  # the same file given twice, or a run inside a given folder
+        if example.key() in examples:  # the same file given twice, or a run in a given folder
             continue
-        unique.add(text)
+        examples[example.key()] = example
         kept[key] += 1
-        rows.append(row)
-    if not rows:
+    if not examples:
         raise FireactError("no successful rollouts to convert (of "
                            f"{sum(seen.values())} read; methods: {', '.join(methods)})")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        if fmt == "alpaca":
-            json.dump(rows, fh, ensure_ascii=False, indent=1)
-        else:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    tmp.replace(out)  # a crash never leaves half a training file behind
-    return ConvertReport(seen, kept, out)
+    write_examples(examples.values(), out, fmt)  # whole or not at all
+    return ConvertReport(seen, kept, Path(out))

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from fireact_eval.convert import Sample, to_alpaca, to_chat
+from fireact_eval.data.examples import Example, to_row
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout import Episode, reflect_before, run_episodes
 from fireact_eval.trainers.data import IGNORE, alpaca_segments, build_examples, chat_segments
@@ -31,7 +31,7 @@ def tokenizer(untrained_model):
     return AutoTokenizer.from_pretrained(untrained_model)
 
 
-def evaluate(fmt: str, tokenizer) -> tuple[list[str], list[str], Sample]:
+def evaluate(fmt: str, tokenizer) -> tuple[list[str], list[str], Example]:
     """Run the script through the engine as ``lm_eval`` would (zero-shot, this format):
     the contexts it sent, what the model generated, and the logged rollout."""
     prompt = build_prompt(QUESTION, shots="zeroshot", fmt=fmt)
@@ -55,13 +55,13 @@ def evaluate(fmt: str, tokenizer) -> tuple[list[str], list[str], Sample]:
                       reflect=reflect_before((3,)), render=render)
     [trajectory] = run_episodes([episode], generate, progress=False)
     assert trajectory.finished and len(contexts) == len(script)
-    return contexts, script, Sample("fireact_demo", "reflexion", QUESTION, trajectory, True)
+    return contexts, script, Example(QUESTION, trajectory.steps, "demo", "reflexion")
 
 
 @pytest.mark.parametrize("fmt", ["alpaca", "chat"])
 def test_trained_spans_are_what_evaluation_generated(fmt, tokenizer, tmp_path):
     contexts, generations, sample = evaluate(fmt, tokenizer)
-    row = to_alpaca(sample) if fmt == "alpaca" else to_chat(sample)
+    row = to_row(sample, fmt)
     segments = alpaca_segments(row) if fmt == "alpaca" else chat_segments(row, tokenizer)
     trained = [i for i, (_, trainable) in enumerate(segments) if trainable]
     assert len(trained) == len(generations)

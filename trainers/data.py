@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fireact_eval.data import examples
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.prompts import ALPACA
 from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
@@ -31,10 +31,8 @@ Segments = list[tuple[str, bool]]  # (text, trainable)
 
 def read_rows(path: str | Path) -> tuple[list[dict], str]:
     """The rows of a data file and its format, ``chat`` or ``alpaca``."""
-    path = Path(path)
-    rows = (read_json(path, what="training data") if path.suffix == ".json"
-            else [row for _, row in iter_jsonl(path, what="training data")])
-    if not isinstance(rows, list) or not rows:
+    rows = examples.read_rows(path)
+    if not rows:
         raise FireactError(f"{path}: no training rows")
     formats = set()
     for i, row in enumerate(rows):
