@@ -79,8 +79,60 @@ def _convert(args: argparse.Namespace) -> None:
     from fireact_eval.convert import convert
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    report = convert(args.runs, args.out, args.format, methods, args.keep_failed)
+    report = convert(args.runs, args.out, args.format, methods, args.keep_failed,
+                     _eval_index(args))
     print("\n".join(report.lines()))
+
+
+def _eval_index(args: argparse.Namespace):
+    """The evaluation sets to decontaminate against, unless --no-decontaminate."""
+    if args.no_decontaminate:
+        return None
+    from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets
+
+    return EvalIndex(shipped_eval_sets(args.data_dir))
+
+
+def _decontamination_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="evaluation sets in FireAct's layout (default: from the Hub), to drop "
+                   "training questions found in one")
+    p.add_argument("--no-decontaminate", action="store_true",
+                   help="keep training questions that appear in an evaluation set")
+
+
+def _data_import(args: argparse.Namespace) -> None:
+    from fireact_eval.data.fireact_release import import_release
+
+    for report in import_release(args.src, args.out, _eval_index(args)):
+        print("\n".join(report.lines()))
+
+
+def _data_mix(args: argparse.Namespace) -> None:
+    from fireact_eval.data.examples import read_examples, write_examples
+    from fireact_eval.data.mix import mix
+
+    examples = [e for path in args.files for e in read_examples(path)[0]]
+    chosen = mix(examples, args.mix, args.seed)
+    write_examples(chosen, args.out)
+    counts: dict[str, int] = {}
+    for e in chosen:
+        counts[f"{e.task}:{e.method}"] = counts.get(f"{e.task}:{e.method}", 0) + 1
+    print(f"{len(chosen)} rows -> {args.out} ("
+          + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) + ")")
+
+
+def _data_stats(args: argparse.Namespace) -> None:
+    from transformers import AutoTokenizer
+
+    from fireact_eval.data.stats import data_stats, plot_lengths
+    from fireact_eval.offline_model import smollm2_path
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or str(smollm2_path()))
+    stats = data_stats(args.file, tokenizer, args.cutoff)
+    print(stats.markdown())
+    if args.png:
+        print(f"histogram -> {plot_lengths(stats, args.png)}")
 
 
 def _results(args: argparse.Namespace) -> None:
@@ -205,7 +257,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep rollouts of these methods (comma list)")
     p.add_argument("--keep-failed", action="store_true",
                    help="also keep unsuccessful rollouts (default: exact match / accuracy 1)")
+    _decontamination_flags(p)
     p.set_defaults(func=_convert)
+
+    data = sub.add_parser("data", help="training data: import, mix, report").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("import-fireact", help="FireAct's released fine-tuning files -> our "
+                        "format (parsed, MMLU options moved back, decontaminated)")
+    p.add_argument("src", help="a clone of FireAct, its data/finetune folder, a file, or "
+                   "'github' (fetch at the pinned commit)")
+    p.add_argument("--out", required=True, help="folder; files keep their names and layouts")
+    _decontamination_flags(p)
+    p.set_defaults(func=_data_import)
+    p = data.add_parser("mix", help="so many (or such a share) of each task:method, seeded")
+    p.add_argument("files", nargs="+", help="training files (ours: rows carry task, method)")
+    p.add_argument("--mix", required=True, help="task:method=COUNT|SHARE,... or a preset: "
+                   "single-task, multi-method, multi-task, multi-task-multi-method")
+    p.add_argument("--out", required=True, help=".json (alpaca) or .jsonl (chat)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_data_mix)
+    p = data.add_parser("stats", help="rows per task x method, turns, token lengths, cutoff")
+    p.add_argument("file")
+    p.add_argument("--tokenizer", default=None,
+                   help="the base model's tokenizer (default: the offline SmolLM2)")
+    p.add_argument("--cutoff", type=int, default=512, help="the trainer's (FireAct: 512)")
+    p.add_argument("--png", default=None, help="write a histogram of token lengths here")
+    p.set_defaults(func=_data_stats)
 
     p = sub.add_parser("train", help="LoRA / full fine-tuning on ReAct trajectories")
     from fireact_eval.trainers.train import TrainConfig

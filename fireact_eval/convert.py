@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, decontaminate
 from fireact_eval.data.examples import FORMATS, Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.run_files import LoggedSample, read_samples, samples_files
@@ -51,28 +52,36 @@ class ConvertReport:
     seen: Counter
     kept: Counter
     out: Path
+    decontamination: DecontaminationReport | None = None
 
     def lines(self) -> list[str]:
         rows = [f"{task:<32} {method:<10} {self.kept[(task, method)]:>6} / {n}"
                 for (task, method), n in sorted(self.seen.items())]
         total = f"{sum(self.kept.values())} training rows -> {self.out}"
-        return ["task                             method       kept / rollouts", *rows, total]
+        checked = (self.decontamination.lines() if self.decontamination is not None
+                   else ["decontamination: off"])
+        return ["task                             method       kept / rollouts", *rows,
+                *checked, total]
 
 
 def convert(
     paths: Iterable[str | Path], out: str | Path, fmt: str = "alpaca",
     methods: Iterable[str] = TRAINING_METHODS, keep_failed: bool = False,
+    index: EvalIndex | None = None,
 ) -> ConvertReport:
-    """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``)."""
+    """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``);
+    with an ``index`` of the evaluation sets, drop the questions found in one."""
     if fmt not in FORMATS:
         raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     methods = tuple(methods)
     seen: Counter = Counter()
     kept: Counter = Counter()
     examples: dict[str, Example] = {}
+    tasks: dict[str, tuple[str, str]] = {}
     for logged in teacher_samples(paths):
         example = as_example(logged)
         key = (logged.task, example.method)
+        tasks[example.key()] = key
         seen[key] += 1
         if example.method not in methods or not (is_success(logged) or keep_failed):
             continue
@@ -83,5 +92,11 @@ def convert(
     if not examples:
         raise FireactError("no successful rollouts to convert (of "
                            f"{sum(seen.values())} read; methods: {', '.join(methods)})")
-    write_examples(examples.values(), out, fmt)  # whole or not at all
-    return ConvertReport(seen, kept, Path(out))
+    chosen, report = list(examples.values()), None
+    if index is not None:
+        chosen, report = decontaminate(chosen, index)
+        kept = Counter(tasks[e.key()] for e in chosen)
+    if not chosen:
+        raise FireactError("every successful rollout was of an evaluation question")
+    write_examples(chosen, out, fmt)  # whole or not at all
+    return ConvertReport(seen, kept, Path(out), report)
