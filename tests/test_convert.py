@@ -138,3 +138,14 @@ def test_converted_files_feed_the_replay_index(teacher_run, tmp_path):
     for name in ("t.jsonl", "t.json"):
         assert build_replay_index([tmp_path / name], tmp_path / f"{name}.idx") == 1
         assert make_search(f"replay:{tmp_path / f'{name}.idx'}")("X") == "X is Y."
+
+
+def test_convert_drops_evaluation_questions(teacher_run, tmp_path):
+    from fireact_eval.data.decontaminate import EvalIndex
+
+    index = EvalIndex({"demo": ["Q react?"]})
+    report = convert([teacher_run], tmp_path / "t.json", index=index)
+    rows = json.loads((tmp_path / "t.json").read_text())
+    assert [r["instruction"] for r in rows] == ["Q cot?", "Q reflexion?"]
+    assert report.kept[("fireact_hotpotqa", "react")] == 0
+    assert any("dropped 1 exact" in line for line in report.lines())
