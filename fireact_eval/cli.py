@@ -101,6 +101,16 @@ def _decontamination_flags(p: argparse.ArgumentParser) -> None:
                    help="keep training questions that appear in an evaluation set")
 
 
+def _results_import(args: argparse.Namespace) -> None:
+    from fireact_eval.qa_data import hotpotqa
+    from fireact_eval.results.fireact_dumps import import_dump
+
+    docs = hotpotqa(data_dir=args.data_dir)["test"].to_list()
+    for path in args.files:
+        folder = import_dump(path, args.out, docs)
+        print(f"{path} -> {folder}")
+
+
 def _data_import(args: argparse.Namespace) -> None:
     from fireact_eval.data.fireact_release import import_release
 
@@ -137,11 +147,12 @@ def _data_stats(args: argparse.Namespace) -> None:
 
 def _results(args: argparse.Namespace) -> None:
     from fireact_eval.results.runs import load_runs
-    from fireact_eval.results.tables import SHAPES
+    from fireact_eval.results.tables import SHAPES, provenance
 
     if args.action == "plot" and args.shape == "cost":
         raise FireactError("plot shapes: leaderboard, robustness")
-    table = SHAPES[args.shape](load_runs(args.runs))
+    runs = load_runs(args.runs)
+    table = SHAPES[args.shape](runs)
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
 
@@ -155,6 +166,7 @@ def _results(args: argparse.Namespace) -> None:
         table.to_latex(out, float_format="%.3f")
     else:
         text = table.reset_index().to_markdown(index=False, floatfmt=".3f")
+        text += "\n\n" + "\n".join(f"- {line}" for line in provenance(runs))
         if not out:
             print(text)
             return
@@ -207,6 +219,16 @@ def _train(args: argparse.Namespace) -> None:
           f"{card['train_loss_last']:.3f}; saved to {args.out}. Evaluate with:")
     for command in card["eval_commands"]:
         print(f"  {command}")
+
+
+def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
+    p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
+                   "LABEL=PATH names a run")
+    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost"],
+                   default="leaderboard")
+    p.add_argument("--out", default=None, help=".md (default: print), .csv or .tex"
+                   if action == "table" else ".png, .pdf or .svg")
+    p.set_defaults(func=_results, action=action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,14 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_accelerate_config)
 
     p = sub.add_parser("results", help="leaderboard tables and plots from lm_eval result folders")
-    p.add_argument("action", choices=["table", "plot"])
-    p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
-                   "LABEL=PATH names a run")
-    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost"],
-                   default="leaderboard")
-    p.add_argument("--out", default=None,
-                   help="table: .md (default: print), .csv or .tex; plot: .png/.pdf/.svg")
-    p.set_defaults(func=_results)
+    results = p.add_subparsers(dest="results_command", required=True)
+    p = results.add_parser("import-fireact", help="FireAct's released evaluation dumps -> "
+                           "result folders that table, plot and gate read")
+    p.add_argument("files", nargs="+", help="trajs/hotpotqa_dev_0_500_*.json")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-dir", default=None,
+                   help="HotpotQA dev in FireAct's layout (default: from the Hub)")
+    p.set_defaults(func=_results_import)
+    for action in ("table", "plot"):
+        _results_parser(results.add_parser(action, help=f"{action} of lm_eval result folders"),
+                        action)
 
     p = sub.add_parser("gate", help="exit 1 when a candidate is worse than its baseline "
                        "beyond noise (paired per question)")

@@ -79,4 +79,14 @@ def cost(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.groupby(keys)[columns].first()
 
 
+def provenance(runs: pd.DataFrame) -> list[str]:
+    """Where each run's numbers come from (search environment, questions), one line per
+    model x dataset, for the notes under a table."""
+    lines = []
+    for row in runs.drop_duplicates(["model", "dataset", "search", "data"]).itertuples():
+        data = f"; questions: {row.data}" if row.data else ""
+        lines.append(f"{row.model} / {row.dataset}: search {row.search}{data}")
+    return sorted(set(lines))
+
+
 SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost}

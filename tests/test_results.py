@@ -193,3 +193,38 @@ def test_gate_reports_overlap_and_refuses_a_partial_or_mixed_run(tmp_path):
     write_run(tmp_path / "two", "y", [0.0] * 16, model="m2")
     with pytest.raises(FireactError, match="the candidate holds 2 runs"):
         gate(base, str(tmp_path / "two"))
+
+
+def test_fireact_dumps_import_as_runs_scored_by_our_parser(tmp_path):
+    """Both traj forms; EM recomputed (the dump's own em is wrong on purpose); questions
+    absent from the dump count as unfinished, out of the 500 asked."""
+    from fireact_eval.qa_data import fireact_subset, hotpotqa
+    from fireact_eval.results.fireact_dumps import import_dump
+
+    rows = [{"question": f"Where is thing {i}?", "answer": f"Place {i}"} for i in range(600)]
+    (tmp_path / "hotpotqa").mkdir()
+    (tmp_path / "hotpotqa" / "dev.json").write_text(json.dumps(rows))
+    asked = fireact_subset(rows)
+    text = ("Below is an instruction...\n### Response:\nThought: look\nAction: search[thing]\n"
+            "Observation: It is in Place {i}.\nThought: found\nAction: finish[Place {i}]\n"
+            "Observation: Episode finished, reward = True\n")
+    chat = [{"role": "user", "content": "Where?"},
+            {"role": "assistant", "content": "Thought: guess\nAction: finish[Nowhere]"},
+            {"role": "user", "content": "Observation: Episode finished, reward = False"}]
+    dump = {str(asked[0]): {"traj": text.format(i=asked[0]), "em": "False", "f1": "0"},
+            str(asked[1]): {"traj": repr(chat), "em": "True", "f1": "1"}}
+    path = tmp_path / "hotpotqa_dev_0_500_my-model_0.0_2023-09-21-16-19-51.json"
+    path.write_text(json.dumps(dump))
+    docs = hotpotqa(data_dir=str(tmp_path))["test"].to_list()
+    folder = import_dump(path, tmp_path / "runs", docs)
+    assert folder.name == "my-model_0.0"
+    [row] = load_runs([str(tmp_path / "runs")]).itertuples()
+    assert row.n == 500 and row.score == pytest.approx(1 / 500)
+    assert row.finished == pytest.approx(2 / 500) and row.tool_calls == pytest.approx(1 / 500)
+    assert "absent from the dump, counted unfinished" in row.data
+    [verdict] = gate(str(tmp_path / "runs"), str(tmp_path / "runs"))
+    assert verdict.paired == 500 and not verdict.regressed
+    bad = tmp_path / "hotpotqa_dev_0_500_bad.json"
+    bad.write_text(json.dumps({str(asked[2]): {"em": "True"}, **dump}))
+    [row] = load_runs([str(import_dump(bad, tmp_path / "runs2", docs))]).itertuples()
+    assert row.score == pytest.approx(1 / 500) and "1 malformed entries, counted" in row.data
