@@ -101,6 +101,19 @@ def _decontamination_flags(p: argparse.ArgumentParser) -> None:
                    help="keep training questions that appear in an evaluation set")
 
 
+def _generate(args: argparse.Namespace) -> None:
+    from fireact_eval.generate import GenerateConfig, generate
+
+    cfg = from_namespace(GenerateConfig, args)
+    index = None
+    if not cfg.keep_contaminated:  # checked before the teacher runs: it is the cheap part
+        from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets
+
+        index = EvalIndex(shipped_eval_sets(cfg.data_dir or None))
+    report = generate(cfg, index)
+    print("\n".join(report.lines()))
+
+
 def _results_import(args: argparse.Namespace) -> None:
     from fireact_eval.qa_data import hotpotqa
     from fireact_eval.results.fireact_dumps import import_dump
@@ -281,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also keep unsuccessful rollouts (default: exact match / accuracy 1)")
     _decontamination_flags(p)
     p.set_defaults(func=_convert)
+
+    p = sub.add_parser("generate", help="a teacher on the training questions of every task x "
+                       "method (lm-eval, any backend), resumable, then converted")
+    from fireact_eval.generate import GenerateConfig
+
+    add_arguments(p, GenerateConfig)
+    p.set_defaults(func=_generate)
 
     data = sub.add_parser("data", help="training data: import, mix, report").add_subparsers(
         dest="data_command", required=True)

@@ -145,7 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type,
             group.add_argument(*flags, dest=f.name, default=None,
                                choices=f.metadata["choices"] if kind is str and
                                f.metadata["choices"] else None,
-                               help=f"{help_text} (default: {shown})")
+                               help=f"{help_text} (default: {shown})" if shown not in ("", None)
+                               else help_text)
 
 
 def from_namespace(cls: type, namespace: argparse.Namespace, **fixed: Any) -> Any:

@@ -1,0 +1,148 @@
+"""``fireact-eval generate``: FireAct's first stage as one command.
+
+A teacher (any lm-eval backend: ``openai-chat-completions`` for GPT-4,
+``local-chat-completions`` for a served model, ``hf``, ``vllm``) runs few-shot on the
+training questions (``split=train``, ``n``, ``sample_seed``) of every task x method, through
+lm-eval's Python API with our tasks, exactly as ``lm_eval`` would; then ``convert`` keeps the
+successful trajectories, drops evaluation questions, and writes one training file.  It is a
+thin driver: each pair is an ordinary run, written to ``OUT/runs/<task>_<method>/``.
+
+Resumable: a pair whose result file exists is not run again, and every turn a pair generated
+is kept in its turn cache (``OUT/turn_cache/``, lm-eval's ``--use_cache``), so a run killed
+half way regenerates nothing it had generated (greedy decoding; sampled turns are not
+cached, as in lm-eval).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import MISSING, asdict, dataclass, field
+from pathlib import Path
+
+from fireact_eval.convert import ConvertReport, convert
+from fireact_eval.data.decontaminate import EvalIndex
+from fireact_eval.errors import FireactError
+from fireact_eval.options import option
+from fireact_eval.prompts import METHODS
+
+log = logging.getLogger(__name__)
+TASKS = ("hotpotqa", "strategyqa", "mmlu")  # FireAct's training tasks (Bamboogle is held out)
+
+
+@dataclass
+class GenerateConfig:
+    """One teacher run over tasks x methods; ``fireact-eval generate`` makes a flag of each
+    field (lm-eval's spelling too: ``--model_args``, ``--batch_size``, ...)."""
+
+    out: str = option(MISSING, "output folder: runs/, turn_cache/, train.json", "output")
+    # teacher
+    model: str = option("hf", "lm-eval backend: hf, vllm, openai-chat-completions, "
+                        "local-chat-completions, local-completions", "teacher")
+    model_args: str = option("", "lm-eval model args, e.g. model=gpt-4 or pretrained=PATH",
+                             "teacher", flags=("--model_args",))
+    batch_size: str = option("auto", "lm-eval batch size (hf, vllm)", "teacher",
+                             flags=("--batch_size",))
+    device: str = option("", "lm-eval device (hf)", "teacher")
+    gen_kwargs: str = option("", "lm-eval --gen_kwargs (default: the tasks' greedy "
+                             "decoding); recorded in every result file", "teacher",
+                             flags=("--gen_kwargs",))
+    apply_chat_template: bool = option(False, "render prompts with the model's chat "
+                                       "template (chat backends)", "teacher",
+                                       flags=("--apply_chat_template",))
+    # questions
+    tasks: list[str] = option(list(TASKS), "comma list of hotpotqa, strategyqa, mmlu",
+                              "questions")
+    methods: list[str] = option(["react", "cot", "reflexion"], "comma list of methods",
+                                "questions")
+    n: int = option(500, "training questions per task (0: all), a seeded draw", "questions")
+    sample_seed: int = option(0, "seed of the draw", "questions", flags=("--sample_seed",))
+    limit: int = option(0, "run only the first LIMIT of them (a smoke test)", "questions")
+    data_dir: str = option("", "questions and evaluation sets in FireAct's layout (default: "
+                           "the Hub)", "questions", flags=("--data_dir",))
+    metadata: list[str] = option([], "more metadata for every task, k=v,k=v (e.g. "
+                                 "search=serpapi)", "questions")
+    # output
+    format: str = option("alpaca", "training file layout", "output",
+                         choices=("alpaca", "chat"))
+    keep_contaminated: bool = option(False, "keep training questions found in an evaluation "
+                                     "set (default: drop them)", "output")
+    extra: dict = field(default_factory=dict)  # more simple_evaluate arguments, Python only
+
+    def pairs(self) -> list[tuple[str, str]]:
+        for task in self.tasks:
+            if task not in TASKS:
+                raise FireactError(f"unknown task {task!r} for generation; valid: "
+                                   f"{', '.join(TASKS)}")
+        for method in self.methods:
+            if method not in METHODS:
+                raise FireactError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+        return [(t, m) for t in self.tasks for m in self.methods]
+
+    def task_metadata(self, method: str) -> dict[str, object]:
+        extra = {}
+        for item in self.metadata:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise FireactError(f"--metadata takes key=value, got {item!r}")
+            extra[key] = value
+        return {"shots": "fewshot", **extra, "method": method, "split": "train",
+                "n": self.n, "sample_seed": self.sample_seed,
+                **({"data_dir": self.data_dir} if self.data_dir else {})}
+
+
+def pair_dir(out: Path, task: str, method: str) -> Path:
+    return out / "runs" / f"{task}_{method}"
+
+
+def _load_model(cfg: GenerateConfig):
+    """The teacher, loaded once for every pair."""
+    import lm_eval.api.registry
+    import lm_eval.models  # noqa: F401  (registers the backends)
+
+    extra = {"batch_size": cfg.batch_size, **({"device": cfg.device} if cfg.device else {})}
+    return lm_eval.api.registry.get_model(cfg.model).create_from_arg_string(
+        cfg.model_args, extra)
+
+
+def _run_pair(lm, cfg: GenerateConfig, task: str, method: str, folder: Path) -> None:
+    import lm_eval.evaluator
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    metadata = cfg.task_metadata(method)
+    tracker = EvaluationTracker(output_path=str(folder))
+    cache = Path(cfg.out) / "turn_cache" / f"{task}_{method}"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    results = lm_eval.evaluator.simple_evaluate(
+        model=lm, model_args=cfg.model_args, tasks=[f"fireact_{task}"],
+        task_manager=TaskManager(metadata=metadata), metadata=metadata, log_samples=True,
+        evaluation_tracker=tracker, use_cache=str(cache), limit=cfg.limit or None,
+        gen_kwargs=cfg.gen_kwargs or None, apply_chat_template=cfg.apply_chat_template,
+        **cfg.extra)
+    if results is None:  # not the main process
+        return
+    samples = results.pop("samples")
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for name in results["configs"]:
+        tracker.save_results_samples(task_name=name, samples=samples[name])
+
+
+def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
+    """Run every pair not yet run, then convert all of them into one training file."""
+    out = Path(cfg.out)
+    pairs = cfg.pairs()
+    todo = [(t, m) for t, m in pairs if not any(pair_dir(out, t, m).rglob("results_*.json"))]
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in asdict(cfg).items() if k != "extra"}
+    (out / "generate.json").write_text(json.dumps(settings, indent=2))
+    if todo:
+        lm = _load_model(cfg)
+        for number, (task, method) in enumerate(todo, 1):
+            log.info("teacher run %d of %d: %s x %s", number, len(todo), task, method)
+            print(f"fireact-eval generate: {task} x {method} ({number} of {len(todo)}; "
+                  f"{len(pairs) - len(todo)} done before)", flush=True)
+            _run_pair(lm, cfg, task, method, pair_dir(out, task, method))
+    suffix = "json" if cfg.format == "alpaca" else "jsonl"
+    return convert([out / "runs"], out / f"train.{suffix}", cfg.format, cfg.methods,
+                   index=index)
