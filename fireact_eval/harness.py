@@ -8,6 +8,8 @@ with one ``generate_until`` per turn.  Everything it calls is plain Python.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -21,7 +23,7 @@ from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import build_prompt
-from fireact_eval.rollout import run_episodes
+from fireact_eval.rollout import run_concurrently, run_episodes
 from fireact_eval.scoring import COST_METRICS
 from fireact_eval.settings import LM_EVAL_KEYS, RolloutSettings, valid_metadata_keys
 from fireact_eval.transcript import render_messages, render_text
@@ -126,22 +128,71 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
         return self.apply_chat_template(render_messages(prompt, steps, reflect))
 
     episodes = []
+    concurrency = 0
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for req in requests:
         prompt, gen_kwargs, rollout = req.args
         settings = RolloutSettings(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in rollout.items() if k != "chat"})
+        concurrency = max(concurrency, settings.concurrency)
         doc_key = str(req.doc.get("id", req.doc_id))
         episode = settings.episode(prompt, gen_kwargs, doc_key, pools)
         # each task renders its own way: a chat task in the run leaves a plain one plain
         episode.render = render_chat if rollout["chat"] else render_text
         episodes.append(episode)
-    trajectories = run_episodes(
-        episodes,
-        generate=lambda reqs: _cached_generate(self, reqs),
-        count_tokens=_token_counter(self),
-    )
+    concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)
+    generate = functools.partial(_cached_generate, self)
+    if _is_api(self) and concurrency > 1:
+        # our workers are the concurrency: each sends its own request the plain way, not
+        # through lm-eval's per-call asyncio loop
+        saved, self._concurrent = self._concurrent, 1
+        try:
+            with _quiet_api_progress():
+                trajectories = run_concurrently(episodes, generate, concurrency=concurrency,
+                                                count_tokens=_token_counter(self))
+        finally:
+            self._concurrent = saved
+    else:
+        _warn_one_at_a_time(self, len(episodes))
+        trajectories = run_episodes(episodes, generate, count_tokens=_token_counter(self))
     return [t.to_json() for t in trajectories]
+
+
+@contextlib.contextmanager
+def _quiet_api_progress():
+    """lm-eval 0.4.13's API backends draw a "Requesting API" bar on every call, whatever
+    ``disable_tqdm`` says; with a worker per trajectory that is hundreds of bars over ours."""
+    from lm_eval.models import api_models
+
+    original = api_models.tqdm
+    api_models.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        api_models.tqdm = original
+
+
+def _is_api(lm: LM) -> bool:
+    """A backend whose requests are HTTP calls (lm-eval's TemplateAPI family)."""
+    from lm_eval.models.api_models import TemplateAPI
+
+    return isinstance(lm, TemplateAPI)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_one_at_a_time(lm: LM, live: int) -> None:
+    """lm-eval's default ``--batch_size 1`` makes a local backend (hf, vllm) generate the
+    live trajectories of a turn one at a time: several times slower, silently.  Say so
+    once, with the flag to pass."""
+    if live > 1 and getattr(lm, "batch_size", None) == 1 and not _is_api(lm) \
+            and type(lm).__name__ not in _WARNED:
+        _WARNED.add(type(lm).__name__)
+        log.warning("--batch_size 1 (lm-eval's default) makes %s generate the %d live "
+                    "trajectories of each turn one at a time; pass --batch_size auto or "
+                    "--batch_size %d for several times the speed",
+                    type(lm).__name__, live, min(live, 64))
 
 
 if not hasattr(LM, REQUEST_TYPE):

@@ -21,11 +21,13 @@ from fireact_eval.errors import FireactError
 
 
 def option(default: Any, help: str, group: str, *, choices: Sequence[str] = (),
-           flags: Sequence[str] = ()) -> Any:
+           flags: Sequence[str] = (), changes_results: bool = True) -> Any:
     """A dataclass field that is a documented option: its ``help`` line, its ``group``
-    (``prompt``, ``loop``, ``tool`` ...), the values it may take, and extra CLI ``flags``
-    (the first generated one is ``--field-name``)."""
-    metadata = {"help": help, "group": group, "choices": tuple(choices), "flags": tuple(flags)}
+    (``prompt``, ``loop``, ``tool`` ...), the values it may take, extra CLI ``flags``
+    (the first generated one is ``--field-name``), and whether it can change a run's
+    numbers (one that only changes its speed is no part of a run's identity)."""
+    metadata = {"help": help, "group": group, "choices": tuple(choices), "flags": tuple(flags),
+                "changes_results": changes_results}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default),
                                  metadata=metadata)

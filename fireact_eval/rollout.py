@@ -9,6 +9,7 @@ batched ``generate_until``.  The engine never scores: metrics read the ``Traject
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -98,22 +99,46 @@ def call_tools(calls: Sequence[tuple[Search, str]]) -> list[str | ToolError]:
     return results
 
 
+class TurnProgress:
+    """Progress in turns, the unit of work: the total is every episode's turn budget, cut
+    back as trajectories finish early, so the rate and the ETA are real from the first
+    turn; the postfix says how many trajectories are live and finished.  Shared by the
+    workers of ``run_concurrently``."""
+
+    def __init__(self, episodes: Sequence[Episode], enabled: bool = True) -> None:
+        self.bar = tqdm(total=sum(max(ep.max_turns, 0) for ep in episodes), desc="ReAct turns",
+                        unit="turn", disable=not enabled, dynamic_ncols=True)
+        self.live, self.finished = len(episodes), 0
+        self._lock = threading.Lock()
+
+    def turned(self, turns: int) -> None:
+        with self._lock:
+            self.bar.update(turns)
+
+    def ended(self, trajectories: int, unused_turns: int) -> None:
+        with self._lock:
+            self.live -= trajectories
+            self.finished += trajectories
+            self.bar.total -= unused_turns
+            self.bar.set_postfix(live=self.live, finished=self.finished, refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run_episodes(
     episodes: Sequence[Episode],
     generate: Generate,
     render: Render = render_text,
     count_tokens: CountTokens | None = None,
-    progress: bool = True,
+    progress: bool | TurnProgress = True,
 ) -> list[Trajectory]:
     """Roll out all episodes together and return one Trajectory per episode, in order."""
     trajectories = [Trajectory() for _ in episodes]
     live = [i for i, ep in enumerate(episodes) if ep.max_turns > 0]
-    bar = tqdm(total=len(episodes), desc="ReAct rollouts", unit="traj", disable=not progress)
-    bar.update(len(episodes) - len(live))
-    round_no = 0
+    bar = progress if isinstance(progress, TurnProgress) else TurnProgress(episodes, progress)
+    bar.ended(len(episodes) - len(live), 0)
     while live:
-        round_no += 1
-        bar.set_postfix(round=round_no, live=len(live))
         started = time.perf_counter()
 
         # 1. Generate: one batched call for every trajectory still running (Reflexion
@@ -168,7 +193,34 @@ def run_episodes(
             trajectories[i].seconds += share
         still = [i for i in live if not trajectories[i].finished
                  and trajectories[i].turns < episodes[i].max_turns]
-        bar.update(len(live) - len(still))
+        bar.turned(sum(1 for i in live if not (trajectories[i].steps
+                                               and trajectories[i].steps[-1].kind == "reflection")))
+        ended = set(live) - set(still)
+        bar.ended(len(ended), sum(episodes[i].max_turns - trajectories[i].turns for i in ended))
         live = still
-    bar.close()
+    if not isinstance(progress, TurnProgress):
+        bar.close()
     return trajectories
+
+
+def run_concurrently(
+    episodes: Sequence[Episode],
+    generate: Generate,
+    render: Render = render_text,
+    count_tokens: CountTokens | None = None,
+    concurrency: int = 8,
+    progress: bool = True,
+) -> list[Trajectory]:
+    """The same engine, one episode per worker: each trajectory advances as soon as its own
+    reply (and tool result) arrives instead of waiting for the slowest of the turn, with at
+    most ``concurrency`` requests in flight.  For API backends, where a turn's requests
+    are separate HTTP calls anyway.  A trajectory's ``seconds`` is then its own wall time
+    (they overlap, so they no longer sum to the run)."""
+    bar = TurnProgress(episodes, progress)
+    try:
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            futures = [pool.submit(run_episodes, [episode], generate, render, count_tokens, bar)
+                       for episode in episodes]
+            return [future.result()[0] for future in futures]
+    finally:
+        bar.close()

@@ -50,6 +50,10 @@ class RolloutSettings:
                             "(FireAct: 11)", "loop")
     reflect_at: tuple[int, ...] = option(DEFAULT_REFLECT_AT, "reflexion: ask for a "
                                          "reflection before these turns", "loop")
+    concurrency: int = option(0, "API backends: trajectories in flight at once, each "
+                              "advancing on its own reply (0: lm-eval's num_concurrent; 1: "
+                              "all advance together, turn by turn)", "loop",
+                              changes_results=False)
     # tool: what search answers
     search: str = option("wiki", "search spec: wiki, local, replay:PATH, retriever:URL, "
                          "serpapi (fireact_demo sets local)", "tool")
@@ -66,6 +70,9 @@ class RolloutSettings:
         settings = from_mapping(cls, {k: v for k, v in (metadata or {}).items() if k in names})
         if settings.max_turns < 1:
             raise FireactError(f"max_turns must be at least 1, got {settings.max_turns}")
+        if settings.concurrency < 0:
+            raise FireactError(f"concurrency must be 0 (lm-eval's num_concurrent) or more, "
+                               f"got {settings.concurrency}")
         check_prompt(settings.method, settings.shots, settings.format, settings.family)
         validate_noise(settings.noise, settings.noise_p)
         if settings.method not in SINGLE_TURN_METHODS:  # they call no tool: need no index

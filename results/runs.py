@@ -19,7 +19,8 @@ from fireact_eval.settings import RolloutSettings
 # Everything besides the model and the task that changes a run's numbers: the rollout
 # settings (defaults from RolloutSettings, for files that do not record them all), where the
 # questions came from, and how many were asked.
-SETTINGS = (*(f.name for f in fields(RolloutSettings)), "data")
+SETTINGS = (*(f.name for f in fields(RolloutSettings) if f.metadata["changes_results"]),
+            "data")
 IDENTITY = ("model", "task", *SETTINGS, "n")
 
 

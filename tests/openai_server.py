@@ -1,35 +1,56 @@
-"""A loopback OpenAI-compatible ``/v1/completions`` server that answers from a local HF model.
+"""A loopback OpenAI-compatible ``/v1/completions`` server that answers from a local HF model
+(or from a ``respond(prompt) -> text`` function, to measure the harness without a model).
 
 It lets ``lm_eval --model local-completions`` run for real in tests, and it counts the
-requests it serves, so a test can prove that a cached rerun sends none.
+requests it serves, so a test can prove that a cached rerun sends none.  ``latency`` is
+added to every request: seconds, or a ``(low, high)`` range drawn per request (seeded).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog (5) resets a burst of concurrent requests
+    daemon_threads = True
+
+
 class CompletionServer:
-    def __init__(self, model_dir: str, latency: float = 0.0) -> None:
-        self.latency = latency  # seconds added to every request
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.tokenizer.padding_side = "left"
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    def __init__(self, model_dir: str | None, latency: float | tuple[float, float] = 0.0,
+                 respond: Callable[[str], str] | None = None, seed: int = 0) -> None:
+        self.latency = latency  # seconds added to every request, or a (low, high) range
+        self.respond = respond
+        self._rng = random.Random(seed)
+        if respond is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.tokenizer.padding_side = "left"
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
         self.requests = 0
         self.started = 0  # requests received, counted before the latency
         self.prompts = 0
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _Server(("127.0.0.1", 0), self._handler())
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1/completions"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def delay(self) -> float:
+        if isinstance(self.latency, tuple):
+            with self._lock:
+                return self._rng.uniform(*self.latency)
+        return self.latency
+
     def complete(self, prompts: list[str], max_tokens: int, stop: list[str]) -> list[str]:
+        if self.respond is not None:
+            return [self.respond(p) for p in prompts]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True)
         with torch.no_grad():
             out = self.model.generate(
@@ -54,7 +75,7 @@ class CompletionServer:
                 prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
                 with server._lock:
                     server.started += 1
-                time.sleep(server.latency)
+                time.sleep(server.delay())
                 with server._lock:
                     server.requests += 1
                     server.prompts += len(prompts)

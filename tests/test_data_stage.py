@@ -152,3 +152,21 @@ def test_fireact_release_imports_whole_and_decontaminated(tmp_path):
     for example in examples:
         row = to_row(example, "alpaca")
         assert to_text(parse_transcript(row["output"]).steps) == row["output"]
+
+
+def test_github_fetch_at_the_pinned_commit(tmp_path, monkeypatch):
+    """``import-fireact github`` downloads each released file once, through the same path
+    a user's online run takes (here from a file:// mirror of raw.githubusercontent.com)."""
+    from fireact_eval.data.fireact_release import FIREACT_COMMIT, FIREACT_REPO, release_files
+
+    mirror = tmp_path / "mirror" / FIREACT_REPO / FIREACT_COMMIT / "data" / "finetune"
+    for name in RELEASED:
+        (mirror / name).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / name).write_text("[]" if name.endswith(".json") else "")
+    monkeypatch.setenv("FIREACT_GITHUB_RAW", (tmp_path / "mirror").as_uri())
+    monkeypatch.setenv("FIREACT_EVAL_CACHE", str(tmp_path / "cache"))
+    files = release_files("github")
+    assert len(files) == len(RELEASED) and all(f.is_file() for f in files)
+    assert str(tmp_path / "cache" / "fireact" / FIREACT_COMMIT) in str(files[0])
+    monkeypatch.setenv("FIREACT_GITHUB_RAW", (tmp_path / "nowhere").as_uri())
+    assert release_files("github") == files  # cached: no second download
