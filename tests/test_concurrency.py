@@ -33,9 +33,9 @@ def test_concurrent_rollouts_equal_step_synchronous_ones(monkeypatch):
     import lm_eval.models  # noqa: F401
     from lm_eval.api.registry import get_model
 
-    from openai_server import CompletionServer
-
     from fireact_eval import harness
+
+    from openai_server import CompletionServer
 
     used = []
     monkeypatch.setattr(harness, "run_concurrently", lambda *a, **k: used.append(k) or
