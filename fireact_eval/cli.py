@@ -228,8 +228,9 @@ def _train(args: argparse.Namespace) -> None:
 
     if not PartialState().is_main_process:  # under accelerate launch: one report, not N
         return
-    print(f"trained {card['examples']} examples, loss {card['train_loss_first']:.3f} -> "
-          f"{card['train_loss_last']:.3f}; saved to {args.out}. Evaluate with:")
+    print(f"trained {card['examples']} examples, {card['global_step']} steps; loss (mean of "
+          f"the first / last tenth of the steps) {card['train_loss_start']:.3f} -> "
+          f"{card['train_loss_end']:.3f}; saved to {args.out}. Evaluate with:")
     for command in card["eval_commands"]:
         print(f"  {command}")
 

@@ -249,8 +249,27 @@ def test_lora_steps_on_smollm2(train_file, tmp_path):
 def test_eval_commands_match_how_the_model_was_trained():
     from fireact_eval.trainers.train import TrainConfig, eval_commands
 
-    hf, vllm = eval_commands(TrainConfig(base="org/base", data="d", out="/ck", lora_r=12), "chat")
+    hf, vllm = eval_commands(TrainConfig(base="org/base", data="d", out="/ck", lora_r=12), "chat",
+                             ["hotpotqa"])
     assert "pretrained=org/base,peft=/ck" in hf and "--apply_chat_template" in hf
     assert "lora_local_path=/ck,max_lora_rank=16" in vllm  # vLLM takes 8, 16, 32, ... only
-    [hf, vllm] = eval_commands(TrainConfig(base="b", data="d", out="/ck", method="full"), "alpaca")
+    # the trained tasks and the held-out one, never the whole group; batched; sample files
+    assert "--tasks fireact_hotpotqa,fireact_bamboogle --batch_size auto" in hf
+    assert "--log_samples" in vllm and "search=wiki" in hf
+    [hf, vllm] = eval_commands(TrainConfig(base="b", data="d", out="/ck", method="full"), "alpaca",
+                               ["mmlu", "strategyqa"])
     assert "pretrained=/ck " in hf and "format=alpaca" in vllm and "peft" not in hf
+    assert "--tasks fireact_mmlu,fireact_strategyqa " in hf
+
+
+def test_max_steps_limit_and_a_readable_report(untrained_model, train_file, tmp_path):
+    out = tmp_path / "capped"
+    proc = fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
+                        "--out", str(out), "--method", "full", "--epochs", "100",
+                        "--max-steps", "3", "--limit", "4", "--batch-size", "2",
+                        "--save-steps", "1000")
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["global_step"] == 3 and card["examples"] == 4
+    assert Path(card["data"]).is_absolute()
+    assert "3 steps; loss (mean of the first / last tenth of the steps)" in proc.stdout
+    assert card["train_loss_start"] == card["train_loss_first"]  # a tenth of 3 is one step

@@ -117,9 +117,11 @@ def encode(segments: Segments, tokenizer: Any, cutoff: int, train_on_inputs: boo
 
 
 def build_examples(path: str | Path, tokenizer: Any, cutoff: int = 512,
-                   train_on_inputs: bool = False) -> tuple[list[dict], str]:
-    """Tokenised examples for the Trainer, and the data format (the model's eval format)."""
+                   train_on_inputs: bool = False, limit: int = 0) -> tuple[list[dict], str]:
+    """Tokenised examples for the Trainer (of the first ``limit`` rows, if given), and the
+    data format (the model's eval format)."""
     rows, fmt = read_rows(path)
+    rows = rows[:limit] if limit else rows
     if fmt == "alpaca" and (n := mmlu_options_in_output(rows)):
         log.warning("%s: %d alpaca rows carry MMLU options in 'output' rather than the "
                     "question (a known defect of FireAct's release); training on them as they are",

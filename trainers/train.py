@@ -34,6 +34,7 @@ class TrainConfig:
     cutoff: int = option(512, "max tokens per example", "data")
     train_on_inputs: bool = option(False, "also train on question and observations "
                                    "(FireAct's behaviour)", "data")
+    limit: int = option(0, "train on the first LIMIT rows only (0: all)", "data")
     # method
     method: str = option("lora", "lora or full fine-tuning", "method", choices=("lora", "full"))
     lora_r: int = option(8, "LoRA rank", "method")
@@ -43,8 +44,10 @@ class TrainConfig:
                                              "all-linear", "method", choices=("all-linear",))
     # optimisation
     learning_rate: float = option(3e-4, "peak learning rate", "optimisation", flags=("--lr",))
-    epochs: float = option(3.0, "passes over the data; a fraction stops part-way",
+    epochs: float = option(3.0, "passes over the data; a fraction (0.5) stops part-way",
                            "optimisation")
+    max_steps: int = option(0, "stop after this many optimiser steps, whatever --epochs "
+                            "says (0: no cap)", "optimisation")
     batch_size: int = option(4, "examples per device per step", "optimisation")
     grad_accum: int = option(1, "steps accumulated per optimiser update", "optimisation")
     warmup: float = option(0.03, "warmup: steps, or a ratio of the steps when < 1",
@@ -60,6 +63,24 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # more TrainingArguments, from Python only
 
 
+def _datasets(data: str) -> list[str]:
+    """The tasks a training file's rows are labelled with (ours are; FireAct's are not)."""
+    from fireact_eval.data.examples import read_rows
+
+    found = {str(row.get("task")) for row in read_rows(data) if isinstance(row, dict)
+             and row.get("task")}
+    return sorted(found)
+
+
+def smoothed(losses: list[float], first: bool) -> float | None:
+    """The mean loss over the first (or last) tenth of the steps, at least one step."""
+    if not losses:
+        return None
+    k = max(1, len(losses) // 10)
+    part = losses[:k] if first else losses[-k:]
+    return sum(part) / len(part)
+
+
 def _precision() -> dict[str, bool]:
     import torch
 
@@ -68,13 +89,18 @@ def _precision() -> dict[str, bool]:
     return {}
 
 
-def eval_commands(cfg: TrainConfig, fmt: str) -> list[str]:
-    """The lm_eval commands that evaluate this checkpoint the way it was trained."""
+def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
+    """The lm_eval commands that evaluate this checkpoint the way it was trained: zero-shot,
+    in its data's format, on the tasks it was trained for (and Bamboogle, held out, after
+    HotpotQA), batched, with per-sample files for ``results`` and ``gate``."""
     out = str(Path(cfg.out).resolve())
-    if fmt == "chat":
-        style = "--apply_chat_template --metadata shots=zeroshot"
-    else:
-        style = "--metadata shots=zeroshot format=alpaca"
+    tasks = [f"fireact_{d}" for d in datasets or ["hotpotqa"]]
+    if "fireact_hotpotqa" in tasks:
+        tasks.append("fireact_bamboogle")
+    style = "--apply_chat_template --metadata shots=zeroshot" if fmt == "chat" else \
+        "--metadata shots=zeroshot format=alpaca"
+    common = (f"--tasks {','.join(tasks)} --batch_size auto {style} search=wiki "
+              f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.method == "lora":
         hf = f"pretrained={cfg.base},peft={out}"
         # lm-eval turns LoRA on from lora_local_path; vLLM accepts only these max ranks
@@ -84,10 +110,8 @@ def eval_commands(cfg: TrainConfig, fmt: str) -> list[str]:
     else:
         hf = f"pretrained={out}"
         vllm = f"--model vllm --model_args pretrained={out}"
-    return [
-        f"lm_eval --model hf --model_args {shlex.quote(hf)} --tasks fireact {style}",
-        f"lm_eval {vllm} --tasks fireact {style}",
-    ]
+    return [f"lm_eval --model hf --model_args {shlex.quote(hf)} {common}",
+            f"lm_eval {vllm} {common}"]
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -103,7 +127,8 @@ def train(cfg: TrainConfig) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(cfg.base)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs)
+    examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs,
+                                   limit=cfg.limit)
     model = AutoModelForCausalLM.from_pretrained(cfg.base)
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -119,6 +144,7 @@ def train(cfg: TrainConfig) -> dict:
     args = TrainingArguments(
         output_dir=str(Path(cfg.out) / "checkpoints"),
         num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -148,7 +174,7 @@ def train(cfg: TrainConfig) -> dict:
     card = {
         "base_model": cfg.base,
         "method": cfg.method,
-        "data": str(cfg.data),
+        "data": str(Path(cfg.data).resolve()),  # from wherever the card is read
         "data_sha256": hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest(),
         "data_format": fmt,
         "eval_format": "chat" if fmt == "chat" else "alpaca",
@@ -157,13 +183,16 @@ def train(cfg: TrainConfig) -> dict:
                             if k not in ("base", "data", "out", "extra")},
         "train_loss_first": losses[0] if losses else None,
         "train_loss_last": losses[-1] if losses else None,
+        # what a noisy per-step loss means: the mean of the first and of the last tenth
+        "train_loss_start": smoothed(losses, first=True),
+        "train_loss_end": smoothed(losses, first=False),
         "eval_loss_last": next((e["eval_loss"] for e in reversed(trainer.state.log_history)
                                 if "eval_loss" in e), None),
         "global_step": result.global_step,
         "world_size": args.world_size,
         "distributed_type": trainer.accelerator.distributed_type.value,
         "fireact_eval_version": __version__,
-        "eval_commands": eval_commands(cfg, fmt),
+        "eval_commands": eval_commands(cfg, fmt, _datasets(cfg.data)),
     }
     if not trainer.is_world_process_zero():
         return card
