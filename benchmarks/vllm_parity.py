@@ -31,7 +31,10 @@ def lm_eval(out: Path, model: str, model_args: str, metadata: list[str], limit: 
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lm_eval", "--model", model, "--model_args",
                     model_args, "--tasks", "fireact_demo", "--limit", str(limit),
-                    "--batch_size", "auto", "--metadata", *metadata, "--gen_kwargs",
+                    # every live trajectory in one call; hf's "auto" probes batch sizes
+                    # with slow forward passes, on a CPU for minutes
+                    "--batch_size", "auto" if model == "vllm" else str(limit),
+                    "--metadata", *metadata, "--gen_kwargs",
                     f"max_gen_toks={max_gen_toks}", "--output_path", str(out),
                     "--log_samples"], check=True,
                    env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
@@ -81,9 +84,10 @@ def main() -> None:
     data.write_text(json.dumps([{"instruction": q["question"], "input": "",
                                  "output": gold_trajectory(q)} for q in demo_questions()]))
     adapter = out / "adapter"
-    subprocess.run([sys.executable, "-m", "fireact_eval.cli", "train", "--base", base, "--data",
-                    str(data), "--out", str(adapter), "--max-steps", "8", "--batch-size", "4",
-                    "--lr", "1e-3", "--save-steps", "1000"], check=True)
+    if not (adapter / "adapter_config.json").is_file():
+        subprocess.run([sys.executable, "-m", "fireact_eval.cli", "train", "--base", base,
+                        "--data", str(data), "--out", str(adapter), "--max-steps", "8",
+                        "--batch-size", "4", "--lr", "1e-3", "--save-steps", "1000"], check=True)
 
     vllm_args = "enforce_eager=True,dtype=float32,max_model_len=4096,enable_prefix_caching=True"
     few = [f"max_turns={args.max_turns}"]

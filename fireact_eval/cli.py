@@ -230,7 +230,9 @@ def _train(args: argparse.Namespace) -> None:
         return
     print(f"trained {card['examples']} examples, {card['global_step']} steps; loss (mean of "
           f"the first / last tenth of the steps) {card['train_loss_start']:.3f} -> "
-          f"{card['train_loss_end']:.3f}; saved to {args.out}. Evaluate with:")
+          f"{card['train_loss_end']:.3f}; {card['tokens_per_second']:.0f} tokens/s, peak "
+          f"{card['peak_memory_kind']} {card['peak_memory_mb'] / 1024:.1f} GB; saved to "
+          f"{args.out}. Evaluate with:")
     for command in card["eval_commands"]:
         print(f"  {command}")
 

@@ -53,6 +53,15 @@ class TrainConfig:
     warmup: float = option(0.03, "warmup: steps, or a ratio of the steps when < 1",
                            "optimisation")
     seed: int = option(0, "seed of shuffling, dropout and the eval split", "optimisation")
+    # memory and speed (benchmarks/bench_train.py chose the defaults)
+    loss: str = option("masked", "masked: output layer and loss only at trained positions, "
+                       "in chunks; full: the stock loss over every position", "memory",
+                       choices=("masked", "full"))
+    attention: str = option("sdpa", "attention kernel", "memory", choices=("sdpa", "eager"))
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass "
+                                          "(less memory, slower steps)", "memory")
+    bf16: str = option("auto", "bf16 mixed precision: auto (a GPU that supports it), on, off",
+                       "memory", choices=("auto", "on", "off"))
     # run
     eval_split: float = option(0.0, "share of rows held out for an eval loss", "run")
     resume: bool = option(False, "resume from the last checkpoint in OUT", "run")
@@ -81,12 +90,50 @@ def smoothed(losses: list[float], first: bool) -> float | None:
     return sum(part) / len(part)
 
 
-def _precision() -> dict[str, bool]:
+def _precision(bf16: str) -> dict[str, bool]:
     import torch
 
+    if bf16 == "on":
+        return {"bf16": True}
+    if bf16 == "off":
+        return {}
     if torch.cuda.is_available():
         return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
     return {}
+
+
+def _trainer_class(masked: bool):
+    """transformers' Trainer, with the masked loss when asked (single process: under DDP or
+    FSDP the wrapped model must run its own forward, so the stock loss is kept there)."""
+    from transformers import Trainer
+
+    from fireact_eval.trainers.loss import masked_lm_loss
+
+    class FireactTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if masked and not return_outputs and self.args.world_size == 1:
+                return masked_lm_loss(model, inputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    return FireactTrainer
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def peak_memory_mb() -> float:
+    """Peak memory of this process so far: GPU memory allocated on a GPU, else resident
+    set size (``ru_maxrss``, KiB on Linux)."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
@@ -117,7 +164,7 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
 def train(cfg: TrainConfig) -> dict:
     """Train, save the adapter (or model), tokenizer and card; return the card."""
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
     if cfg.method not in ("lora", "full"):
         raise FireactError(f"unknown method {cfg.method!r}; valid: lora, full")
@@ -129,7 +176,7 @@ def train(cfg: TrainConfig) -> dict:
         tokenizer.pad_token = tokenizer.eos_token
     examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs,
                                    limit=cfg.limit)
-    model = AutoModelForCausalLM.from_pretrained(cfg.base)
+    model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -159,10 +206,13 @@ def train(cfg: TrainConfig) -> dict:
         seed=cfg.seed,
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,  # every trainable (LoRA) weight is used each step
-        **_precision(),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        include_num_input_tokens_seen="non_padding",
+        **_precision(cfg.bf16),
         **cfg.extra,
     )
-    trainer = Trainer(
+    trainer = _trainer_class(cfg.loss == "masked")(
         model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("test"),
         data_collator=partial(pad_collate, pad_id=tokenizer.pad_token_id),
     )
@@ -181,6 +231,7 @@ def train(cfg: TrainConfig) -> dict:
         "examples": len(examples),
         "hyperparameters": {k: v for k, v in asdict(cfg).items()
                             if k not in ("base", "data", "out", "extra")},
+        "train_losses": [round(x, 6) for x in losses],  # one per step
         "train_loss_first": losses[0] if losses else None,
         "train_loss_last": losses[-1] if losses else None,
         # what a noisy per-step loss means: the mean of the first and of the last tenth
@@ -189,6 +240,11 @@ def train(cfg: TrainConfig) -> dict:
         "eval_loss_last": next((e["eval_loss"] for e in reversed(trainer.state.log_history)
                                 if "eval_loss" in e), None),
         "global_step": result.global_step,
+        "train_seconds": round(result.metrics["train_runtime"], 1),
+        "tokens_per_second": round(trainer.state.num_input_tokens_seen
+                                   / max(result.metrics["train_runtime"], 1e-9), 1),
+        "peak_memory_mb": round(peak_memory_mb()),
+        "peak_memory_kind": "GPU allocated" if _on_gpu() else "RSS",
         "world_size": args.world_size,
         "distributed_type": trainer.accelerator.distributed_type.value,
         "fireact_eval_version": __version__,
