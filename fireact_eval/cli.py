@@ -24,27 +24,21 @@ def _accelerate_config(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    """Run ``lm_eval`` on the embedded demo task with the default offline model."""
+    """The offline demo: prompted vs fine-tuned SmolLM2 on the demo task (fireact_eval.demo)."""
+    import time
+
+    from fireact_eval.demo import DemoConfig, run_demo
     from fireact_eval.offline_model import smollm2_path
+    from fireact_eval.paths import cache_root
 
-    model = args.model or str(smollm2_path())
-    argv = [
-        "lm_eval", "run",
-        "--model", "hf",
-        "--model_args", f"pretrained={model},dtype={args.dtype}",
-        "--tasks", "fireact_demo",
-        "--device", args.device,
-        "--batch_size", str(args.batch_size),
-    ]
-    if args.limit is not None:
-        argv += ["--limit", str(args.limit)]
-    if args.output_path:
-        argv += ["--output_path", args.output_path, "--log_samples"]
-    argv += args.lm_eval_args
-    from lm_eval.__main__ import cli_evaluate
-
-    sys.argv = argv
-    cli_evaluate()
+    root = Path(args.output_path) if args.output_path else cache_root() / "demo"
+    out = root / time.strftime("%Y-%m-%dT%H-%M-%S")
+    cfg = DemoConfig(model=args.model or str(smollm2_path()), out=out, dtype=args.dtype,
+                     device=args.device, batch_size=args.batch_size, limit=args.limit,
+                     max_turns=args.max_turns, prompted_only=args.prompted_only,
+                     extra=tuple(args.lm_eval_args))
+    run_demo(cfg)
+    print(f"\nresult and sample files: {out}")
 
 
 def _index_build(args: argparse.Namespace) -> None:
@@ -254,14 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks-dir", help="print the task folder, for lm_eval --include_path")
     p.set_defaults(func=_tasks_dir)
 
-    p = sub.add_parser("demo", help="offline end-to-end run: SmolLM2-135M on fireact_demo")
+    p = sub.add_parser("demo", help="offline, on a CPU: SmolLM2-135M prompted vs fine-tuned "
+                       "on the demo task, clean and noisy search, tables and the gate")
     p.add_argument("--limit", type=int, default=None, help="questions to run (default: all 36)")
     p.add_argument("--model", default=None, help="HF model folder (default: SmolLM2-135M)")
     p.add_argument("--dtype", default="bfloat16", help="default bfloat16: ~1.6x fp32 on CPU")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch_size", "--batch-size", default=36, type=int)
+    p.add_argument("--batch_size", "--batch-size", default=72, type=int,
+                   help="trajectories generated together (default 72: both tasks at once)")
+    p.add_argument("--max-turns", "--max_turns", type=int, default=6,
+                   help="turn budget (default 6, to keep the demo short; FireAct: 11)")
+    p.add_argument("--prompted-only", action="store_true",
+                   help="only step 1: the base model, few-shot")
     p.add_argument("--output_path", "--output-path", default=None,
-                   help="write lm-eval result and sample files here")
+                   help="folder for the runs (default: the cache); each demo writes a new "
+                   "timestamped folder in it")
     p.add_argument("lm_eval_args", nargs=argparse.REMAINDER,
                    help="after --: extra arguments passed to lm_eval as they are")
     p.set_defaults(func=_demo)

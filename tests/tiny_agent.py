@@ -14,11 +14,12 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from fireact_eval.demo import oracle_example
 from fireact_eval.prompts import build_prompt, load_examples
 from fireact_eval.qa_data import DEMO_QUESTIONS
 from fireact_eval.tools import make_search
 from fireact_eval.tools.local_search import DEMO_CORPUS
-from fireact_eval.transcript import parse_transcript, render_messages
+from fireact_eval.transcript import parse_transcript, render_messages, to_text
 
 EOS = "<|endoftext|>"
 TRAIN_IDS = tuple(f"demo-{i:02d}" for i in range(1, 9))  # the first 8 docs of fireact_demo
@@ -36,13 +37,7 @@ def demo_questions(ids=TRAIN_IDS) -> list[dict]:
 
 def gold_trajectory(q: dict) -> str:
     """Search each supporting passage by its title, then finish with the answer."""
-    search = make_search("local")
-    parts = []
-    for title in q["supporting"]:
-        parts.append(f"Thought: I need to search {title}.\nAction: search[{title}]")
-        parts.append(f"Observation: {search(title)}")
-    parts.append(f"Thought: The answer is {q['answer']}.\nAction: finish[{q['answer']}]")
-    return "\n".join(parts)
+    return to_text(oracle_example(q, make_search("local")).steps)
 
 
 def training_texts(tokenizer: PreTrainedTokenizerFast | None = None) -> list[str]:

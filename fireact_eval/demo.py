@@ -1,0 +1,115 @@
+"""``fireact-eval demo``: the point of the tool, offline, in minutes on a CPU.
+
+Five documented commands, run as a user would run them (each is printed first):
+
+1. ``lm_eval``: SmolLM2-135M-Instruct, few-shot ReAct, on the demo's 36 test questions,
+   with a clean search tool and with one that answers ``None`` half the time;
+2. the demo's *training* questions (32, ``tasks/data/demo_train_questions.jsonl``: other
+   questions over the same fictional corpus, none of them a test question) become
+   trajectories.  The teacher here is an oracle, not a model: it searches each supporting
+   passage by its title and answers with the gold answer (a demo has no GPT-4 to ask);
+3. ``fireact-eval train``: a LoRA on those trajectories;
+4. ``lm_eval``: the fine-tuned agent, zero-shot, on the same test questions, clean and noisy;
+5. ``fireact-eval results table`` (leaderboard, robustness, cost) and ``fireact-eval gate``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from fireact_eval.data.examples import Example, write_examples
+from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import iter_jsonl
+from fireact_eval.tasks import TASKS_DIR
+from fireact_eval.transcript import parse_step
+
+DEMO_TRAIN_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_train_questions.jsonl"
+TASKS = "fireact_demo,fireact_demo_noise_none"
+
+
+def oracle_example(question: dict, search) -> Example:
+    """The trajectory an oracle teacher writes: search each supporting passage by its title,
+    then finish with the gold answer."""
+    steps = []
+    for title in question["supporting"]:
+        step = parse_step(f"Thought: I need to search {title}.\nAction: search[{title}]")
+        step.observation = search(title)
+        steps.append(step)
+    answer = question["answer"]
+    steps.append(parse_step(f"Thought: The answer is {answer}.\nAction: finish[{answer}]"))
+    return Example(question["question"], steps, "demo", "react")
+
+
+def write_training_data(out: Path, questions: Path = DEMO_TRAIN_QUESTIONS) -> int:
+    from fireact_eval.tools import make_search
+
+    search = make_search("local")
+    rows = [row for _, row in iter_jsonl(questions, "demo training questions")]
+    return write_examples([oracle_example(row, search) for row in rows], out, "alpaca")
+
+
+@dataclass
+class DemoConfig:
+    model: str
+    out: Path
+    dtype: str = "bfloat16"
+    device: str = "cpu"
+    batch_size: int = 72
+    limit: int | None = None
+    max_turns: int = 6
+    prompted_only: bool = False
+    extra: tuple[str, ...] = ()
+
+
+def _run(argv: list[str], check: bool = True) -> int:
+    command = " ".join(shlex.quote(a) for a in argv)
+    print(f"\n$ {command}", flush=True)
+    status = subprocess.run(argv).returncode
+    if check and status:
+        raise FireactError(f"demo step failed (exit {status}): {command}")
+    return status
+
+
+def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: list[str]) -> None:
+    argv = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,
+            "--tasks", TASKS, "--device", cfg.device, "--batch_size", str(cfg.batch_size),
+            "--metadata", f"max_turns={cfg.max_turns}", *metadata,
+            "--output_path", str(out), "--log_samples"]
+    if cfg.limit is not None:
+        argv += ["--limit", str(cfg.limit)]
+    _run(argv + list(cfg.extra))
+
+
+def run_demo(cfg: DemoConfig) -> None:
+    """The five steps; the gate's verdict is shown, not enforced (a demo on a handful of
+    questions is not a release decision)."""
+    cli = [sys.executable, "-m", "fireact_eval.cli"]
+    prompted, tuned = cfg.out / "prompted", cfg.out / "finetuned"
+    print(f"[1/5] the base model, few-shot ReAct, on the {TASKS} test questions", flush=True)
+    _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, [])
+    if cfg.prompted_only:
+        _run([*cli, "results", "table", f"prompted={prompted}"])
+        return
+    data = cfg.out / "train.json"
+    count = write_training_data(data)
+    print(f"\n[2/5] {count} training trajectories for the demo's training questions "
+          f"({DEMO_TRAIN_QUESTIONS.name}; none is a test question) from an oracle teacher "
+          f"that searches the supporting passages and answers with the gold answer -> {data}",
+          flush=True)
+    adapter = cfg.out / "lora"
+    print("\n[3/5] LoRA fine-tuning on them", flush=True)
+    _run([*cli, "train", "--base", cfg.model, "--data", str(data), "--out", str(adapter),
+          "--epochs", "4", "--batch-size", "8", "--lr", "1e-3", "--lora-r", "16",
+          "--lora-alpha", "32", "--warmup", "0", "--save-steps", "100000"])
+    print("\n[4/5] the fine-tuned agent, zero-shot, on the same test questions", flush=True)
+    _lm_eval(cfg, f"pretrained={cfg.model},peft={adapter.resolve()},dtype={cfg.dtype}", tuned,
+             ["shots=zeroshot", "format=alpaca"])
+    print("\n[5/5] prompted vs fine-tuned", flush=True)
+    runs = [f"prompted={prompted}", f"finetuned={tuned}"]
+    for shape in ("leaderboard", "robustness", "cost"):
+        _run([*cli, "results", "table", *runs, "--shape", shape])
+    _run([*cli, "gate", "--baseline", str(prompted), "--candidate", str(tuned)], check=False)
