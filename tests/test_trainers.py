@@ -254,8 +254,8 @@ def test_eval_commands_match_how_the_model_was_trained():
     assert "pretrained=org/base,peft=/ck" in hf and "--apply_chat_template" in hf
     assert "lora_local_path=/ck,max_lora_rank=16" in vllm  # vLLM takes 8, 16, 32, ... only
     # the trained tasks and the held-out one, never the whole group; batched; sample files
-    assert "--tasks fireact_hotpotqa,fireact_bamboogle --batch_size auto" in hf
-    assert "--log_samples" in vllm and "search=wiki" in hf
+    assert "--tasks fireact_hotpotqa,fireact_bamboogle --batch_size 64" in hf
+    assert "--log_samples" in vllm and "--batch_size auto" in vllm
     [hf, vllm] = eval_commands(TrainConfig(base="b", data="d", out="/ck", method="full"), "alpaca",
                                ["mmlu", "strategyqa"])
     assert "pretrained=/ck " in hf and "format=alpaca" in vllm and "peft" not in hf

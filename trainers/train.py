@@ -58,8 +58,10 @@ class TrainConfig:
                        "in chunks; full: the stock loss over every position", "memory",
                        choices=("masked", "full"))
     attention: str = option("sdpa", "attention kernel", "memory", choices=("sdpa", "eager"))
-    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass "
-                                          "(less memory, slower steps)", "memory")
+    gradient_checkpointing: bool = option(True, "recompute each layer's activations in the "
+                                          "backward pass (LoRA on SmolLM2, CPU: 14.0 -> 6.8 GB, "
+                                          "+13%% time); --gradient-checkpointing false",
+                                          "memory")
     bf16: str = option("auto", "bf16 mixed precision: auto (a GPU that supports it), on, off",
                        "memory", choices=("auto", "on", "off"))
     # run
@@ -93,8 +95,8 @@ def smoothed(losses: list[float], first: bool) -> float | None:
 def _precision(bf16: str) -> dict[str, bool]:
     import torch
 
-    if bf16 == "on":
-        return {"bf16": True}
+    if bf16 == "on":  # on a CPU, transformers wants to be told it is one
+        return {"bf16": True} if torch.cuda.is_available() else {"bf16": True, "use_cpu": True}
     if bf16 == "off":
         return {}
     if torch.cuda.is_available():
@@ -146,7 +148,7 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
         tasks.append("fireact_bamboogle")
     style = "--apply_chat_template --metadata shots=zeroshot" if fmt == "chat" else \
         "--metadata shots=zeroshot format=alpaca"
-    common = (f"--tasks {','.join(tasks)} --batch_size auto {style} search=wiki "
+    common = (f"--tasks {','.join(tasks)} {{batch}} {style} "
               f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.method == "lora":
         hf = f"pretrained={cfg.base},peft={out}"
@@ -157,8 +159,10 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
     else:
         hf = f"pretrained={out}"
         vllm = f"--model vllm --model_args pretrained={out}"
-    return [f"lm_eval --model hf --model_args {shlex.quote(hf)} {common}",
-            f"lm_eval {vllm} {common}"]
+    # hf: a number (lm-eval's "auto" probes batch sizes, for minutes on a CPU); vllm: auto
+    return [f"lm_eval --model hf --model_args {shlex.quote(hf)} "
+            + common.format(batch="--batch_size 64"),
+            f"lm_eval {vllm} " + common.format(batch="--batch_size auto")]
 
 
 def train(cfg: TrainConfig) -> dict:

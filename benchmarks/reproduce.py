@@ -1,0 +1,100 @@
+"""FireAct's central result with this tool's own commands: fine-tuning a small LM on teacher
+trajectories makes a better, cheaper, more robust agent than few-shot prompting it.
+
+Every step is a documented command, printed before it runs:
+
+1. ``fireact-eval results import-fireact``: FireAct's released evaluation run (real Google
+   results for the dev questions) as result folders;
+2. ``fireact-eval index build``: a replay index of the search observations in FireAct's
+   fine-tuning files and in that run (never its closing "Episode finished" lines);
+3. ``fireact-eval data import-fireact``: FireAct's 500 HotpotQA trajectories, decontaminated;
+4. ``lm_eval``: the base model few-shot on the first N of FireAct's 500 HotpotQA dev
+   questions, with clean search and with ``None`` / random observations at p=0.5;
+5. ``fireact-eval train``: LoRA (or ``--method full``) on the imported trajectories;
+6. ``lm_eval``: the fine-tuned agent zero-shot on the same questions, clean and noisy;
+7. ``fireact-eval results table`` (leaderboard, robustness, cost) and ``fireact-eval gate``
+   (prompted = baseline, fine-tuned = candidate).
+
+    python benchmarks/reproduce.py --data-dir ../shared/data/fireact --n 100
+    python benchmarks/reproduce.py --data-dir DIR --n 4 --max-steps 2 --max-turns 2  # smoke
+
+Search is offline replay; with a Wikipedia index use ``--search wiki``.  Base: the offline
+SmolLM2-135M-Instruct unless ``--base`` names another (any Hub model when online).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+TASKS = "fireact_hotpotqa,fireact_hotpotqa_noise_none,fireact_hotpotqa_noise_random"
+
+
+def run(*argv: str) -> None:
+    print("\n$ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    subprocess.run(argv, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, help="FireAct's data folder (its data/)")
+    parser.add_argument("--base", default=None, help="base model (default: offline SmolLM2)")
+    parser.add_argument("--n", type=int, default=100, help="first N of the 500 dev questions")
+    parser.add_argument("--out", default="runs/reproduce")
+    parser.add_argument("--method", default="lora", choices=["lora", "full"])
+    parser.add_argument("--epochs", default="1")
+    parser.add_argument("--max-steps", default="0")
+    parser.add_argument("--max-turns", default="11")
+    parser.add_argument("--batch-size", default=None, help="lm_eval batch size (default: 3N)")
+    parser.add_argument("--search", default=None, help="default: replay of FireAct's results")
+    parser.add_argument("--dtype", default="bfloat16")
+    args = parser.parse_args()
+
+    from fireact_eval.offline_model import smollm2_path
+
+    data, out = Path(args.data_dir), Path(args.out)
+    base = args.base or str(smollm2_path())
+    cli = [sys.executable, "-m", "fireact_eval.cli"]
+    lm_eval = [sys.executable, "-m", "lm_eval", "--model", "hf"]
+    search = args.search
+    if search is None:
+        run(*cli, "results", "import-fireact", *map(str, sorted((data / "trajs").glob("*.json"))),
+            "--out", str(out / "fireact_run"), "--data-dir", str(data))
+        replay = out / "replay.jsonl"
+        run(*cli, "index", "build", "--out", str(replay),
+            *map(str, sorted((data / "finetune" / "alpaca_format").glob("*.json"))),
+            *map(str, sorted((out / "fireact_run").rglob("samples_*.jsonl"))))
+        search = f"replay:{replay}"
+    run(*cli, "data", "import-fireact", str(data / "finetune" / "alpaca_format" / "hotpotqa.json"),
+        "--out", str(out / "data"), "--data-dir", str(data))
+    train_file = out / "data" / "alpaca_format" / "hotpotqa.json"
+
+    common = ["--tasks", TASKS, "--limit", str(args.n), "--batch_size",
+              args.batch_size or str(3 * args.n), "--log_samples"]
+    metadata = [f"data_dir={data}", f"search={search}", f"max_turns={args.max_turns}"]
+    run(*lm_eval, "--model_args", f"pretrained={base},dtype={args.dtype}", *common,
+        "--metadata", *metadata, "--output_path", str(out / "prompted"))
+    adapter = out / args.method
+    run(*cli, "train", "--base", base, "--data", str(train_file), "--out", str(adapter),
+        "--method", args.method, "--epochs", args.epochs, "--max-steps", args.max_steps,
+        "--batch-size", "8", "--lr", "1e-3" if args.method == "lora" else "1e-5",
+        "--lora-r", "16", "--lora-alpha", "32", "--save-steps", "100000")
+    tuned = (f"pretrained={base},peft={adapter.resolve()}" if args.method == "lora"
+             else f"pretrained={adapter.resolve()}")
+    run(*lm_eval, "--model_args", f"{tuned},dtype={args.dtype}", *common,
+        "--metadata", *metadata, "shots=zeroshot", "format=alpaca",
+        "--output_path", str(out / "finetuned"))
+    runs = [f"prompted={out / 'prompted'}", f"finetuned={out / 'finetuned'}"]
+    for shape in ("leaderboard", "robustness", "cost"):
+        run(*cli, "results", "table", *runs, "--shape", shape,
+            "--out", str(out / f"{shape}.md"))
+        print((out / f"{shape}.md").read_text())
+    subprocess.run([*cli, "gate", "--baseline", str(out / "prompted"), "--candidate",
+                    str(out / "finetuned"), "--report", str(out / "gate.json")])
+
+
+if __name__ == "__main__":
+    main()
