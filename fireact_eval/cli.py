@@ -34,7 +34,7 @@ def _demo(args: argparse.Namespace) -> None:
     root = Path(args.output_path) if args.output_path else cache_root() / "demo"
     out = root / time.strftime("%Y-%m-%dT%H-%M-%S")
     cfg = DemoConfig(model=args.model or str(smollm2_path()), out=out, dtype=args.dtype,
-                     device=args.device, batch_size=args.batch_size, limit=args.limit,
+                     device=args.device, batch_size=args.batch_size, limit=args.limit or None,
                      max_turns=args.max_turns, prompted_only=args.prompted_only,
                      extra=tuple(args.lm_eval_args))
     run_demo(cfg)
@@ -250,14 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="offline, on a CPU: SmolLM2-135M prompted vs fine-tuned "
                        "on the demo task, clean and noisy search, tables and the gate")
-    p.add_argument("--limit", type=int, default=None, help="questions to run (default: all 36)")
+    p.add_argument("--limit", type=int, default=12,
+                   help="test questions per task (default 12 of 36, to stay within minutes on "
+                   "a CPU; 0: all)")
     p.add_argument("--model", default=None, help="HF model folder (default: SmolLM2-135M)")
     p.add_argument("--dtype", default="bfloat16", help="default bfloat16: ~1.6x fp32 on CPU")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch_size", "--batch-size", default=72, type=int,
-                   help="trajectories generated together (default 72: both tasks at once)")
-    p.add_argument("--max-turns", "--max_turns", type=int, default=6,
-                   help="turn budget (default 6, to keep the demo short; FireAct: 11)")
+    p.add_argument("--batch_size", "--batch-size", default=24, type=int,
+                   help="trajectories generated together (default 24: both tasks at once)")
+    p.add_argument("--max-turns", "--max_turns", type=int, default=5,
+                   help="turn budget (default 5, to keep the demo short; FireAct: 11)")
     p.add_argument("--prompted-only", action="store_true",
                    help="only step 1: the base model, few-shot")
     p.add_argument("--output_path", "--output-path", default=None,
