@@ -123,6 +123,13 @@ def from_mapping(cls: type, values: Mapping[str, Any], ignore: Sequence[str] = (
     return cls(**kwargs)
 
 
+def from_known_keys(cls: type, values: Mapping[str, Any] | None) -> Any:
+    """``from_mapping`` of the keys that are fields of ``cls``: for a mapping that several
+    schemas share (a task's metadata holds rollout, data and lm-eval keys)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return from_mapping(cls, {k: v for k, v in (values or {}).items() if k in names})
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type,
                   exclude: Sequence[str] = ()) -> None:
     """A ``--field-name`` flag per option of ``cls``, in one argparse group per option group;

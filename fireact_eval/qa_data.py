@@ -16,13 +16,13 @@ import csv
 import functools
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl, read_json
-from fireact_eval.options import from_mapping, option
+from fireact_eval.options import from_known_keys, option
 from fireact_eval.tasks import TASKS_DIR
 
 DEMO_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_questions.jsonl"
@@ -45,9 +45,7 @@ class QuestionSource:
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> QuestionSource:
-        names = {f.name for f in fields(cls)}
-        source = from_mapping(cls, {k: "" if v is None else v for k, v in metadata.items()
-                                    if k in names})
+        source = from_known_keys(cls, {k: "" if v is None else v for k, v in metadata.items()})
         if source.n < 0:
             raise FireactError(f"n must be 0 (all) or more, got {source.n}")
         return source

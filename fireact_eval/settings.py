@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.options import from_mapping, option
+from fireact_eval.options import from_known_keys, option
 from fireact_eval.perturb import NOISE_KINDS, make_perturbation, validate_noise
 from fireact_eval.prompts import FORMATS, METHODS, SHOTS, check_prompt
 from fireact_eval.qa_data import QuestionSource
@@ -66,8 +66,7 @@ class RolloutSettings:
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
         """The settings among a task's metadata (other keys are ``check_metadata_keys``'
         business), parsed and checked: the prompt exists, the search tool builds."""
-        names = {f.name for f in fields(cls)}
-        settings = from_mapping(cls, {k: v for k, v in (metadata or {}).items() if k in names})
+        settings = from_known_keys(cls, metadata)
         if settings.max_turns < 1:
             raise FireactError(f"max_turns must be at least 1, got {settings.max_turns}")
         if settings.concurrency < 0:
