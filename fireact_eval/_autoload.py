@@ -42,10 +42,12 @@ def _patch_evaluator(module) -> None:
     original = module.simple_evaluate
 
     def simple_evaluate(*args, **kwargs):
-        from fireact_eval.harness import preflight
+        from fireact_eval.harness import our_format_choice, preflight
 
-        preflight(kwargs.get("task_manager"), kwargs.get("tasks"), kwargs.get("model_args"))
-        return original(*args, **kwargs)
+        only_ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
+                              kwargs.get("model_args"))
+        with our_format_choice(only_ours):
+            return original(*args, **kwargs)
 
     simple_evaluate.__wrapped__ = original
     simple_evaluate.__doc__ = original.__doc__

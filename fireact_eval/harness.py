@@ -247,12 +247,35 @@ def check_metadata_keys(metadata: Mapping[str, Any], model_args: Any = None,
         raise FireactError(message)
 
 
-def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> None:
+class _NoChatTemplateAdvice(logging.Filter):
+    """lm-eval advises ``--apply_chat_template`` for any model whose name says "instruct";
+    our tasks choose their rendering themselves (``format``: plain, alpaca or chat, recorded
+    in each result file), and for SmolLM2-135M-Instruct few-shot on the demo the advice is
+    wrong (measured: plain finishes 0.67, chat 0.00)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "chat template is not applied" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def our_format_choice(only_ours: bool):
+    """Drop lm-eval's chat-template advice while a run holds only fireact tasks."""
+    logger, quiet = logging.getLogger("lm_eval.evaluator"), _NoChatTemplateAdvice()
+    if only_ours:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> bool:
     """Check every fireact task's settings and build its search tool *before* lm-eval loads
     the model (it loads the model first, tasks after): a typo or a missing Wikipedia index
-    costs seconds, not a model load.  Called by the start-up hook around ``simple_evaluate``."""
+    costs seconds, not a model load.  Called by the start-up hook around ``simple_evaluate``.
+    Returns whether the run holds fireact tasks only."""
     if task_manager is None or tasks is None:
-        return
+        return False
     names = tasks if isinstance(tasks, (list, tuple)) else [tasks]
     others: list[str] = []
     configs = list(_our_task_configs(task_manager, names, set(), others))
@@ -261,3 +284,4 @@ def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> None:
         RolloutSettings.from_metadata(cfg.get("metadata"))
         if callable(loader := cfg.get("custom_dataset")):  # the questions load, or say why not
             loader(**(cfg.get("metadata") or {}))
+    return bool(configs) and not others

@@ -249,3 +249,14 @@ def test_no_hub_and_no_data_dir_is_one_line_before_the_model_is_loaded(tmp_path,
     assert ("fireact-eval: error: could not load chiayewken/bamboogle from the Hugging Face "
             "Hub") in proc.stderr and "data_dir=DIR with FireAct's files" in proc.stderr
     assert "Initializing hf model" not in proc.stderr
+
+
+def test_no_chat_template_advice_for_our_own_format_choice(tiny_model, tmp_path):
+    """lm-eval advises --apply_chat_template for any "instruct" model; our tasks choose their
+    format (plain/alpaca/chat) themselves, so a run of only fireact tasks does not repeat it."""
+    named = tmp_path / "tiny-instruct"
+    named.symlink_to(tiny_model, target_is_directory=True)
+    proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={named}", "--tasks",
+                       "fireact_demo", "--limit", "1", "--metadata", "max_turns=1",
+                       "shots=zeroshot", "--gen_kwargs", "max_gen_toks=8")
+    assert "chat template is not applied" not in proc.stderr
