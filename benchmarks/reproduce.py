@@ -25,17 +25,17 @@ SmolLM2-135M-Instruct unless ``--base`` names another (any Hub model when online
 from __future__ import annotations
 
 import argparse
-import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from fireact_eval.demo import run_command
 
 TASKS = "fireact_hotpotqa,fireact_hotpotqa_noise_none,fireact_hotpotqa_noise_random"
 
 
 def run(*argv: str) -> None:
-    print("\n$ " + " ".join(shlex.quote(a) for a in argv), flush=True)
-    subprocess.run(argv, check=True)
+    run_command(list(argv))
 
 
 def main() -> None:

@@ -75,7 +75,6 @@ def convert(
         raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     methods = tuple(methods)
     seen: Counter = Counter()
-    kept: Counter = Counter()
     examples: dict[str, Example] = {}
     tasks: dict[str, tuple[str, str]] = {}
     for logged in teacher_samples(paths):
@@ -88,15 +87,13 @@ def convert(
         if example.key() in examples:  # the same file given twice, or a run in a given folder
             continue
         examples[example.key()] = example
-        kept[key] += 1
     if not examples:
         raise FireactError("no successful rollouts to convert (of "
                            f"{sum(seen.values())} read; methods: {', '.join(methods)})")
     chosen, report = list(examples.values()), None
     if index is not None:
         chosen, report = decontaminate(chosen, index)
-        kept = Counter(tasks[e.key()] for e in chosen)
     if not chosen:
         raise FireactError("every successful rollout was of an evaluation question")
     write_examples(chosen, out, fmt)  # whole or not at all
-    return ConvertReport(seen, kept, Path(out), report)
+    return ConvertReport(seen, Counter(tasks[e.key()] for e in chosen), Path(out), report)

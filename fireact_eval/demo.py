@@ -66,12 +66,13 @@ class DemoConfig:
     extra: tuple[str, ...] = ()
 
 
-def _run(argv: list[str], check: bool = True) -> int:
+def run_command(argv: list[str], check: bool = True) -> int:
+    """Print a command as a user would type it, then run it; a failure is one line."""
     command = " ".join(shlex.quote(a) for a in argv)
     print(f"\n$ {command}", flush=True)
     status = subprocess.run(argv).returncode
     if check and status:
-        raise FireactError(f"demo step failed (exit {status}): {command}")
+        raise FireactError(f"step failed (exit {status}): {command}")
     return status
 
 
@@ -82,7 +83,7 @@ def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: list[str]) -
             "--gen_kwargs", "max_gen_toks=96", "--output_path", str(out), "--log_samples"]
     if cfg.limit is not None:
         argv += ["--limit", str(cfg.limit)]
-    _run(argv + list(cfg.extra))
+    run_command(argv + list(cfg.extra))
 
 
 def run_demo(cfg: DemoConfig) -> None:
@@ -93,7 +94,7 @@ def run_demo(cfg: DemoConfig) -> None:
     print(f"[1/5] the base model, few-shot ReAct, on the {TASKS} test questions", flush=True)
     _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, [])
     if cfg.prompted_only:
-        _run([*cli, "results", "table", f"prompted={prompted}"])
+        run_command([*cli, "results", "table", f"prompted={prompted}"])
         return
     data = cfg.out / "train.json"
     count = write_training_data(data)
@@ -103,7 +104,7 @@ def run_demo(cfg: DemoConfig) -> None:
           flush=True)
     adapter = cfg.out / "lora"
     print("\n[3/5] LoRA fine-tuning on them", flush=True)
-    _run([*cli, "train", "--base", cfg.model, "--data", str(data), "--out", str(adapter),
+    run_command([*cli, "train", "--base", cfg.model, "--data", str(data), "--out", str(adapter),
           "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
           "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
           "--save-steps", "100000"])
@@ -113,5 +114,5 @@ def run_demo(cfg: DemoConfig) -> None:
     print("\n[5/5] prompted vs fine-tuned", flush=True)
     runs = [f"prompted={prompted}", f"finetuned={tuned}"]
     for shape in ("leaderboard", "robustness", "cost"):
-        _run([*cli, "results", "table", *runs, "--shape", shape])
-    _run([*cli, "gate", "--baseline", str(prompted), "--candidate", str(tuned)], check=False)
+        run_command([*cli, "results", "table", *runs, "--shape", shape])
+    run_command([*cli, "gate", "--baseline", str(prompted), "--candidate", str(tuned)], check=False)

@@ -24,6 +24,19 @@ def find_files(path: str | Path, pattern: str, hint: str = "") -> list[Path]:
     return found
 
 
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write a file whole or not at all: a temporary file beside it, renamed into place, so
+    a crash never leaves half of it behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data, encoding="utf-8")
+    tmp.replace(path)
+
+
 def read_json(path: str | Path, what: str = "data file") -> Any:
     path = Path(path)
     if not path.is_file():

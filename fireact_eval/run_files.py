@@ -51,7 +51,8 @@ def logged_sample(record: Any, task: str, where: str) -> LoggedSample:
         settings = record["arguments"]["gen_args_0"].get("arg_2") or {}
         trajectory = Trajectory.from_json(record["resps"][0][0])
         doc = record["doc"]
-        doc["question"]  # noqa: B018 (present, or not one of ours)
+        if "question" not in doc:
+            raise KeyError("question")
     except (KeyError, IndexError, TypeError, AttributeError, json.JSONDecodeError):
         raise FireactError(f"{where}: not a fireact-eval sample (a logged rollout of a "
                            "fireact_* task)") from None

@@ -20,9 +20,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lm_eval.utils import hash_string
+
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import read_json
-from fireact_eval.scoring import qa
+from fireact_eval.jsonio import read_json, write_atomic
+from fireact_eval.scoring import COST_METRICS, qa
 from fireact_eval.trajectory import Trajectory
 from fireact_eval.transcript import parse_messages, parse_transcript
 
@@ -99,7 +101,7 @@ def import_dump(path: str | Path, out: str | Path, docs: list[dict]) -> Path:
                                          "arg_2": metadata}},
             "resps": [[response]], "filtered_resps": [response], "filter": "none",
             "metrics": list(metrics),
-            "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
+            "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)),
             **metrics})
     results = {}
     for name, column in values.items():
@@ -109,29 +111,15 @@ def import_dump(path: str | Path, out: str | Path, docs: list[dict]) -> Path:
         results[f"{name},none"] = mean
         results[f"{name}_stderr,none"] = stderr
     folder = Path(out) / label
-    folder.mkdir(parents=True, exist_ok=True)
-    lower = {"turns", "tool_calls", "tool_errors", "perturbed_calls", "invalid_actions"}
     record = {
         "results": {TASK: {"alias": TASK, **results}},
         "configs": {TASK: {"task": TASK, "metadata": metadata}},
-        "higher_is_better": {TASK: {name: name not in lower for name in values}},
+        "higher_is_better": {TASK: {name: name not in COST_METRICS for name in values}},
         "n-samples": {TASK: {"original": len(docs), "effective": len(docs)}},
         "config": {"model": "fireact-release", "model_args": {"pretrained": label}},
         "model_name": label,
     }
-    _write(folder / f"samples_{TASK}_{stamp}.jsonl",
-           "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
-    _write(folder / f"results_{stamp}.json", json.dumps(record, indent=2))
+    write_atomic(folder / f"samples_{TASK}_{stamp}.jsonl",
+                 "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
+    write_atomic(folder / f"results_{stamp}.json", json.dumps(record, indent=2))
     return folder
-
-
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

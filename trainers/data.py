@@ -12,19 +12,18 @@ observation are context (label -100).  ``train_on_inputs`` trains on everything,
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fireact_eval.data import examples
+from fireact_eval.data.fireact_release import has_options
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import ALPACA
 from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
 log = logging.getLogger(__name__)
 IGNORE = -100
-_MMLU_OPTIONS = re.compile(r"^\s*A[.)] .+\n\s*B[.)] ", re.M)
 
 Segments = list[tuple[str, bool]]  # (text, trainable)
 
@@ -98,8 +97,8 @@ def chat_segments(row: dict, tokenizer: Any) -> Segments:
 
 def mmlu_options_in_output(rows: list[dict]) -> int:
     """FireAct's released alpaca MMLU rows carry the options in ``output``, not the question."""
-    return sum(1 for r in rows if _MMLU_OPTIONS.search(r.get("output", ""))
-               and not _MMLU_OPTIONS.search(r.get("instruction", "")))
+    return sum(1 for r in rows if has_options(r.get("output", ""))
+               and not has_options(r.get("instruction", "")))
 
 
 def encode(segments: Segments, tokenizer: Any, cutoff: int, train_on_inputs: bool) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import iter_jsonl, read_json
+from fireact_eval.jsonio import iter_jsonl, read_json, write_atomic
 from fireact_eval.trajectory import Step
 from fireact_eval.transcript import (
     FINISH,
@@ -127,12 +127,6 @@ def write_examples(examples: Iterable[Example], out: str | Path, fmt: str | None
     if fmt not in FORMATS:
         raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     rows = [to_row(e, fmt) for e in examples]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        if fmt == "alpaca":
-            json.dump(rows, fh, ensure_ascii=False, indent=1)
-        else:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    tmp.replace(out)
+    write_atomic(out, json.dumps(rows, ensure_ascii=False, indent=1) if fmt == "alpaca"
+                 else "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return len(rows)

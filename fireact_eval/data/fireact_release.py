@@ -33,6 +33,7 @@ from fireact_eval.data.examples import (
     write_examples,
 )
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import write_atomic
 from fireact_eval.paths import cache_root
 
 FIREACT_REPO = "anchen1011/FireAct"
@@ -63,16 +64,13 @@ def fetch_release(out: Path | None = None) -> Path:
         target = out / name
         if target.is_file():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with urllib.request.urlopen(raw_url(name), timeout=60) as response:
                 data = response.read()
         except OSError as err:
             raise FireactError(f"could not fetch {raw_url(name)} ({err}); clone "
                                f"https://github.com/{FIREACT_REPO} and pass its folder") from None
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        write_atomic(target, data)
     return out
 
 
@@ -93,10 +91,15 @@ def release_files(src: str | Path) -> list[Path]:
                        "data/finetune/alpaca_format/*.json or gpt_format/*.jsonl)")
 
 
+def has_options(text: str) -> bool:
+    """Whether ``text`` holds MMLU's lettered options (``A. ...`` then ``B. ...``)."""
+    return bool(_LETTER_OPTIONS.search(text))
+
+
 def task_of(example: Example, path: Path, hotpotqa_questions: set[str]) -> str:
     if path.name.startswith("hotpotqa") or example.question in hotpotqa_questions:
         return "hotpotqa"
-    return "mmlu" if _LETTER_OPTIONS.search(example.question) else "strategyqa"
+    return "mmlu" if has_options(example.question) else "strategyqa"
 
 
 def import_row(row: object, where: str) -> tuple[Example, bool]:
@@ -104,7 +107,7 @@ def import_row(row: object, where: str) -> tuple[Example, bool]:
     moved = False
     if isinstance(row, dict) and isinstance(row.get("output"), str):
         options = _OPTIONS.match(row["output"])
-        if options and not _LETTER_OPTIONS.search(str(row.get("instruction", ""))):
+        if options and not has_options(str(row.get("instruction", ""))):
             row = {**row, "instruction": f"{str(row.get('instruction', '')).rstrip()}\n"
                                          f"{options.group(1).rstrip()}",
                    "output": row["output"][options.end():]}
