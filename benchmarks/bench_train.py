@@ -22,17 +22,20 @@ from fireact_eval.offline_model import smollm2_path
 ROOT = Path(__file__).resolve().parents[1]
 FIREACT = ROOT.parent / "shared/data/fireact/finetune/alpaca_format/hotpotqa.json"
 NO_CKPT = ["--gradient-checkpointing", "false"]
-BEFORE = ["--attention", "eager", "--loss", "full", "--bf16", "off", *NO_CKPT]  # until now
+HEAP = ["--mmap-threshold-kb", "0"]  # glibc's own allocation policy
+BEFORE = ["--attention", "eager", "--loss", "full", "--bf16", "off", *NO_CKPT, *HEAP]
 CONFIGS = {
     "lora: eager, full loss (before)": ["--method", "lora", *BEFORE],
-    "lora: sdpa": ["--method", "lora", "--loss", "full", "--bf16", "off", *NO_CKPT],
-    "lora: sdpa + masked loss": ["--method", "lora", "--bf16", "off", *NO_CKPT],
-    "lora: sdpa + masked + grad ckpt (default)": ["--method", "lora", "--bf16", "off"],
-    "lora: sdpa + masked + bf16": ["--method", "lora", "--bf16", "on", *NO_CKPT],
+    "lora: sdpa": ["--method", "lora", "--loss", "full", "--bf16", "off", *NO_CKPT, *HEAP],
+    "lora: sdpa + masked loss": ["--method", "lora", "--bf16", "off", *NO_CKPT, *HEAP],
+    "lora: sdpa + masked + bf16": ["--method", "lora", "--bf16", "on", *NO_CKPT, *HEAP],
+    "lora: sdpa + masked + grad ckpt": ["--method", "lora", "--bf16", "off", *HEAP],
+    "lora: sdpa + masked + grad ckpt + mmap (default)": ["--method", "lora"],
     "lora: default, dropout 0": ["--method", "lora", "--lora-dropout", "0"],
     "full: eager, full loss (before)": ["--method", "full", *BEFORE],
-    "full: sdpa + masked loss": ["--method", "full", "--bf16", "off", *NO_CKPT],
-    "full: sdpa + masked + grad ckpt (default)": ["--method", "full", "--bf16", "off"],
+    "full: sdpa + masked loss": ["--method", "full", "--bf16", "off", *NO_CKPT, *HEAP],
+    "full: sdpa + masked + grad ckpt": ["--method", "full", "--bf16", "off", *HEAP],
+    "full: sdpa + masked + grad ckpt + mmap (default)": ["--method", "full"],
 }
 
 

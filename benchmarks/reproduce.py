@@ -20,21 +20,31 @@ Every step is a documented command, printed before it runs:
 
 Search is offline replay; with a Wikipedia index use ``--search wiki``.  Base: the offline
 SmolLM2-135M-Instruct unless ``--base`` names another (any Hub model when online).
+
+``--backend vllm`` runs the evaluation legs on lm-eval's vllm backend (prefix caching on,
+LoRA through ``lora_local_path=``) with the python of ``--vllm-python`` (default
+``.venv-vllm``, built by ``.ci/vllm``); training always runs here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from fireact_eval.demo import run_command
+from fireact_eval.trainers.train import CARD
 
 TASKS = "fireact_hotpotqa,fireact_hotpotqa_noise_none,fireact_hotpotqa_noise_random"
 
 
-def run(*argv: str) -> None:
+def run(done: Path, *argv: str) -> None:
+    """Run a step unless its output is already complete (so a crashed run resumes)."""
+    if done.is_file() or (done.is_dir() and any(done.rglob("results_*.json"))):
+        print(f"\n# done, skipped: {done}", flush=True)
+        return
     run_command(list(argv))
 
 
@@ -51,6 +61,10 @@ def main() -> None:
     parser.add_argument("--batch-size", default=None, help="lm_eval batch size (default: 3N)")
     parser.add_argument("--search", default=None, help="default: replay of FireAct's results")
     parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--lr", default=None, help="default: 1e-3 (LoRA), 1e-5 (full)")
+    parser.add_argument("--lora-dropout", default="0.05")
+    parser.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    parser.add_argument("--vllm-python", default=".venv-vllm/bin/python")
     args = parser.parse_args()
 
     from fireact_eval.offline_model import smollm2_path
@@ -58,39 +72,55 @@ def main() -> None:
     data, out = Path(args.data_dir), Path(args.out)
     base = args.base or str(smollm2_path())
     cli = [sys.executable, "-m", "fireact_eval.cli"]
-    lm_eval = [sys.executable, "-m", "lm_eval", "--model", "hf"]
+    if args.backend == "vllm":
+        if not Path(args.vllm_python).is_file():
+            parser.error(f"--backend vllm: no {args.vllm_python} (build it with .ci/vllm)")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    lm_eval = ([args.vllm_python, "-m", "lm_eval", "--model", "vllm"] if args.backend == "vllm"
+               else [sys.executable, "-m", "lm_eval", "--model", "hf"])
+    vllm = ",enforce_eager=True,max_model_len=4096,enable_prefix_caching=True"
+    extra = vllm if args.backend == "vllm" else ""
     search = args.search
     if search is None:
-        run(*cli, "results", "import-fireact", *map(str, sorted((data / "trajs").glob("*.json"))),
+        run(out / "fireact_run", *cli, "results", "import-fireact", *map(str, sorted((data / "trajs").glob("*.json"))),
             "--out", str(out / "fireact_run"), "--data-dir", str(data))
         replay = out / "replay.jsonl"
-        run(*cli, "index", "build", "--out", str(replay),
+        run(replay, *cli, "index", "build", "--out", str(replay),
             *map(str, sorted((data / "finetune" / "alpaca_format").glob("*.json"))),
             *map(str, sorted((out / "fireact_run").rglob("samples_*.jsonl"))))
         search = f"replay:{replay}"
-    run(*cli, "data", "import-fireact", str(data / "finetune" / "alpaca_format" / "hotpotqa.json"),
-        "--out", str(out / "data"), "--data-dir", str(data))
     train_file = out / "data" / "alpaca_format" / "hotpotqa.json"
+    run(train_file, *cli, "data", "import-fireact",
+        str(data / "finetune" / "alpaca_format" / "hotpotqa.json"),
+        "--out", str(out / "data"), "--data-dir", str(data))
 
-    common = ["--tasks", TASKS, "--limit", str(args.n), "--batch_size",
-              args.batch_size or str(3 * args.n), "--log_samples"]
+    batch = args.batch_size or ("auto" if args.backend == "vllm" else str(3 * args.n))
+    common = ["--tasks", TASKS, "--limit", str(args.n), "--batch_size", batch, "--log_samples"]
     metadata = [f"data_dir={data}", f"search={search}", f"max_turns={args.max_turns}"]
-    run(*lm_eval, "--model_args", f"pretrained={base},dtype={args.dtype}", *common,
+    run(out / "prompted", *lm_eval, "--model_args", f"pretrained={base},dtype={args.dtype}{extra}",
+        *common,
         "--metadata", *metadata, "--output_path", str(out / "prompted"))
     adapter = out / args.method
-    run(*cli, "train", "--base", base, "--data", str(train_file), "--out", str(adapter),
+    run(adapter / CARD, *cli, "train", "--base", base, "--data", str(train_file), "--out", str(adapter),
         "--method", args.method, "--epochs", args.epochs, "--max-steps", args.max_steps,
-        "--batch-size", "8", "--lr", "1e-3" if args.method == "lora" else "1e-5",
-        "--lora-r", "16", "--lora-alpha", "32", "--save-steps", "100000")
-    tuned = (f"pretrained={base},peft={adapter.resolve()}" if args.method == "lora"
-             else f"pretrained={adapter.resolve()}")
-    run(*lm_eval, "--model_args", f"{tuned},dtype={args.dtype}", *common,
+        "--batch-size", "8", "--lr", args.lr or ("1e-3" if args.method == "lora" else "1e-5"),
+        "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", args.lora_dropout,
+        "--save-steps", "100000")
+    if args.method == "full":
+        tuned = f"pretrained={adapter.resolve()}"
+    elif args.backend == "vllm":
+        tuned = f"pretrained={base},lora_local_path={adapter.resolve()},max_lora_rank=16"
+    else:
+        tuned = f"pretrained={base},peft={adapter.resolve()}"
+    run(out / "finetuned", *lm_eval, "--model_args", f"{tuned},dtype={args.dtype}{extra}",
+        *common,
         "--metadata", *metadata, "shots=zeroshot", "format=alpaca",
         "--output_path", str(out / "finetuned"))
     runs = [f"prompted={out / 'prompted'}", f"finetuned={out / 'finetuned'}"]
     for shape in ("leaderboard", "robustness", "cost"):
-        run(*cli, "results", "table", *runs, "--shape", shape,
-            "--out", str(out / f"{shape}.md"))
+        run_command([*cli, "results", "table", *runs, "--shape", shape,
+            "--out", str(out / f"{shape}.md")])
         print((out / f"{shape}.md").read_text())
     subprocess.run([*cli, "gate", "--baseline", str(out / "prompted"), "--candidate",
                     str(out / "finetuned"), "--report", str(out / "gate.json")])

@@ -64,6 +64,10 @@ class TrainConfig:
                                           "memory")
     bf16: str = option("auto", "bf16 mixed precision: auto (a GPU that supports it), on, off",
                        "memory", choices=("auto", "on", "off"))
+    mmap_threshold_kb: int = option(64, "host memory (glibc): allocations from this size up "
+                                    "are mapped and unmapped, not kept in a fragmenting heap "
+                                    "(LoRA on SmolLM2, CPU: 5.7 -> 2.0 GB); 0: glibc's "
+                                    "default", "memory")
     # run
     eval_split: float = option(0.0, "share of rows held out for an eval loss", "run")
     resume: bool = option(False, "resume from the last checkpoint in OUT", "run")
@@ -102,6 +106,26 @@ def _precision(bf16: str) -> dict[str, bool]:
     if torch.cuda.is_available():
         return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
     return {}
+
+
+def return_freed_memory(threshold_kb: int) -> bool:
+    """Make glibc serve every allocation of ``threshold_kb`` or more with its own mapping
+    (returned to the OS when freed) and trim the heap top on every free.  By default glibc
+    raises its mapping threshold to the largest block freed so far (up to 32 MB), so the
+    training step's activations -- mostly 1-30 MB -- come from the heap, whose free space
+    fragments and is never returned: peak RSS was 2.9x what the tensors need.  No effect
+    (False) off glibc or with 0."""
+    import ctypes
+
+    if threshold_kb <= 0:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(libc.mallopt(m_mmap_threshold, threshold_kb * 1024)
+                and libc.mallopt(m_trim_threshold, 0))
 
 
 def _trainer_class(masked: bool):
@@ -175,6 +199,7 @@ def train(cfg: TrainConfig) -> dict:
     looks_local = cfg.base.startswith(("/", ".", "~")) or cfg.base.count("/") != 1
     if looks_local and not Path(cfg.base).expanduser().is_dir():
         raise FireactError(f"base model not found: {cfg.base} (a local folder or a Hub org/name)")
+    return_freed_memory(cfg.mmap_threshold_kb)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
