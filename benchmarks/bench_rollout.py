@@ -1,11 +1,13 @@
 """Batched rollout engine vs a sequential, one-question-at-a-time loop like FireAct's.
 
-Both paths run the harness's own ``react_generate`` on lm-eval's ``hf`` backend with the same
-model, questions and greedy decoding; the sequential path simply gives it one question at a
-time.  Reports wall time, speedup, answer agreement, and the harness overhead of the batched
-run: 1 - (time inside generate_until) / (wall time).
+Both paths run the harness's own ``react_generate`` on lm-eval's ``hf`` backend (or ``vllm``,
+prefix caching on, with ``--backend vllm`` from the ``.venv-vllm`` that ``.ci/vllm`` builds)
+with the same model, questions and greedy decoding; the sequential path simply gives it one
+question at a time.  Reports wall time, speedup, answer agreement, and the harness overhead
+of the batched run: 1 - (time inside generate_until) / (wall time).
 
     python benchmarks/bench_rollout.py            # SmolLM2-135M, 32 demo questions
+    .venv-vllm/bin/python benchmarks/bench_rollout.py --backend vllm
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import time
 from dataclasses import asdict
 
 from lm_eval.api.instance import Instance
-from lm_eval.models.huggingface import HFLM
 
 from fireact_eval.harness import react_generate
 from fireact_eval.offline_model import smollm2_path
@@ -26,17 +27,28 @@ from fireact_eval.settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 
-class TimedLM(HFLM):
-    """lm-eval's hf backend, timing every generate_until call."""
+def load_lm(backend: str, model: str, batch_size: int, dtype: str):
+    """lm-eval's backend, timing every generate_until call in ``lm.generate_seconds``."""
+    if backend == "vllm":
+        from lm_eval.models.vllm_causallms import VLLM
 
-    generate_seconds = 0.0
+        lm = VLLM(pretrained=model, dtype=dtype, batch_size="auto", enforce_eager=True,
+                  enable_prefix_caching=True, max_model_len=4096)
+    else:
+        from lm_eval.models.huggingface import HFLM
 
-    def generate_until(self, requests, disable_tqdm=False):
+        lm = HFLM(pretrained=model, device="cpu", batch_size=batch_size, dtype=dtype)
+    untimed = lm.generate_until
+
+    def generate_until(requests, disable_tqdm=False):
         started = time.perf_counter()
         try:
-            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+            return untimed(requests, disable_tqdm=disable_tqdm)
         finally:
-            self.generate_seconds += time.perf_counter() - started
+            lm.generate_seconds += time.perf_counter() - started
+
+    lm.generate_until, lm.generate_seconds = generate_until, 0.0
+    return lm
 
 
 def instances(docs, settings: RolloutSettings, gen_kwargs: dict) -> list[Instance]:
@@ -48,7 +60,7 @@ def instances(docs, settings: RolloutSettings, gen_kwargs: dict) -> list[Instanc
     ]
 
 
-def timed_run(lm: TimedLM, batches: list[list[Instance]]) -> tuple[list[Trajectory], float, float]:
+def timed_run(lm, batches: list[list[Instance]]) -> tuple[list[Trajectory], float, float]:
     lm.generate_seconds = 0.0
     started = time.perf_counter()
     outputs = [out for batch in batches for out in react_generate(lm, batch)]
@@ -64,10 +76,10 @@ def main() -> None:
     parser.add_argument("--max-gen-toks", type=int, default=96)
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--shots", default="fewshot", choices=["fewshot", "zeroshot"])
+    parser.add_argument("--backend", default="hf", choices=["hf", "vllm"])
     args = parser.parse_args()
 
-    lm = TimedLM(pretrained=args.model or str(smollm2_path()), device="cpu",
-                 batch_size=args.n, dtype=args.dtype)
+    lm = load_lm(args.backend, args.model or str(smollm2_path()), args.n, args.dtype)
     docs = list(demo()["test"])[: args.n]
     settings = RolloutSettings(max_turns=args.max_turns, search="local", shots=args.shots)
     gen_kwargs = {"until": ["\nObservation", "\nQuestion:"], "max_gen_toks": args.max_gen_toks,
@@ -79,7 +91,7 @@ def main() -> None:
     same = sum(a.answer == b.answer and a.turns == b.turns for a, b in zip(batched, sequential,
                                                                            strict=True))
     report = {
-        "questions": len(reqs), "shots": args.shots, "max_turns": args.max_turns,
+        "backend": args.backend, "questions": len(reqs), "shots": args.shots, "max_turns": args.max_turns,
         "max_gen_toks": args.max_gen_toks, "dtype": args.dtype,
         "batched_wall_s": round(b_wall, 1), "sequential_wall_s": round(s_wall, 1),
         "speedup": round(s_wall / b_wall, 2),

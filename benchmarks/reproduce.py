@@ -40,6 +40,35 @@ from fireact_eval.trainers.train import CARD
 TASKS = "fireact_hotpotqa,fireact_hotpotqa_noise_none,fireact_hotpotqa_noise_random"
 
 
+def diagnose(runs: dict[str, Path], replay: Path | None) -> str:
+    """Where answers are lost, per run and task: searches per question, the share of those
+    the replay index had recorded (the rest get a BM25 neighbour), the share of questions
+    whose gold answer appeared (as whole words) in a search result, and EM among those."""
+    from fireact_eval.jsonio import iter_jsonl
+    from fireact_eval.metrics import normalize_answer
+    from fireact_eval.run_files import read_samples, samples_files
+
+    recorded = ({normalize_answer(row["query"]) for _, row in iter_jsonl(replay, "replay")}
+                if replay else set())
+    lines = ["| run | task | questions | searches / q | recorded queries | gold in a "
+             "search result | EM when it was |", "|---|---|---:|---:|---:|---:|---:|"]
+    for label, folder in runs.items():
+        for path in samples_files(folder):
+            samples = list(read_samples(path))
+            queries = [normalize_answer(s.argument or "") for x in samples
+                       for s in x.trajectory.steps if s.action == "search"]
+            seen = [x for x in samples if any(
+                f" {normalize_answer(str(x.doc.get('answer', '')))} "
+                in f" {normalize_answer(s.observation or '')} "
+                for s in x.trajectory.steps if s.action == "search")]
+            em = sum(x.scores.get("exact_match", 0) for x in seen) / max(len(seen), 1)
+            hit = sum(q in recorded for q in queries) / max(len(queries), 1)
+            lines.append(f"| {label} | {samples[0].task if samples else path.name} | "
+                         f"{len(samples)} | {len(queries) / max(len(samples), 1):.2f} | "
+                         f"{hit:.2f} | {len(seen) / max(len(samples), 1):.2f} | {em:.2f} |")
+    return "\n".join(lines)
+
+
 def run(done: Path, *argv: str) -> None:
     """Run a step unless its output is already complete (so a crashed run resumes)."""
     if done.is_file() or (done.is_dir() and any(done.rglob("results_*.json"))):
@@ -81,7 +110,7 @@ def main() -> None:
                else [sys.executable, "-m", "lm_eval", "--model", "hf"])
     vllm = ",enforce_eager=True,max_model_len=4096,enable_prefix_caching=True"
     extra = vllm if args.backend == "vllm" else ""
-    search = args.search
+    search, replay = args.search, None
     if search is None:
         run(out / "fireact_run", *cli, "results", "import-fireact", *map(str, sorted((data / "trajs").glob("*.json"))),
             "--out", str(out / "fireact_run"), "--data-dir", str(data))
@@ -122,6 +151,9 @@ def main() -> None:
         run_command([*cli, "results", "table", *runs, "--shape", shape,
             "--out", str(out / f"{shape}.md")])
         print((out / f"{shape}.md").read_text())
+    (out / "diagnosis.md").write_text(diagnose(
+        {"prompted": out / "prompted", "finetuned": out / "finetuned"}, replay) + "\n")
+    print((out / "diagnosis.md").read_text())
     subprocess.run([*cli, "gate", "--baseline", str(out / "prompted"), "--candidate",
                     str(out / "finetuned"), "--report", str(out / "gate.json")])
 
