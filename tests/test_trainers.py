@@ -312,7 +312,7 @@ print(round(rss_mb() - before))
 @pytest.mark.skipif(not Path("/proc/self/statm").exists() or os.confstr(
     "CS_GNU_LIBC_VERSION") is None, reason="glibc on Linux only")
 def test_freed_activations_go_back_to_the_os():
-    """What kept LoRA training at 5.7 GB: glibc keeps freed 1 MB blocks in its heap (200 MB
+    """What kept LoRA training at 6.9 GB: glibc keeps freed 1 MB blocks in its heap (200 MB
     stays resident here); with the trainer's default they are unmapped when freed."""
     held = {kb: int(subprocess.run([sys.executable, "-c", FRAGMENTS, kb], check=True,
                                    capture_output=True, text=True).stdout)
