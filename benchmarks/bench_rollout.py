@@ -91,7 +91,8 @@ def main() -> None:
     same = sum(a.answer == b.answer and a.turns == b.turns for a, b in zip(batched, sequential,
                                                                            strict=True))
     report = {
-        "backend": args.backend, "questions": len(reqs), "shots": args.shots, "max_turns": args.max_turns,
+        "backend": args.backend, "questions": len(reqs), "shots": args.shots,
+        "max_turns": args.max_turns,
         "max_gen_toks": args.max_gen_toks, "dtype": args.dtype,
         "batched_wall_s": round(b_wall, 1), "sequential_wall_s": round(s_wall, 1),
         "speedup": round(s_wall / b_wall, 2),

@@ -114,7 +114,8 @@ def main() -> None:
     extra = vllm if args.backend == "vllm" else ""
     search, replay = args.search, None
     if search is None:
-        run(out / "fireact_run", *cli, "results", "import-fireact", *map(str, sorted((data / "trajs").glob("*.json"))),
+        run(out / "fireact_run", *cli, "results", "import-fireact",
+            *map(str, sorted((data / "trajs").glob("*.json"))),
             "--out", str(out / "fireact_run"), "--data-dir", str(data))
         replay = out / "replay.jsonl"
         run(replay, *cli, "index", "build", "--out", str(replay),
@@ -130,11 +131,11 @@ def main() -> None:
     common = ["--tasks", TASKS, "--limit", str(args.n), "--batch_size", batch, "--log_samples"]
     metadata = [f"data_dir={data}", f"search={search}", f"max_turns={args.max_turns}"]
     run(out / "prompted", *lm_eval, "--model_args", f"pretrained={base},dtype={args.dtype}{extra}",
-        *common,
-        "--metadata", *metadata, "--output_path", str(out / "prompted"))
+        *common, "--metadata", *metadata, "--output_path", str(out / "prompted"))
     adapter = out / args.method
-    run(adapter / CARD, *cli, "train", "--base", base, "--data", str(train_file), "--out", str(adapter),
-        "--method", args.method, "--epochs", args.epochs, "--max-steps", args.max_steps,
+    run(adapter / CARD, *cli, "train", "--base", base, "--data", str(train_file),
+        "--out", str(adapter), "--method", args.method, "--epochs", args.epochs,
+        "--max-steps", args.max_steps,
         "--batch-size", "8", "--lr", args.lr or ("1e-3" if args.method == "lora" else "1e-5"),
         "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", args.lora_dropout,
         "--save-steps", "100000", *(["--merge"] if args.backend == "vllm" else []))
@@ -145,13 +146,12 @@ def main() -> None:
     else:
         tuned = f"pretrained={base},peft={adapter.resolve()}"
     run(out / "finetuned", *lm_eval, "--model_args", f"{tuned},dtype={args.dtype}{extra}",
-        *common,
-        "--metadata", *metadata, "shots=zeroshot", "format=alpaca",
+        *common, "--metadata", *metadata, "shots=zeroshot", "format=alpaca",
         "--output_path", str(out / "finetuned"))
     runs = [f"prompted={out / 'prompted'}", f"finetuned={out / 'finetuned'}"]
     for shape in ("leaderboard", "robustness", "cost"):
         run_command([*cli, "results", "table", *runs, "--shape", shape,
-            "--out", str(out / f"{shape}.md")])
+                     "--out", str(out / f"{shape}.md")])
         print((out / f"{shape}.md").read_text())
     (out / "diagnosis.md").write_text(diagnose(
         {"prompted": out / "prompted", "finetuned": out / "finetuned"}, replay) + "\n")
