@@ -49,15 +49,16 @@ def diagnose(runs: dict[str, Path], replay: Path | None) -> str:
     from fireact_eval.jsonio import iter_jsonl
     from fireact_eval.metrics import normalize_answer
     from fireact_eval.run_files import read_samples, samples_files
+    from fireact_eval.tools.replay import query_key
 
-    recorded = ({normalize_answer(row["query"]) for _, row in iter_jsonl(replay, "replay")}
+    recorded = ({query_key(row["query"]) for _, row in iter_jsonl(replay, "replay index")}
                 if replay else set())
     lines = ["| run | task | questions | searches / q | recorded queries | gold in a "
              "search result | EM when it was |", "|---|---|---:|---:|---:|---:|---:|"]
     for label, folder in runs.items():
         for path in samples_files(folder):
             samples = list(read_samples(path))
-            queries = [normalize_answer(s.argument or "") for x in samples
+            queries = [query_key(s.argument or "") for x in samples
                        for s in x.trajectory.steps if s.action == "search"]
             seen = [x for x in samples if any(
                 f" {normalize_answer(str(x.doc.get('answer', '')))} "
@@ -108,10 +109,10 @@ def main() -> None:
             parser.error(f"--backend vllm: no {args.vllm_python} (build it with .ci/vllm)")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    lm_eval = ([args.vllm_python, "-m", "lm_eval", "--model", "vllm"] if args.backend == "vllm"
-               else [sys.executable, "-m", "lm_eval", "--model", "hf"])
-    vllm = ",enforce_eager=True,max_model_len=4096,enable_prefix_caching=True"
-    extra = vllm if args.backend == "vllm" else ""
+        lm_eval = [args.vllm_python, "-m", "lm_eval", "--model", "vllm"]
+        extra = ",enforce_eager=True,max_model_len=4096,enable_prefix_caching=True"
+    else:
+        lm_eval, extra = [sys.executable, "-m", "lm_eval", "--model", "hf"], ""
     search, replay = args.search, None
     if search is None:
         run(out / "fireact_run", *cli, "results", "import-fireact",

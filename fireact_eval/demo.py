@@ -105,9 +105,9 @@ def run_demo(cfg: DemoConfig) -> None:
     adapter = cfg.out / "lora"
     print("\n[3/5] LoRA fine-tuning on them", flush=True)
     run_command([*cli, "train", "--base", cfg.model, "--data", str(data), "--out", str(adapter),
-          "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
-          "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
-          "--save-steps", "100000"])
+                 "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
+                 "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
+                 "--save-steps", "100000"])
     print("\n[4/5] the fine-tuned agent, zero-shot, on the same test questions", flush=True)
     _lm_eval(cfg, f"pretrained={cfg.model},peft={adapter.resolve()},dtype={cfg.dtype}", tuned,
              ["shots=zeroshot", "format=alpaca"])

@@ -66,7 +66,7 @@ class TrainConfig:
                        "memory", choices=("auto", "on", "off"))
     mmap_threshold_kb: int = option(1024, "host memory (glibc): allocations from this size "
                                     "up are mapped and unmapped, not kept in a fragmenting "
-                                    "heap (LoRA on SmolLM2, CPU: 6.9 -> 2.0 GB); 0: glibc's "
+                                    "heap (LoRA on SmolLM2, CPU: 7.0 -> 2.0 GB); 0: glibc's "
                                     "own policy", "memory")
     # run
     eval_split: float = option(0.0, "share of rows held out for an eval loss", "run")
@@ -113,8 +113,9 @@ def return_freed_memory(threshold_kb: int) -> bool:
     returned to the OS when freed.  By default glibc raises its mapping threshold to the
     largest block freed so far (up to 32 MB), so the training step's activations -- mostly
     1-30 MB -- come from the heap, whose free space fragments and stays resident: peak RSS
-    was 3.5x what the step needs.  The price is a page fault per fresh page (64 KB: 26 %
-    slower per step; 1 MB: 20 %; 8 MB: 3.9 GB).  No effect (False) off glibc or with 0."""
+    was 3.5x what the step needs.  The price is a page fault per fresh page: slower steps
+    (README, Performance, has the thresholds measured).  No effect (False) off glibc or
+    with 0."""
     import ctypes
 
     if threshold_kb <= 0:

@@ -46,6 +46,11 @@ def _trajectories(path: Path) -> Iterator[Trajectory]:
             )
 
 
+def query_key(query: str) -> str:
+    """What makes two queries the same recorded call (case, punctuation, articles aside)."""
+    return normalize_answer(query)
+
+
 def recorded_calls(paths: Iterable[str | Path]) -> dict[str, dict[str, str]]:
     """First recorded observation per normalised query, over all files."""
     calls: dict[str, dict[str, str]] = {}
@@ -53,7 +58,7 @@ def recorded_calls(paths: Iterable[str | Path]) -> dict[str, dict[str, str]]:
         for traj in _trajectories(path):
             for step in traj.steps:
                 if step.action == "search" and step.argument and step.observation is not None:
-                    key = normalize_answer(step.argument)
+                    key = query_key(step.argument)
                     calls.setdefault(key, {"query": step.argument, "title": "",
                                            "text": step.observation})
     return calls
@@ -82,12 +87,12 @@ class ReplaySearch:
                 f"replay index not found: {path}; build one with `fireact-eval index build`"
             )
         rows = [row for _, row in iter_jsonl(path, what="replay index")]
-        self.recorded = {normalize_answer(r["query"]): r["text"] for r in rows}
+        self.recorded = {query_key(r["query"]): r["text"] for r in rows}
         self.fallback = LocalSearch(path, max_chars=10_000)  # observations are already short
         self.pool = sorted({r["text"] for r in rows if r["text"] != NULL_OBSERVATION})
 
     def __call__(self, query: str) -> str:
-        recorded = self.recorded.get(normalize_answer(query))
+        recorded = self.recorded.get(query_key(query))
         return recorded if recorded is not None else self.fallback(query)
 
 
