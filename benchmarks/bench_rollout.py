@@ -61,6 +61,10 @@ def instances(docs, settings: RolloutSettings, gen_kwargs: dict) -> list[Instanc
 
 
 def timed_run(lm, batches: list[list[Instance]]) -> tuple[list[Trajectory], float, float]:
+    """Run ``batches`` one after another; vLLM starts from an empty prefix cache, so the
+    second run does not find the first run's turns already computed."""
+    if hasattr(lm.model, "reset_prefix_cache"):
+        lm.model.reset_prefix_cache()
     lm.generate_seconds = 0.0
     started = time.perf_counter()
     outputs = [out for batch in batches for out in react_generate(lm, batch)]

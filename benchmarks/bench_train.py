@@ -22,7 +22,8 @@ from fireact_eval.offline_model import smollm2_path
 ROOT = Path(__file__).resolve().parents[1]
 FIREACT = ROOT.parent / "shared/data/fireact/finetune/alpaca_format/hotpotqa.json"
 NO_CKPT = ["--gradient-checkpointing", "false"]
-HEAP = ["--mmap-threshold-kb", "0"]  # glibc's own allocation policy
+HEAP = ["--allocator", "glibc", "--mmap-threshold-kb", "0"]  # glibc's malloc, its own policy
+MAPPED = ["--allocator", "glibc"]  # glibc's malloc, blocks from 1 MB mapped and unmapped
 BEFORE = ["--attention", "eager", "--loss", "full", "--bf16", "off", *NO_CKPT, *HEAP]
 CONFIGS = {
     "lora: eager, full loss (before)": ["--method", "lora", *BEFORE],
@@ -30,12 +31,14 @@ CONFIGS = {
     "lora: sdpa + masked loss": ["--method", "lora", "--bf16", "off", *NO_CKPT, *HEAP],
     "lora: sdpa + masked + bf16": ["--method", "lora", "--bf16", "on", *NO_CKPT, *HEAP],
     "lora: sdpa + masked + grad ckpt": ["--method", "lora", "--bf16", "off", *HEAP],
-    "lora: sdpa + masked + grad ckpt + mmap (default)": ["--method", "lora"],
+    "lora: sdpa + masked + grad ckpt + glibc mmap": ["--method", "lora", *MAPPED],
+    "lora: sdpa + masked + grad ckpt + tbbmalloc (default)": ["--method", "lora"],
     "lora: default, dropout 0": ["--method", "lora", "--lora-dropout", "0"],
     "full: eager, full loss (before)": ["--method", "full", *BEFORE],
     "full: sdpa + masked loss": ["--method", "full", "--bf16", "off", *NO_CKPT, *HEAP],
     "full: sdpa + masked + grad ckpt": ["--method", "full", "--bf16", "off", *HEAP],
-    "full: sdpa + masked + grad ckpt + mmap (default)": ["--method", "full"],
+    "full: sdpa + masked + grad ckpt + glibc mmap": ["--method", "full", *MAPPED],
+    "full: sdpa + masked + grad ckpt + tbbmalloc (default)": ["--method", "full"],
 }
 
 
@@ -63,8 +66,9 @@ def main() -> None:
         data = data_file(Path(tmp))
         print(f"data: {data}; batch {args.batch_size}, cutoff 512, {args.steps} steps, "
               f"LoRA r=16")
-        print("| configuration | peak memory (GB) | s / step | tokens / s | first loss |")
-        print("|---|---:|---:|---:|---:|")
+        print("| configuration | peak memory (GB) | s / step | tokens / s | first loss | "
+              "allocator |")
+        print("|---|---:|---:|---:|---:|---|")
         for name, flags in CONFIGS.items():
             if args.only and args.only not in name:
                 continue
@@ -79,7 +83,8 @@ def main() -> None:
             print(f"| {name} | {card['peak_memory_mb'] / 1024:.2f} "
                   f"({card['peak_memory_kind']}) | "
                   f"{card['train_seconds'] / card['global_step']:.1f} | "
-                  f"{card['tokens_per_second']:.0f} | {card['train_loss_first']:.4f} |",
+                  f"{card['tokens_per_second']:.0f} | {card['train_loss_first']:.4f} | "
+                  f"{card['host_allocator']} |",
                   flush=True)
 
 

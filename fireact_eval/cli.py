@@ -215,9 +215,13 @@ def _cache(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from fireact_eval.trainers.allocator import run_under
     from fireact_eval.trainers.train import TrainConfig, train
 
-    card = train(from_namespace(TrainConfig, args))
+    cfg = from_namespace(TrainConfig, args)
+    if args.whole_process:  # this command is the process: it may re-execute itself
+        run_under(cfg.allocator, sys.orig_argv[1:])
+    card = train(cfg)
     from accelerate import PartialState
 
     if not PartialState().is_main_process:  # under accelerate launch: one report, not N
@@ -225,7 +229,8 @@ def _train(args: argparse.Namespace) -> None:
     print(f"trained {card['examples']} examples, {card['global_step']} steps; loss (mean of "
           f"the first / last tenth of the steps) {card['train_loss_start']:.3f} -> "
           f"{card['train_loss_end']:.3f}; {card['tokens_per_second']:.0f} tokens/s, peak "
-          f"{card['peak_memory_kind']} {card['peak_memory_mb'] / 1024:.1f} GB; saved to "
+          f"{card['peak_memory_kind']} {card['peak_memory_mb'] / 1024:.1f} GB "
+          f"({card['host_allocator']}); saved to "
           f"{args.out}. Evaluate with:")
     for command in card["eval_commands"]:
         print(f"  {command}")
@@ -381,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    args.whole_process = argv is None  # parsed from the process's own command line
     if getattr(args, "lm_eval_args", None) and args.lm_eval_args[0] == "--":
         args.lm_eval_args = args.lm_eval_args[1:]
     try:

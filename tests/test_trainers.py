@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fireact_eval.errors import FireactError
+from fireact_eval.trainers.allocator import run_under, tbb_libraries
 from fireact_eval.trainers.data import IGNORE, alpaca_segments, build_examples, chat_segments
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
@@ -280,7 +281,7 @@ def test_memory_levers_keep_the_loss_curve(untrained_model, train_file, tmp_path
     eager attention (the trainer before them), step for step; the card says what it cost."""
     cards = {}
     for name, flags in (("before", ["--loss", "full", "--attention", "eager",
-                                    "--mmap-threshold-kb", "0"]),
+                                    "--allocator", "glibc", "--mmap-threshold-kb", "0"]),
                         ("now", [])):
         out = tmp_path / name
         fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
@@ -293,31 +294,71 @@ def test_memory_levers_keep_the_loss_curve(untrained_model, train_file, tmp_path
     assert now == pytest.approx(before, rel=2e-3)
     assert now[-1] < now[0]
     assert cards["now"]["peak_memory_mb"] > 0 and cards["now"]["tokens_per_second"] > 0
+    if sys.platform == "linux":  # the command re-executed itself under the default allocator
+        assert cards["before"]["host_allocator"] == "glibc"
+        assert cards["now"]["host_allocator"] == (
+            "tbb" if tbb_libraries() else "glibc (mmap from 1024 KB)")
 
 
-FRAGMENTS = """
+STEPS = """
 import sys, torch
-from fireact_eval.trainers.train import return_freed_memory
-assert return_freed_memory(int(sys.argv[1])) == (sys.argv[1] != "0")
+from fireact_eval.trainers.allocator import return_freed_memory
+return_freed_memory(int(sys.argv[1]))
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
-big = torch.ones(4 * 2**20); del big  # a freed 16 MB block raises glibc's mapping threshold
-before = rss_mb()
-blocks = [torch.ones(2**18) for _ in range(200)]  # 200 x 1 MB, as a step's activations
-keep = blocks[-1]; del blocks  # all freed but the last, which pins the heap top
-print(round(rss_mb() - before))
+base, peak = rss_mb(), 0.0
+for step in range(6):
+    n = 8 * (512 - 37 * step)  # batch x length: the batch's length shifts step to step
+    saved = []
+    for layer in range(30):  # forward: each layer keeps its input, frees its temporaries
+        saved.append(torch.ones(n * 576))
+        up, gate = torch.ones(n * 1536), torch.ones(n * 1536 + 4096)
+        del up, gate
+        peak = max(peak, rss_mb() - base)
+    for layer in range(30):  # backward: recompute, free the layer's input
+        grad = torch.ones(n * 1536)
+        saved.pop()
+        del grad
+        peak = max(peak, rss_mb() - base)
+print(round(peak))
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists() or os.confstr(
     "CS_GNU_LIBC_VERSION") is None, reason="glibc on Linux only")
-def test_freed_activations_go_back_to_the_os():
-    """What kept LoRA training at 6.9 GB: glibc keeps freed 1 MB blocks in its heap (200 MB
-    stays resident here); with the trainer's default they are unmapped when freed."""
+def test_shifting_activations_do_not_fragment_the_trainers_allocators():
+    """What kept LoRA training at 7 GB: SmolLM2-sized activations of a length that shifts
+    from step to step (~300 MB live at the peak) fragment glibc's heap; glibc with the
+    mapping threshold and tbbmalloc (the default where the tbb wheel is installed) stay
+    near what is live."""
     from fireact_eval.trainers.train import TrainConfig
 
-    default = str(TrainConfig.__dataclass_fields__["mmap_threshold_kb"].default)
-    held = {kb: int(subprocess.run([sys.executable, "-c", FRAGMENTS, kb], check=True,
-                                   capture_output=True, text=True).stdout)
-            for kb in ("0", default)}
-    assert held["0"] >= 150 and held[default] <= 20
+    def peak(threshold_kb: str, preload: list[Path] | None = None) -> int:
+        env = {**os.environ, "LD_PRELOAD": " ".join(map(str, preload))} if preload else None
+        return int(subprocess.run([sys.executable, "-c", STEPS, threshold_kb], check=True,
+                                  capture_output=True, text=True, env=env).stdout)
+
+    heap = peak("0")
+    mapped = peak(str(TrainConfig.__dataclass_fields__["mmap_threshold_kb"].default))
+    assert heap > 2 * mapped and mapped < 400
+    if tbb_libraries():
+        assert peak("0", tbb_libraries()) < 1.4 * mapped
+
+
+def test_allocator_choice_fails_early_and_never_loops(monkeypatch, capsys):
+    """An unknown allocator, or tbb without its wheel, is one line before anything loads;
+    a preload that did not take (the marker survives the re-exec) warns instead of looping."""
+    from fireact_eval.trainers import allocator
+
+    with pytest.raises(FireactError, match="unknown allocator 'jemalloc'; valid: auto"):
+        run_under("jemalloc", ["-m", "fireact_eval.cli", "train"])
+    monkeypatch.setattr(allocator, "active", lambda: "glibc")
+    monkeypatch.setattr(allocator, "tbb_libraries", lambda: None)
+    with pytest.raises(FireactError, match="tbb package is not installed"):
+        run_under("tbb", ["-m", "fireact_eval.cli", "train"])
+    run_under("auto", ["-m", "fireact_eval.cli", "train"])  # no wheel: glibc, no re-exec
+    monkeypatch.setattr(allocator, "tbb_libraries", lambda: [Path("/x/libtbbmalloc.so.2")])
+    monkeypatch.setenv("FIREACT_EVAL_ALLOCATOR_TRIED", "1")
+    monkeypatch.setattr(os, "execve", lambda *a: pytest.fail("re-executed twice"))
+    run_under("tbb", ["-m", "fireact_eval.cli", "train"])
+    assert "did not load" in capsys.readouterr().err
