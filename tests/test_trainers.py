@@ -161,6 +161,21 @@ def test_lora_makes_a_better_agent_through_peft(train_file, tmp_path):
     assert_better_agent(f"pretrained={base}", f"pretrained={base},peft={out}", tmp_path, None)
 
 
+def test_lora_runs_repeat_exactly_under_one_seed(untrained_model, train_file, tmp_path):
+    """The adapter's random init is seeded too: the first loss never showed it (LoRA's B
+    starts at zero), every later one moved from run to run."""
+    def losses(name: str, seed: str) -> list[float]:
+        fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
+                     "--out", str(tmp_path / name), "--max-steps", "3", "--batch-size", "4",
+                     "--lr", "1e-2", "--lora-dropout", "0", "--seed", seed,
+                     "--save-steps", "1000")
+        return json.loads((tmp_path / name / "fireact_eval.json").read_text())["train_losses"]
+
+    first = losses("a", "0")
+    assert losses("b", "0") == first
+    assert losses("c", "1")[1:] != first[1:]
+
+
 def test_resume_continues_from_the_last_checkpoint(untrained_model, train_file, tmp_path):
     out = tmp_path / "resumed"
     args = ("train", "--base", str(untrained_model), "--data", str(train_file), "--out",

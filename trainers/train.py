@@ -53,7 +53,8 @@ class TrainConfig:
     grad_accum: int = option(1, "steps accumulated per optimiser update", "optimisation")
     warmup: float = option(0.03, "warmup: steps, or a ratio of the steps when < 1",
                            "optimisation")
-    seed: int = option(0, "seed of shuffling, dropout and the eval split", "optimisation")
+    seed: int = option(0, "seed of the adapter's init, shuffling, dropout and the eval "
+                     "split", "optimisation")
     # memory and speed (benchmarks/bench_train.py chose the defaults)
     loss: str = option("masked", "masked: output layer and loss only at trained positions, "
                        "in chunks; full: the stock loss over every position", "memory",
@@ -178,7 +179,7 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
 def train(cfg: TrainConfig) -> dict:
     """Train, save the adapter (or model), tokenizer and card; return the card."""
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
     if cfg.method not in ("lora", "full"):
         raise FireactError(f"unknown method {cfg.method!r}; valid: lora, full")
@@ -196,6 +197,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
+        set_seed(cfg.seed)  # the adapter's random init: the Trainer seeds only after it
         model = get_peft_model(model, LoraConfig(
             r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
             target_modules=cfg.target_modules, task_type="CAUSAL_LM",
