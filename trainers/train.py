@@ -69,11 +69,11 @@ class TrainConfig:
     allocator: str = option("auto", "host memory allocator: auto (tbbmalloc from the tbb "
                             "package when installed and no GPU is used, else glibc), tbb, "
                             "glibc; the train command re-executes itself under it (LoRA on "
-                            "SmolLM2, CPU: glibc 7.0 GB, tbbmalloc 2.1 GB at the same speed)",
+                            "SmolLM2, CPU: glibc 7.2 GB, tbbmalloc 2.05 GB at about its speed)",
                             "memory", choices=ALLOCATORS)
     mmap_threshold_kb: int = option(1024, "under glibc's allocator: allocations from this "
                                     "size up are mapped and unmapped, not kept in a "
-                                    "fragmenting heap (7.0 -> 2.0 GB, 40%% slower); 0: glibc's "
+                                    "fragmenting heap (7.2 -> 1.9 GB, 50%% slower); 0: glibc's "
                                     "own policy", "memory")
     # run
     eval_split: float = option(0.0, "share of rows held out for an eval loss", "run")
