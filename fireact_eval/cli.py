@@ -156,7 +156,7 @@ def _results(args: argparse.Namespace) -> None:
     from fireact_eval.results.runs import load_runs
     from fireact_eval.results.tables import SHAPES, provenance
 
-    if args.action == "plot" and args.shape == "cost":
+    if args.action == "plot" and args.shape in ("cost", "outcomes"):
         raise FireactError("plot shapes: leaderboard, robustness")
     runs = load_runs(args.runs)
     table = SHAPES[args.shape](runs)
@@ -201,6 +201,18 @@ def _gate(args: argparse.Namespace) -> None:
     print("no regression beyond noise")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from fireact_eval.results.report import build_report
+    from fireact_eval.results.report_page import write_report
+
+    report = build_report(args.runs, args.baseline, args.candidate)
+    out = write_report(report, args.out, args.title)
+    size = out.stat().st_size / 1e6
+    print(f"wrote {out} ({len(report.runs)} runs, {len(report.questions)} rollouts, "
+          f"{len(report.pairs)} paired tasks, {size:.1f} MB); open it in a browser: "
+          f"file://{out.resolve()}")
+
+
 def _cache(args: argparse.Namespace) -> None:
     from fireact_eval.tools.cache import ToolCache
 
@@ -239,7 +251,7 @@ def _train(args: argparse.Namespace) -> None:
 def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
                    "LABEL=PATH names a run")
-    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost"],
+    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost", "outcomes"],
                    default="leaderboard")
     p.add_argument("--out", default=None, help=".md (default: print), .csv or .tex"
                    if action == "table" else ".png, .pdf or .svg")
@@ -375,6 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "(with --log_samples files; default 1.0: all)")
     p.add_argument("--report", default=None, help="write the verdicts as JSON here")
     p.set_defaults(func=_gate)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: tables, every trajectory "
+                       "step by step, and two runs compared question by question")
+    p.add_argument("runs", nargs="*", help="lm_eval --output_path folders or result files; "
+                   "LABEL=PATH names a run; the first two are paired unless --baseline / "
+                   "--candidate say otherwise")
+    p.add_argument("--baseline", default=None, help="the paired view's A (a run folder or file)")
+    p.add_argument("--candidate", default=None, help="the paired view's B")
+    p.add_argument("--out", default="report.html", help="the HTML file (default: report.html)")
+    p.add_argument("--title", default="", help="the page's title (default: the run labels)")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("cache", help="the persistent tool-call cache")
     p.add_argument("action", choices=["stats", "clear"])

@@ -24,7 +24,7 @@ from lm_eval.api.task import ConfigurableTask
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout import run_concurrently, run_episodes
-from fireact_eval.scoring import COST_METRICS
+from fireact_eval.scoring import COST_METRICS, OUTCOME_METRICS, higher_is_better
 from fireact_eval.settings import LM_EVAL_KEYS, RolloutSettings, valid_metadata_keys
 from fireact_eval.transcript import render_messages, render_text
 
@@ -41,11 +41,12 @@ class ReactTask(ConfigurableTask):
         self.settings = RolloutSettings.from_metadata(config.get("metadata"))
         # The result file records every setting the run used, defaults included.
         config["metadata"] = {**(config.get("metadata") or {}), **self.settings.as_metadata()}
-        # Every task reports the cost of its rollouts; YAMLs list only their quality metrics.
+        # Every task reports the outcomes and cost of its rollouts; YAMLs list only their
+        # quality metrics.
         listed = {m["metric"] for m in config.get("metric_list") or []}
         config["metric_list"] = [*(config.get("metric_list") or []), *(
-            {"metric": name, "aggregation": "mean", "higher_is_better": name == "finished"}
-            for name in (*COST_METRICS, "finished") if name not in listed
+            {"metric": name, "aggregation": "mean", "higher_is_better": higher_is_better(name)}
+            for name in (*OUTCOME_METRICS, *COST_METRICS, "finished") if name not in listed
         )]
         super().__init__(config=config)
 
@@ -114,6 +115,16 @@ def _cached_generate(lm: LM, requests: Sequence[tuple[Any, dict]]) -> list[str]:
     return outputs  # type: ignore[return-value]
 
 
+def _context_limit(lm: LM, gen_kwargs: dict) -> int | None:
+    """The prompt tokens a local backend (hf, vllm) takes before it cuts the context from
+    the left: its ``max_length`` less the generation budget, as their ``generate_until``
+    computes it.  API backends: unknown (the server says no)."""
+    max_length = None if _is_api(lm) else getattr(lm, "max_length", None)
+    if not isinstance(max_length, int):
+        return None
+    return max_length - int(gen_kwargs.get("max_gen_toks", getattr(lm, "max_gen_toks", 256)))
+
+
 def _token_counter(lm: LM):
     """Counts with the backend's tokenizer; API backends without one get chars/4, flagged."""
     if getattr(lm, "tokenizer", None) is not None:
@@ -139,6 +150,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
         episode = settings.episode(prompt, gen_kwargs, doc_key, pools)
         # each task renders its own way: a chat task in the run leaves a plain one plain
         episode.render = render_chat if rollout["chat"] else render_text
+        episode.context_limit = _context_limit(self, gen_kwargs)
         episodes.append(episode)
     concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)
     generate = functools.partial(_cached_generate, self)

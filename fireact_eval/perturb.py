@@ -31,6 +31,16 @@ def validate_noise(kind: str, p: float) -> None:
         raise FireactError(f"noise_p must be between 0 and 1, got {p}")
 
 
+def _draw(seed: int, doc_key: str, turn: int) -> random.Random:
+    return random.Random(f"{seed}/{doc_key}/{turn}")  # str seeds hash stably (sha512)
+
+
+def perturbed_at(p: float, seed: int, doc_key: str, turn: int) -> bool:
+    """Whether the tool call of ``turn`` on this doc is perturbed: the draw ``perturb``
+    makes, so a trajectory logged without per-step marks can be marked afterwards."""
+    return _draw(seed, doc_key, turn).random() < p
+
+
 def make_perturbation(
     kind: str, p: float, seed: int, doc_key: str, pool: Sequence[str] = ()
 ) -> Perturb:
@@ -49,7 +59,7 @@ def make_perturbation(
         raise FireactError("noise=random needs a pool of real responses; this backend has none")
 
     def perturb(observation: str, turn: int) -> tuple[str, bool]:
-        rng = random.Random(f"{seed}/{doc_key}/{turn}")  # str seeds hash stably (sha512)
+        rng = _draw(seed, doc_key, turn)
         if rng.random() >= p:
             return observation, False
         if kind == "none":

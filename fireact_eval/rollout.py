@@ -20,10 +20,14 @@ from tqdm.auto import tqdm
 
 from fireact_eval.perturb import Perturb, no_noise
 from fireact_eval.tools import Search, ToolError, ask
-from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step, Trajectory
 from fireact_eval.transcript import FINISH, one_line, parse_step, reflection_step, render_text
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
+# How the observations the engine writes itself begin (the trajectory report reads runs
+# logged before per-step marks by them).
+INVALID_ACTION_PREFIX = "Invalid action:"
+TOOL_FAILED_PREFIX = "The search tool failed ("
 
 
 Context = Any
@@ -58,7 +62,10 @@ class Episode:
     generation settings passed through to the backend untouched; and the method's hooks,
     which the engine calls for every episode alike: ``reflect`` (Reflexion asks for a
     reflection when it says so) and ``observe`` (every successful tool observation passes
-    through it: the noisy-tool perturbation, or ``no_noise``)."""
+    through it: the noisy-tool perturbation, or ``no_noise``).  ``context_limit``: the most
+    prompt tokens the model can take with room for its generation (``None``: no known
+    limit); a trajectory whose next prompt is longer is stopped, since the backend would
+    cut its question off the front."""
 
     prompt: str
     tools: Mapping[str, Search] = field(default_factory=dict)
@@ -67,12 +74,13 @@ class Episode:
     observe: Perturb = no_noise
     reflect: Reflect = never_reflect
     render: Render | None = None  # this episode's own rendering (else run_episodes' render)
+    context_limit: int | None = None
 
 
 def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
     valid = ", ".join([f"{name}[<query>]" for name in tools] + [f"{FINISH}[<answer>]"])
     wrote = f"{step.action}[...]" if step.action else "no action"
-    return f"Invalid action: you wrote {wrote}. Valid actions are: {valid}."
+    return f"{INVALID_ACTION_PREFIX} you wrote {wrote}. Valid actions are: {valid}."
 
 
 def call_tools(calls: Sequence[tuple[Search, str]]) -> list[str | ToolError]:
@@ -146,18 +154,27 @@ def run_episodes(
         reflecting = {i for i in live if episodes[i].reflect(trajectories[i])}
         contexts = [(episodes[i].render or render)(episodes[i].prompt, trajectories[i].steps,
                                                     i in reflecting) for i in live]
+        sizes = ([count_tokens(c) for c in contexts] if count_tokens is not None
+                 else [0] * len(contexts))
+        sent = []
+        for i, context, size in zip(live, contexts, sizes, strict=True):
+            limit = episodes[i].context_limit
+            if count_tokens is not None and limit is not None and size > limit:
+                trajectories[i].context_exceeded = True  # stopped: it no longer fits
+            else:
+                sent.append((i, context, size))
         generations = [
             "" if text is None else text  # a backend that returned nothing wrote nothing
-            for text in generate([(c, episodes[i].gen_kwargs)
-                                  for c, i in zip(contexts, live, strict=True)])
+            for text in (generate([(c, episodes[i].gen_kwargs) for i, c, _ in sent])
+                         if sent else [])
         ]
 
         # 2. Act: finish, queue a tool call, or say the action was invalid.
         queued: list[int] = []
-        for i, context, generation in zip(live, contexts, generations, strict=True):
+        for (i, _, size), generation in zip(sent, generations, strict=True):
             traj, tools = trajectories[i], episodes[i].tools
             if count_tokens is not None:
-                traj.prompt_tokens += count_tokens(context)
+                traj.prompt_tokens += size
                 traj.gen_tokens += count_tokens(generation)
             if i in reflecting:
                 traj.steps.append(reflection_step(generation))
@@ -171,6 +188,7 @@ def run_episodes(
                 queued.append(i)
             else:
                 step.observation = invalid_action_observation(step, tools)
+                step.mark = INVALID_ACTION
                 traj.invalid_actions += 1
 
         # 3. Observe: the turn's tool calls run together; failures and noise are counted.
@@ -181,10 +199,13 @@ def run_episodes(
             traj.tool_calls += 1
             if isinstance(result, ToolError):
                 traj.tool_errors += 1
-                observation = f"The search tool failed ({result}); try again or answer."
+                traj.steps[-1].mark = TOOL_ERROR
+                observation = f"{TOOL_FAILED_PREFIX}{result}); try again or answer."
             else:
                 observation, perturbed = episodes[i].observe(result, traj.turns)  # its own turn
                 traj.perturbed_calls += perturbed
+                if perturbed:
+                    traj.steps[-1].mark = PERTURBED
             traj.steps[-1].observation = one_line(observation)
 
         # 4. Account the turn's time to those who ran it; drop finished and exhausted ones.
@@ -192,9 +213,9 @@ def run_episodes(
         for i in live:
             trajectories[i].seconds += share
         still = [i for i in live if not trajectories[i].finished
+                 and not trajectories[i].context_exceeded
                  and trajectories[i].turns < episodes[i].max_turns]
-        bar.turned(sum(1 for i in live if not (trajectories[i].steps
-                                               and trajectories[i].steps[-1].kind == "reflection")))
+        bar.turned(sum(1 for i, _, _ in sent if trajectories[i].steps[-1].kind != "reflection"))
         ended = set(live) - set(still)
         bar.ended(len(ended), sum(episodes[i].max_turns - trajectories[i].turns for i in ended))
         live = still

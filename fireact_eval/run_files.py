@@ -19,6 +19,8 @@ from typing import Any
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl, read_json
+from fireact_eval.outcomes import classify, from_metrics
+from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.trajectory import Trajectory
 
 RESULTS_FILES = "results_*.json"
@@ -31,7 +33,8 @@ class LoggedSample:
     """One rollout as ``--log_samples`` wrote it.
 
     ``settings`` are the rollout settings the request carried (``arguments.gen_args_0``),
-    ``scores`` every per-sample metric lm-eval recorded next to it."""
+    ``scores`` every per-sample metric lm-eval recorded next to it, ``prompt`` the prompt
+    the rollout started from, ``doc_id`` lm-eval's index of the doc."""
 
     task: str
     doc_hash: str
@@ -39,10 +42,27 @@ class LoggedSample:
     settings: dict
     trajectory: Trajectory
     scores: dict[str, float]
+    prompt: str = ""
+    doc_id: int = -1
 
     @property
     def question(self) -> str:
         return str(self.doc.get("question", ""))
+
+    @property
+    def metric(self) -> str | None:
+        """The headline metric (exact match or accuracy) this sample was scored on."""
+        return next((m for m in QUALITY_METRICS if m in self.scores), None)
+
+    @property
+    def correct(self) -> bool:
+        return self.metric is not None and self.scores[self.metric] == 1.0
+
+    @property
+    def outcome(self) -> str:
+        """As recorded (``outcome_*`` metrics), or for samples logged before outcomes were,
+        derived from the trajectory by the same rules."""
+        return from_metrics(self.scores) or classify(self.trajectory, self.correct)
 
 
 def logged_sample(record: Any, task: str, where: str) -> LoggedSample:
@@ -58,8 +78,10 @@ def logged_sample(record: Any, task: str, where: str) -> LoggedSample:
                            "fireact_* task)") from None
     scores = {k: float(v) for k, v in record.items()
               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "doc_id"}
+    prompt = record["arguments"]["gen_args_0"].get("arg_0")
     return LoggedSample(task, str(record.get("doc_hash", record.get("doc_id"))), doc,
-                        dict(settings), trajectory, scores)
+                        dict(settings), trajectory, scores,
+                        prompt if isinstance(prompt, str) else "", int(record.get("doc_id", -1)))
 
 
 def samples_task(path: Path) -> str:

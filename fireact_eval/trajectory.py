@@ -16,7 +16,9 @@ class Step:
     """One turn: what the model wrote (``text``), what it meant, and what came back.
 
     ``kind`` is ``act`` for a Thought/Action turn, ``reflection`` for a Reflexion step
-    (its text in ``thought``; no action, no observation, not counted as a turn)."""
+    (its text in ``thought``; no action, no observation, not counted as a turn).  ``mark``
+    says what the engine did with the action, when it was not a plain tool call: one of
+    ``MARKS`` (the trajectory view shows it; the cost counters count it)."""
 
     text: str
     thought: str | None = None
@@ -24,6 +26,13 @@ class Step:
     argument: str | None = None
     observation: str | None = None
     kind: str = "act"
+    mark: str | None = None
+
+
+# An action the engine could not run, a tool call that failed, an observation the noisy
+# tool replaced.
+INVALID_ACTION, TOOL_ERROR, PERTURBED = "invalid_action", "tool_error", "perturbed"
+MARKS = (INVALID_ACTION, TOOL_ERROR, PERTURBED)
 
 
 @dataclass
@@ -32,6 +41,8 @@ class Trajectory:
 
     ``seconds`` is this trajectory's share of wall time: each turn's time is split
     evenly among the trajectories still running in it, so the shares add up to the run.
+    ``context_exceeded``: the engine stopped it because its next prompt no longer fit the
+    model's context (the backend would have cut the question off the front).
     """
 
     steps: list[Step] = field(default_factory=list)
@@ -45,6 +56,7 @@ class Trajectory:
     prompt_tokens: int = 0
     gen_tokens: int = 0
     seconds: float = 0.0
+    context_exceeded: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

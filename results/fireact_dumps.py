@@ -24,7 +24,7 @@ from lm_eval.utils import hash_string
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_json, write_atomic
-from fireact_eval.scoring import COST_METRICS, qa
+from fireact_eval.scoring import higher_is_better, qa
 from fireact_eval.trajectory import Trajectory
 from fireact_eval.transcript import parse_messages, parse_transcript
 
@@ -114,7 +114,7 @@ def import_dump(path: str | Path, out: str | Path, docs: list[dict]) -> Path:
     record = {
         "results": {TASK: {"alias": TASK, **results}},
         "configs": {TASK: {"task": TASK, "metadata": metadata}},
-        "higher_is_better": {TASK: {name: name not in COST_METRICS for name in values}},
+        "higher_is_better": {TASK: {name: higher_is_better(name) for name in values}},
         "n-samples": {TASK: {"original": len(docs), "effective": len(docs)}},
         "config": {"model": "fireact-release", "model_args": {"pretrained": label}},
         "model_name": label,

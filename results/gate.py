@@ -63,7 +63,7 @@ def compare(baseline: pd.Series, candidate: pd.Series, metric: str, z: float,
                    delta, noise, n, delta < -max(noise, tolerance), len(base))
 
 
-def _one_run(runs: pd.DataFrame, task: str, side: str) -> pd.Series:
+def one_run(runs: pd.DataFrame, task: str, side: str) -> pd.Series:
     rows = runs[runs["task"] == task]
     if len(rows) > 1:
         raise FireactError(f"{task}: the {side} holds {len(rows)} runs ("
@@ -72,19 +72,24 @@ def _one_run(runs: pd.DataFrame, task: str, side: str) -> pd.Series:
     return rows.iloc[0]
 
 
+def shared_tasks(base: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
+    """The tasks both sides ran; none is an error."""
+    shared = sorted(set(base["task"]) & set(cand["task"]))
+    if not shared:
+        raise FireactError(f"no task in common: baseline has {sorted(set(base['task']))}, "
+                           f"candidate has {sorted(set(cand['task']))}")
+    return shared
+
+
 def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: float = 1.96,
          tolerance: float = 0.0, min_overlap: float = 1.0) -> list[Verdict]:
     """A verdict per (task, metric) the two runs share; default metric: each task's score.
     With sample files the candidate must have answered at least ``min_overlap`` of the
     baseline's questions (default: all of them)."""
     base, cand = load_runs([baseline]), load_runs([candidate])
-    shared = sorted(set(base["task"]) & set(cand["task"]))
-    if not shared:
-        raise FireactError(f"no task in common: baseline has {sorted(set(base['task']))}, "
-                           f"candidate has {sorted(set(cand['task']))}")
     verdicts = []
-    for task in shared:
-        b, c = _one_run(base, task, "baseline"), _one_run(cand, task, "candidate")
+    for task in shared_tasks(base, cand):
+        b, c = one_run(base, task, "baseline"), one_run(cand, task, "candidate")
         for metric in metrics or [b["metric"]]:
             if metric not in b or metric not in c or pd.isna(b[metric]) or pd.isna(c[metric]):
                 raise FireactError(f"{task}: metric {metric!r} missing from one of the runs")

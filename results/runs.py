@@ -15,6 +15,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.run_files import TaskResult, read_run, results_files
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.settings import RolloutSettings
+from fireact_eval.stats import wilson_interval
 
 # Everything besides the model and the task that changes a run's numbers: the rollout
 # settings (defaults from RolloutSettings, for files that do not record them all), where the
@@ -59,9 +60,15 @@ def _settings(meta: dict, defaults: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def score_interval(score: float, n: int | None) -> tuple[float, float]:
+    """The Wilson interval (``stats.LEVEL``) of a 0/1 headline score over n questions."""
+    return wilson_interval(round(score * n), n) if n else (float("nan"), float("nan"))
+
+
 def load_runs(specs: list[str]) -> pd.DataFrame:
     """A row per (run, task): label, task, dataset, settings, n, score (the headline metric),
-    score_stderr, every ``metric`` / ``metric_stderr`` the run reported, and ``result``
+    score_stderr, score_low / score_high (its interval at ``stats.LEVEL``), every
+    ``metric`` / ``metric_stderr`` the run reported, and ``result``
     (the ``TaskResult``: samples, lm-eval's ``higher_is_better``).  The same run found
     twice is an error: results are never averaged."""
     rows, defaults = [], _defaults()
@@ -76,7 +83,10 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
                 **_settings(task.metadata, defaults), "n": task.n,
                 "results_file": str(run.path), **task.metrics, "metric": primary,
                 "score": task.metrics[primary],
-                "score_stderr": task.metrics.get(f"{primary}_stderr"), "result": task,
+                "score_stderr": task.metrics.get(f"{primary}_stderr"),
+                **dict(zip(("score_low", "score_high"),
+                           score_interval(task.metrics[primary], task.n), strict=True)),
+                "result": task,
             })
     if not rows:
         raise FireactError("no fireact task results in " + ", ".join(specs))

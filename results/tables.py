@@ -7,8 +7,11 @@ cost of a trajectory (turns, tokens, time; Table 4).  Each function is one ``piv
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
+from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.runs import distinguishing, sample_scores
 
 DATASET_ORDER = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo")
@@ -79,6 +82,35 @@ def cost(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.groupby(keys)[columns].first()
 
 
+def outcome_counts(row: pd.Series) -> dict[str, int] | None:
+    """How many of a run's samples ended each way: from its samples file (recorded, or
+    derived from the trajectory for runs logged before outcomes were), else from the
+    ``outcome_*`` means in its results file; None when it has neither."""
+    counts = Counter(sample.outcome for sample in row["result"].samples())
+    if counts:
+        return {name: counts.get(name, 0) for name in OUTCOMES}
+    shares = [row.get(PREFIX + name) for name in OUTCOMES]
+    if row["n"] and all(isinstance(v, float) and not pd.isna(v) for v in shares):
+        return {name: round(share * row["n"]) for name, share in zip(OUTCOMES, shares,
+                                                                     strict=True)}
+    return None
+
+
+def outcomes(runs: pd.DataFrame) -> pd.DataFrame:
+    """How each run's rollouts ended: the share of each outcome (``fireact_eval.outcomes``;
+    the shares of a row add up to 1) and ``n``."""
+    keys = ["model", "method", "dataset", "noise"]
+    keys += [c for c in distinguishing(runs, keys) if c != "n"]
+    rows = []
+    for _, row in runs.iterrows():
+        counts = outcome_counts(row)
+        total = sum(counts.values()) if counts else 0
+        rows.append({**{k: row[k] for k in keys}, "n": total or row["n"],
+                     **{name: (counts[name] / total if total else float("nan"))
+                        for name in OUTCOMES}})
+    return pd.DataFrame(rows).set_index(keys)
+
+
 def provenance(runs: pd.DataFrame) -> list[str]:
     """Where each run's numbers come from (search environment, questions), one line per
     model x dataset, for the notes under a table."""
@@ -89,4 +121,5 @@ def provenance(runs: pd.DataFrame) -> list[str]:
     return sorted(set(lines))
 
 
-SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost}
+SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost,
+          "outcomes": outcomes}

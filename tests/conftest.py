@@ -49,6 +49,20 @@ def tiny_model(tmp_path_factory) -> Path:
     return model_dir
 
 
+@pytest.fixture(scope="session")
+def runs(tiny_model, untrained_model, tmp_path_factory):
+    """The trained tiny agent (clean and noisy search) and its untrained twin, 8 questions,
+    as ``lm_eval --output_path ... --log_samples`` wrote them."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, model, tasks in (("trained", tiny_model, "fireact_demo,fireact_demo_noise_random"),
+                               ("untrained", untrained_model, "fireact_demo")):
+        run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}", "--tasks", tasks,
+                    "--device", "cpu", "--batch_size", "8", "--limit", "8", "--metadata",
+                    "shots=zeroshot", "max_turns=4", "--gen_kwargs", "max_gen_toks=64",
+                    "--output_path", str(root / name), "--log_samples")
+    return root
+
+
 def run_lm_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """``lm_eval`` as a user runs it, in a subprocess; only our tasks are indexed (15 s less)."""
     proc = subprocess.run(

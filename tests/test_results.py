@@ -14,25 +14,11 @@ from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import cost, leaderboard, robustness
 from fireact_eval.trajectory import Trajectory
 
-from conftest import run_lm_eval
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
                           capture_output=True, text=True)
-
-
-@pytest.fixture(scope="module")
-def runs(tiny_model, untrained_model, tmp_path_factory):
-    """The trained tiny agent (clean and noisy search) and its untrained twin, 8 questions."""
-    root = tmp_path_factory.mktemp("runs")
-    for name, model, tasks in (("trained", tiny_model, "fireact_demo,fireact_demo_noise_random"),
-                               ("untrained", untrained_model, "fireact_demo")):
-        run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}", "--tasks", tasks,
-                    "--device", "cpu", "--batch_size", "8", "--limit", "8", "--metadata",
-                    "shots=zeroshot", "max_turns=4", "--gen_kwargs", "max_gen_toks=64",
-                    "--output_path", str(root / name), "--log_samples")
-    return root
 
 
 def test_tables_in_the_papers_shapes(runs):

@@ -1,0 +1,82 @@
+"""The statistics of a comparison, in one place, wired to scipy rather than written by hand.
+
+Two runs of the same questions are paired data: a question one agent answers and the other
+does not is the evidence, a question both answer is not.  So the paired view uses McNemar's
+exact test on the discordant questions and a paired bootstrap of the per-question
+differences; a single run's score gets the Wilson interval of a binomial proportion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95
+RESAMPLES = 10_000
+
+
+def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The Wilson score interval of ``successes / n`` (good at small n and near 0 or 1,
+    where the normal interval leaves [0, 1]); (nan, nan) for n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: under "no difference" each of the ``only_a +
+    only_b`` discordant questions is a fair coin; 1.0 when there are none."""
+    discordant = only_a + only_b
+    if discordant == 0:
+        return 1.0
+    return float(stats.binomtest(only_b, discordant, 0.5).pvalue)
+
+
+def paired_bootstrap(differences: Sequence[float], level: float = LEVEL,
+                     resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean per-question difference: questions are
+    resampled with their pair intact.  Seeded, so a report is reproducible; a constant
+    difference has the degenerate interval (d, d)."""
+    values = np.asarray(differences, dtype=float)
+    if values.size == 0:
+        return float("nan"), float("nan")
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap((values,), np.mean, confidence_level=level, n_resamples=resamples,
+                             method="percentile", batch=max(1, 2_000_000 // values.size),
+                             rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+@dataclass(frozen=True)
+class PairedBinary:
+    """Two runs' 0/1 scores on the questions they share: the 2x2 table, McNemar's exact
+    p-value, and the mean difference (b - a) with its paired bootstrap interval."""
+
+    n: int
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+    p_value: float
+    difference: float
+    low: float
+    high: float
+
+
+def paired_binary(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
+                  seed: int = 0) -> PairedBinary:
+    if len(a) != len(b):
+        raise ValueError(f"paired scores of unequal length: {len(a)} and {len(b)}")
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    both = int(np.sum((x == 1) & (y == 1)))
+    only_a = int(np.sum((x == 1) & (y != 1)))
+    only_b = int(np.sum((x != 1) & (y == 1)))
+    low, high = paired_bootstrap(y - x, level, seed=seed)
+    return PairedBinary(len(x), both, only_a, only_b, len(x) - both - only_a - only_b,
+                        mcnemar_exact(only_a, only_b),
+                        float(np.mean(y - x)) if len(x) else float("nan"), low, high)

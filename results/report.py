@@ -1,0 +1,276 @@
+"""What the trajectory report shows, as plain data: runs, questions, steps, outcomes, pairs.
+
+``build_report`` reads lm-eval result folders (through ``runs.load_runs`` and
+``run_files``) into a ``Report``; ``report_page`` renders it as one HTML file and does
+nothing else, so everything a reader of the page relies on (which outcome a sample got,
+which observation was perturbed, which questions two runs disagree on, the paired test)
+is decided and tested here.
+
+Runs logged before per-step marks and outcomes were recorded get both derived: an invalid
+action and a failed tool call from the observation the engine wrote, a perturbed
+observation from the noise draw (a pure function of seed, doc and turn), the outcome from
+the trajectory (``outcomes.classify``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from fireact_eval.errors import FireactError
+from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES
+from fireact_eval.perturb import perturbed_at
+from fireact_eval.results.gate import one_run, shared_tasks
+from fireact_eval.results.runs import load_runs
+from fireact_eval.results.tables import SHAPES, provenance
+from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
+from fireact_eval.run_files import LoggedSample
+from fireact_eval.stats import LEVEL, paired_binary
+from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
+
+# A run's settings the report lists beside its label.
+RUN_SETTINGS = ("method", "shots", "format", "noise", "noise_p", "search", "max_turns", "data")
+
+
+@dataclass
+class StepView:
+    """One step as the page shows it; ``mark`` is one of ``trajectory.MARKS`` or None;
+    ``text``, what the model wrote, only where it did not parse into a thought and an
+    action (the rest is ``thought`` and ``action`` already)."""
+
+    kind: str
+    thought: str | None
+    action: str | None
+    argument: str | None
+    observation: str | None
+    mark: str | None
+    text: str
+
+
+@dataclass
+class QuestionView:
+    """One run's rollout of one question, with what it scored, how it ended and its cost."""
+
+    run: int  # index into Report.runs
+    key: str  # lm-eval's doc hash: the same question in two runs has the same key
+    question: str
+    gold: str
+    predicted: str | None
+    outcome: str
+    correct: bool
+    perturbed: bool
+    turns: int
+    tool_calls: int
+    invalid_actions: int
+    tool_errors: int
+    perturbed_calls: int
+    prompt_tokens: int
+    gen_tokens: int
+    seconds: float
+    steps: list[StepView]
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.gen_tokens
+
+
+@dataclass
+class RunView:
+    """One task of one run: its label, settings, headline score with its interval, the
+    count of each outcome, mean costs, and the prompt of its first question (prompts
+    differ only in the question, so the page shows one per run)."""
+
+    id: int
+    label: str
+    task: str
+    dataset: str
+    settings: dict[str, str]
+    n: int
+    metric: str
+    score: float
+    low: float
+    high: float
+    outcomes: dict[str, int]
+    cost: dict[str, float]
+    prompt: str
+    results_file: str
+
+
+@dataclass
+class PairView:
+    """Baseline (a) against candidate (b) on one task, over the questions both answered:
+    the 2x2 table, McNemar's exact p, the mean difference b - a with its paired bootstrap
+    interval, how a's outcomes turned into b's, and the questions where they differ (in
+    correctness or in the answer given)."""
+
+    task: str
+    a: int
+    b: int
+    n: int
+    only_in_a: int
+    only_in_b: int
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+    p_value: float
+    difference: float
+    low: float
+    high: float
+    transitions: dict[str, dict[str, int]]
+    differing: list[str]
+
+
+@dataclass
+class Table:
+    """A results table (``results table --shape``) as header and rows of strings."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Report:
+    runs: list[RunView]
+    questions: list[QuestionView]
+    pairs: list[PairView]
+    tables: list[Table]
+    notes: list[str] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=lambda: dict(OUTCOME_HELP))
+    level: float = LEVEL
+
+    def to_dict(self) -> dict:
+        """What the page's script reads (questions carry their token total)."""
+        data = asdict(self)
+        for view, record in zip(self.questions, data["questions"], strict=True):
+            record["tokens"] = view.tokens
+        return data
+
+
+def step_marks(sample: LoggedSample) -> list[str | None]:
+    """Each step's mark: as recorded, or for runs logged before marks were, derived."""
+    steps = sample.trajectory.steps
+    if any(step.mark for step in steps) or not steps:
+        return [step.mark for step in steps]
+    noise = str(sample.settings.get("noise", "off"))
+    p, seed = float(sample.settings.get("noise_p", 0.5)), int(sample.settings.get("noise_seed", 0))
+    doc_key = str(sample.doc.get("id", sample.doc_id))
+    marks, turn = [], 0
+    for step in steps:
+        turn += step.kind == "act"
+        marks.append(_derived_mark(step, turn, noise != "off"
+                                   and perturbed_at(p, seed, doc_key, turn)))
+    return marks
+
+
+def _derived_mark(step: Step, turn: int, drawn: bool) -> str | None:
+    observation = step.observation or ""
+    if step.kind != "act" or step.observation is None:
+        return None
+    if observation.startswith(INVALID_ACTION_PREFIX):
+        return INVALID_ACTION
+    if observation.startswith(TOOL_FAILED_PREFIX):
+        return TOOL_ERROR
+    return PERTURBED if drawn else None
+
+
+def question_view(run: int, sample: LoggedSample) -> QuestionView:
+    t = sample.trajectory
+    marks = step_marks(sample)
+    steps = [StepView(s.kind, s.thought, s.action, s.argument, s.observation, mark,
+                      s.text if mark == INVALID_ACTION or (s.kind == "act" and not s.thought)
+                      else "")
+             for s, mark in zip(t.steps, marks, strict=True)]
+    return QuestionView(
+        run=run, key=sample.doc_hash, question=sample.question,
+        gold=str(sample.doc.get("answer", "")), predicted=t.answer, outcome=sample.outcome,
+        correct=sample.correct, perturbed=PERTURBED in marks, turns=t.turns,
+        tool_calls=t.tool_calls, invalid_actions=t.invalid_actions, tool_errors=t.tool_errors,
+        perturbed_calls=t.perturbed_calls, prompt_tokens=t.prompt_tokens,
+        gen_tokens=t.gen_tokens, seconds=t.seconds, steps=steps)
+
+
+def _run_view(run_id: int, row: pd.Series, questions: list[QuestionView],
+              prompt: str) -> RunView:
+    counts = Counter(q.outcome for q in questions)
+    n = len(questions) or int(row["n"] or 0)
+    cost = {name: sum(getattr(q, name) for q in questions) / len(questions)
+            for name in ("turns", "tool_calls", "invalid_actions", "prompt_tokens",
+                         "gen_tokens", "seconds")} if questions else {}
+    return RunView(
+        id=run_id, label=str(row["model"]), task=str(row["task"]), dataset=str(row["dataset"]),
+        settings={k: str(row[k]) for k in RUN_SETTINGS if str(row[k]) not in ("", "nan")},
+        n=n, metric=str(row["metric"]), score=float(row["score"]),
+        low=float(row["score_low"]), high=float(row["score_high"]),
+        outcomes={name: counts.get(name, 0) for name in OUTCOMES}, cost=cost, prompt=prompt,
+        results_file=str(row["results_file"]))
+
+
+def _table(title: str, frame: pd.DataFrame) -> Table:
+    frame = frame.reset_index()
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.3f}"
+        return str(value)
+
+    return Table(title, [str(c) for c in frame.columns],
+                 [[cell(v) for v in row] for row in frame.itertuples(index=False)])
+
+
+def _pair(task: str, a: RunView, b: RunView, by_run: dict[int, dict[str, QuestionView]]
+          ) -> PairView:
+    qa, qb = by_run[a.id], by_run[b.id]
+    if not qa or not qb:
+        raise FireactError(f"{task}: the paired view needs per-question samples; run "
+                           "lm_eval with --log_samples for both runs")
+    shared = [key for key in qa if key in qb]
+    if not shared:
+        raise FireactError(f"{task}: {a.label} and {b.label} share no question (matched by "
+                           "lm-eval's doc hash); evaluate them on the same questions")
+    test = paired_binary([float(qa[k].correct) for k in shared],
+                         [float(qb[k].correct) for k in shared])
+    transitions = {x: {y: 0 for y in OUTCOMES} for x in OUTCOMES}
+    for key in shared:
+        transitions[qa[key].outcome][qb[key].outcome] += 1
+    differing = [k for k in shared if qa[k].correct != qb[k].correct
+                 or (qa[k].predicted or "").strip() != (qb[k].predicted or "").strip()]
+    return PairView(task, a.id, b.id, test.n, len(qa) - test.n, len(qb) - test.n, test.both,
+                    test.only_a, test.only_b, test.neither, test.p_value, test.difference,
+                    test.low, test.high, transitions, differing)
+
+
+def build_report(specs: list[str], baseline: str | None = None,
+                 candidate: str | None = None) -> Report:
+    """The report of the runs named by ``specs`` (``PATH`` or ``LABEL=PATH``, as ``results
+    table`` takes them); the paired view compares ``baseline`` with ``candidate``, by
+    default the first two specs, task by task, on the questions both answered."""
+    if (baseline is None) != (candidate is None):
+        raise FireactError("give both --baseline and --candidate, or neither (then the "
+                           "first two runs are paired)")
+    if baseline is None and len(specs) >= 2:
+        baseline, candidate = specs[0], specs[1]
+    all_specs = [*specs, *(s for s in (baseline, candidate) if s and s not in specs)]
+    if not all_specs:
+        raise FireactError("no runs given")
+    frame = load_runs(all_specs)
+    runs, questions, by_run = [], [], {}
+    for run_id, (_, row) in enumerate(frame.iterrows()):
+        samples = list(row["result"].samples())
+        views = [question_view(run_id, sample) for sample in samples]
+        runs.append(_run_view(run_id, row, views, samples[0].prompt if samples else ""))
+        questions += views
+        by_run[run_id] = {view.key: view for view in views}
+    pairs = []
+    if baseline is not None:
+        ids = {(r.results_file, r.task): r for r in runs}
+        base, cand = load_runs([baseline]), load_runs([candidate])
+        for task in shared_tasks(base, cand):
+            a = ids[(one_run(base, task, "baseline")["results_file"], task)]
+            b = ids[(one_run(cand, task, "candidate")["results_file"], task)]
+            pairs.append(_pair(task, a, b, by_run))
+    tables = [_table(name, shape(frame)) for name, shape in SHAPES.items()]
+    return Report(runs, questions, pairs, tables, provenance(frame))
