@@ -38,7 +38,8 @@ def _demo(args: argparse.Namespace) -> None:
                      max_turns=args.max_turns, prompted_only=args.prompted_only,
                      extra=tuple(args.lm_eval_args))
     run_demo(cfg)
-    print(f"\nresult and sample files: {out}")
+    print(f"\nresult and sample files: {out}\nthe report (open it in a browser): "
+          f"{(out / 'report.html').resolve().as_uri()}")
 
 
 def _index_build(args: argparse.Namespace) -> None:

@@ -11,7 +11,9 @@ Five documented commands, run as a user would run them (each is printed first):
    passage by its title and answers with the gold answer (a demo has no GPT-4 to ask);
 3. ``fireact-eval train``: a LoRA on those trajectories;
 4. ``lm_eval``: the fine-tuned agent, zero-shot, on the same test questions, clean and noisy;
-5. ``fireact-eval results table`` (leaderboard, robustness, cost) and ``fireact-eval gate``.
+5. ``fireact-eval results table`` (leaderboard, robustness, cost, outcomes), ``fireact-eval
+   gate``, and ``fireact-eval report``: one HTML page with every trajectory of both agents and
+   the two compared question by question.
 """
 
 from __future__ import annotations
@@ -93,8 +95,10 @@ def run_demo(cfg: DemoConfig) -> None:
     prompted, tuned = cfg.out / "prompted", cfg.out / "finetuned"
     print(f"[1/5] the base model, few-shot ReAct, on the {TASKS} test questions", flush=True)
     _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, [])
+    report = str(cfg.out / "report.html")
     if cfg.prompted_only:
         run_command([*cli, "results", "table", f"prompted={prompted}"])
+        run_command([*cli, "report", f"prompted={prompted}", "--out", report])
         return
     data = cfg.out / "train.json"
     count = write_training_data(data)
@@ -113,6 +117,7 @@ def run_demo(cfg: DemoConfig) -> None:
              ["shots=zeroshot", "format=alpaca"])
     print("\n[5/5] prompted vs fine-tuned", flush=True)
     runs = [f"prompted={prompted}", f"finetuned={tuned}"]
-    for shape in ("leaderboard", "robustness", "cost"):
+    for shape in ("leaderboard", "robustness", "cost", "outcomes"):
         run_command([*cli, "results", "table", *runs, "--shape", shape])
     run_command([*cli, "gate", "--baseline", str(prompted), "--candidate", str(tuned)], check=False)
+    run_command([*cli, "report", *runs, "--out", report])

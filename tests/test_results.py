@@ -15,7 +15,6 @@ from fireact_eval.results.tables import cost, leaderboard, robustness
 from fireact_eval.trajectory import Trajectory
 
 
-
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
                           capture_output=True, text=True)
