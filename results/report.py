@@ -27,7 +27,7 @@ from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import SHAPES, provenance
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
 from fireact_eval.run_files import LoggedSample
-from fireact_eval.stats import LEVEL, paired_binary
+from fireact_eval.stats import LEVEL, PairedBinary, paired_binary
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
 
 # A run's settings the report lists beside its label.
@@ -108,17 +108,9 @@ class PairView:
     task: str
     a: int
     b: int
-    n: int
-    only_in_a: int
+    only_in_a: int  # questions only one run answered: left out of the comparison
     only_in_b: int
-    both: int
-    only_a: int
-    only_b: int
-    neither: int
-    p_value: float
-    difference: float
-    low: float
-    high: float
+    test: PairedBinary
     transitions: dict[str, dict[str, int]]
     differing: list[str]
 
@@ -238,9 +230,8 @@ def _pair(task: str, a: RunView, b: RunView, by_run: dict[int, dict[str, Questio
         transitions[qa[key].outcome][qb[key].outcome] += 1
     differing = [k for k in shared if qa[k].correct != qb[k].correct
                  or (qa[k].predicted or "").strip() != (qb[k].predicted or "").strip()]
-    return PairView(task, a.id, b.id, test.n, len(qa) - test.n, len(qb) - test.n, test.both,
-                    test.only_a, test.only_b, test.neither, test.p_value, test.difference,
-                    test.low, test.high, transitions, differing)
+    return PairView(task, a.id, b.id, len(qa) - test.n, len(qb) - test.n, test, transitions,
+                    differing)
 
 
 def build_report(specs: list[str], baseline: str | None = None,

@@ -227,8 +227,9 @@ def test_report_model_pairs_questions_by_doc_hash(tmp_path):
     report = build_report([f"A={a}", f"B={b}"])
     assert [r.label for r in report.runs] == ["A", "B"] and len(report.questions) == 14
     [pair] = report.pairs
-    assert (pair.n, pair.both, pair.only_a, pair.only_b, pair.neither) == (7, 0, 1, 1, 5)
-    assert pair.difference == 0 and pair.p_value == 1.0
+    t = pair.test
+    assert (t.n, t.both, t.only_a, t.only_b, t.neither) == (7, 0, 1, 1, 5)
+    assert t.difference == 0 and t.p_value == 1.0
     assert sum(sum(row.values()) for row in pair.transitions.values()) == 7
     assert pair.transitions["correct"]["turn_limit"] == 1
     assert pair.transitions["wrong_answer"]["correct"] == 1
@@ -238,7 +239,7 @@ def test_report_model_pairs_questions_by_doc_hash(tmp_path):
     assert {t.title for t in report.tables} == {"leaderboard", "robustness", "cost", "outcomes"}
     # --baseline / --candidate swap the sides
     [swapped] = build_report([], baseline=b, candidate=a).pairs
-    assert (swapped.only_a, swapped.only_b) == (1, 1)
+    assert (swapped.test.only_a, swapped.test.only_b) == (1, 1)
     assert swapped.transitions["correct"]["wrong_answer"] == 1
 
 
