@@ -105,6 +105,20 @@ def test_mix_counts_shares_presets_dedup_and_errors():
         mix(pool, "hotpotqa=5")
 
 
+@pytest.mark.parametrize("spec", ["hotpotqa:react=5,hotpotqa:react=5",
+                                  "hotpotqa:*=1.0,hotpotqa:react=1.0"])
+def test_mix_refuses_a_pair_asked_for_twice(spec):
+    """Two items drawing from one pair used to repeat its rows (20 rows, 11 unique)."""
+    with pytest.raises(FireactError, match="hotpotqa:react is asked for twice"):
+        mix(_examples("hotpotqa", "react", 10) + _examples("hotpotqa", "cot", 4), spec)
+
+
+@pytest.mark.parametrize("amount", ["nan", "inf", "-1"])
+def test_mix_refuses_amounts_that_are_not_numbers_of_rows(amount):
+    with pytest.raises(FireactError, match="bad mix item"):
+        mix(_examples("hotpotqa", "react", 10), f"hotpotqa:react={amount}")
+
+
 def test_cli_import_mix_stats(tmp_path, untrained_model):
     src = release(tmp_path)
 

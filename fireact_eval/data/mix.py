@@ -9,6 +9,7 @@ than a pair has is an error, never a silent shortfall.  FireAct's own mixes are 
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable
@@ -35,7 +36,7 @@ def parse_mix(spec: str) -> list[tuple[str, str, float]]:
             value = float(amount)
         except ValueError:
             value = -1.0
-        if not (sep and colon and task and method) or value < 0 or (
+        if not (sep and colon and task and method) or not math.isfinite(value) or value < 0 or (
                 value > 1 and not value.is_integer()):
             raise FireactError(f"bad mix item {item!r}: expected task:method=COUNT or "
                                f"task:method=SHARE (0-1), or a preset: {', '.join(PRESETS)}")
@@ -56,12 +57,17 @@ def mix(examples: Iterable[Example], spec: str, seed: int = 0) -> list[Example]:
             pairs[(example.task, example.method)].append(example)
     rng = random.Random(seed)
     chosen: list[Example] = []
+    asked: dict[tuple[str, str], str] = {}  # each pair -> the mix item that asked for it
     for task, method, amount in parse_mix(spec):
         keys = sorted(k for k in pairs if k[0] == task and (method == "*" or k[1] == method))
         if not keys:
             available = ", ".join(f"{t}:{m}" for t, m in sorted(pairs)) or "none"
             raise FireactError(f"no {task}:{method} rows to mix (available: {available})")
         for key in keys:
+            if key in asked:  # two items drawing from one pair would repeat its rows
+                raise FireactError(f"{key[0]}:{key[1]} is asked for twice ({asked[key]} and "
+                                   f"{task}:{method}); name each task:method once")
+            asked[key] = f"{task}:{method}"
             rows = pairs[key]
             want = round(amount * len(rows)) if amount <= 1 else int(amount)
             if want > len(rows):
