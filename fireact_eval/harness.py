@@ -98,8 +98,8 @@ def _cached_generate(lm: LM, requests: Sequence[tuple[Any, dict]]) -> list[str]:
                                  disable_tqdm=True)
     kind = f"generate_until:{model_identity(lm)}"
     keys = [hash_args(kind, req) for req in requests]
-    outputs: list[str | None] = [
-        None if req[1].get("do_sample") else db.get(key)
+    outputs: list[str | None] = [  # an empty entry (older caches kept failed replies) is a miss
+        None if req[1].get("do_sample") else (db.get(key) or None)
         for key, req in zip(keys, requests, strict=True)
     ]
     missing = [i for i, out in enumerate(outputs) if out is None]
@@ -110,7 +110,8 @@ def _cached_generate(lm: LM, requests: Sequence[tuple[Any, dict]]) -> list[str]:
         ]
         for i, text in zip(missing, lm.generate_until(instances, disable_tqdm=True), strict=True):
             outputs[i] = text
-            if not requests[i][1].get("do_sample"):
+            # a failed reply (an API's null text) or an empty one is asked again next run
+            if text and not requests[i][1].get("do_sample"):
                 db[keys[i]] = text
     return outputs  # type: ignore[return-value]
 
