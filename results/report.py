@@ -263,5 +263,10 @@ def build_report(specs: list[str], baseline: str | None = None,
             a = ids[(one_run(base, task, "baseline")["results_file"], task)]
             b = ids[(one_run(cand, task, "candidate")["results_file"], task)]
             pairs.append(_pair(task, a, b, by_run))
-    tables = [_table(name, shape(frame)) for name, shape in SHAPES.items()]
-    return Report(runs, questions, pairs, tables, provenance(frame))
+    tables, notes = [], provenance(frame)
+    for name, shape in SHAPES.items():
+        try:
+            tables.append(_table(name, shape(frame)))
+        except FireactError as err:  # one table that cannot be drawn; the rest still can
+            notes.append(f"no {name} table: {err}")
+    return Report(runs, questions, pairs, tables, notes)

@@ -11,6 +11,7 @@ from collections import Counter
 
 import pandas as pd
 
+from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.runs import distinguishing, sample_scores
 
@@ -50,14 +51,38 @@ def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int]:
     return float("nan"), 0
 
 
+def _conditions(runs: pd.DataFrame) -> pd.Series:
+    """Each run's tool condition: its noise kind, plus its p and seed where runs of that kind
+    differ in them (so two noisy runs at p=0.5 and p=0.3 are two columns, never one)."""
+    varied = {kind for kind, group in runs.groupby("noise")
+              if group[["noise_p", "noise_seed"]].drop_duplicates().shape[0] > 1}
+    return runs.apply(lambda r: r["noise"] if r["noise"] == "off" or r["noise"] not in varied
+                      else f"{r['noise']} p={r['noise_p']} seed={r['noise_seed']}", axis=1)
+
+
+def _one_run_per_cell(runs: pd.DataFrame, keys: list[str]) -> None:
+    for _, cell in runs.groupby(keys, dropna=False):
+        if len(cell) > 1:
+            first = cell.iloc[0]
+            raise FireactError(
+                f"{len(cell)} runs fall in one table cell ({first['model']}, {first['dataset']}, "
+                f"noise {first['noise']}; n = {', '.join(str(n) for n in cell['n'])}): "
+                f"{', '.join(cell['results_file'])}; a cell holds one run (never the first, "
+                "never a mean): name them apart with LABEL=PATH or leave one out")
+
+
 def robustness(runs: pd.DataFrame) -> pd.DataFrame:
     """Score with a clean tool and with noisy ones, and the drop from clean to each, taken
-    over the questions both runs answered (``n_<noise>`` says how many)."""
+    over the questions both runs answered (``n_<noise>`` says how many).  Two runs that would
+    share a cell are an error."""
     index = ["model", "method", "dataset"]
     index += [c for c in distinguishing(runs, [*index, "noise"])
               if c not in ("noise_p", "noise_seed", "n")]
-    table = runs.pivot_table(index=index, columns="noise", values="score", aggfunc="first")
+    runs = runs.assign(condition=_conditions(runs))
+    _one_run_per_cell(runs, [*index, "condition"])
+    table = runs.pivot_table(index=index, columns="condition", values="score", aggfunc="first")
     table = table[_ordered(table.columns, NOISE_ORDER)]
+    table.columns.name = "noise"
     if "off" not in table.columns:
         return table
     by_key = runs.set_index(index)
@@ -65,7 +90,7 @@ def robustness(runs: pd.DataFrame) -> pd.DataFrame:
         drops, counts = [], []
         for key in table.index:
             rows = by_key.loc[[key]]
-            clean, noisy = rows[rows["noise"] == "off"], rows[rows["noise"] == noise]
+            clean, noisy = rows[rows["noise"] == "off"], rows[rows["condition"] == noise]
             drop, n = (_paired_drop(clean.iloc[0], noisy.iloc[0])
                        if len(clean) and len(noisy) else (float("nan"), 0))
             drops.append(drop)

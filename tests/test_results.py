@@ -167,6 +167,24 @@ def test_robustness_drop_is_over_the_questions_both_runs_answered(tmp_path):
     assert row.n_random == 3 and row.drop_random == pytest.approx(1 / 3)  # not 0.6 - 0.333
 
 
+def test_robustness_never_keeps_the_first_of_two_runs(tmp_path):
+    """Two noisy runs at different p are two columns, in either argument order; two runs in
+    one cell (clean, n=8 and n=16) are an error, not whichever came first."""
+    clean = write_run(tmp_path / "r", "clean", [1.0] * 6)
+    half = write_run(tmp_path / "r", "half", [0.0] * 6, metadata={"noise": "none"})
+    low = write_run(tmp_path / "r", "low", [1.0] * 3 + [0.0] * 3,
+                    metadata={"noise": "none", "noise_p": 0.1})
+    tables = [robustness(load_runs(order)) for order in ([clean, half, low], [clean, low, half])]
+    for table in tables:
+        row = table.iloc[0]
+        assert row["none p=0.5 seed=0"] == 0.0 and row["none p=0.1 seed=0"] == 0.5
+        assert row["drop_none p=0.1 seed=0"] == pytest.approx(0.5)
+    assert list(tables[0].iloc[0]) == list(tables[1].iloc[0])
+    more = write_run(tmp_path / "r", "more", [0.0] * 16)
+    with pytest.raises(FireactError, match="2 runs fall in one table cell"):
+        robustness(load_runs([clean, more]))
+
+
 def test_gate_reports_overlap_and_refuses_a_partial_or_mixed_run(tmp_path):
     base = write_run(tmp_path, "base", [1.0] * 16)
     part = write_run(tmp_path, "part", [1.0] * 4)
