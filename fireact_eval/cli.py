@@ -189,7 +189,7 @@ def _gate(args: argparse.Namespace) -> None:
 
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     verdicts = gate(args.baseline, args.candidate, metrics, args.z, args.tolerance,
-                    args.min_overlap)
+                    args.min_overlap, args.allow_different_settings)
     print(f"{'task':<32} {'metric':<12} {'baseline':>8} {'candid.':>8} {'delta':>8}  noise")
     for verdict in verdicts:
         print(verdict.line())
@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-overlap", type=float, default=1.0,
                    help="share of the baseline's questions the candidate must have answered "
                    "(with --log_samples files; default 1.0: all)")
+    p.add_argument("--allow-different-settings", action="store_true",
+                   help="compare runs whose search, noise, max_turns or questions differ "
+                   "(refused by default: the difference would not be the agent's)")
     p.add_argument("--report", default=None, help="write the verdicts as JSON here")
     p.set_defaults(func=_gate)
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from fireact_eval.errors import FireactError
-from fireact_eval.results.runs import load_runs, sample_scores
+from fireact_eval.results.runs import ENVIRONMENT, load_runs, sample_scores
 
 
 @dataclass(frozen=True)
@@ -81,15 +81,38 @@ def shared_tasks(base: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
     return shared
 
 
+def environment_differences(baseline: pd.Series, candidate: pd.Series) -> list[str]:
+    """How two runs of one task differ in their environment (search, noise, turn limit,
+    questions): a difference between them would be the environment's, not the agent's."""
+    return [f"{k}: baseline {baseline[k]!s}, candidate {candidate[k]!s}" for k in ENVIRONMENT
+            if str(baseline[k]) != str(candidate[k])]
+
+
+def _check_thresholds(z: float, tolerance: float, min_overlap: float) -> None:
+    if not (math.isfinite(z) and z > 0):
+        raise FireactError(f"--z must be a positive number of standard errors, got {z}")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise FireactError(f"--tolerance must be 0 or more, got {tolerance}")
+    if not 0 < min_overlap <= 1:
+        raise FireactError(f"--min-overlap must be a share in (0, 1], got {min_overlap}")
+
+
 def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: float = 1.96,
-         tolerance: float = 0.0, min_overlap: float = 1.0) -> list[Verdict]:
+         tolerance: float = 0.0, min_overlap: float = 1.0,
+         allow_different_settings: bool = False) -> list[Verdict]:
     """A verdict per (task, metric) the two runs share; default metric: each task's score.
     With sample files the candidate must have answered at least ``min_overlap`` of the
-    baseline's questions (default: all of them)."""
+    baseline's questions (default: all of them), in the same environment (``ENVIRONMENT``)
+    unless ``allow_different_settings``."""
+    _check_thresholds(z, tolerance, min_overlap)
     base, cand = load_runs([baseline]), load_runs([candidate])
     verdicts = []
     for task in shared_tasks(base, cand):
         b, c = one_run(base, task, "baseline"), one_run(cand, task, "candidate")
+        if (differ := environment_differences(b, c)) and not allow_different_settings:
+            raise FireactError(f"{task}: the runs differ in their environment ("
+                               + "; ".join(differ) + "); compare runs of the same settings, "
+                               "or pass --allow-different-settings")
         for metric in metrics or [b["metric"]]:
             if metric not in b or metric not in c or pd.isna(b[metric]) or pd.isna(c[metric]):
                 raise FireactError(f"{task}: metric {metric!r} missing from one of the runs")

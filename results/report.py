@@ -22,7 +22,7 @@ import pandas as pd
 from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES
 from fireact_eval.perturb import perturbed_at
-from fireact_eval.results.gate import one_run, shared_tasks
+from fireact_eval.results.gate import environment_differences, one_run, shared_tasks
 from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import SHAPES, provenance
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
@@ -255,15 +255,19 @@ def build_report(specs: list[str], baseline: str | None = None,
         runs.append(_run_view(run_id, row, views, samples[0].prompt if samples else ""))
         questions += views
         by_run[run_id] = {view.key: view for view in views}
-    pairs = []
+    pairs, pair_notes = [], []
     if baseline is not None:
         ids = {(r.results_file, r.task): r for r in runs}
         base, cand = load_runs([baseline]), load_runs([candidate])
         for task in shared_tasks(base, cand):
-            a = ids[(one_run(base, task, "baseline")["results_file"], task)]
-            b = ids[(one_run(cand, task, "candidate")["results_file"], task)]
+            rows = one_run(base, task, "baseline"), one_run(cand, task, "candidate")
+            if differ := environment_differences(*rows):  # still paired (clean vs noisy is
+                pair_notes.append(f"paired view of {task}: the runs differ in their "  # useful)
+                                  f"environment ({'; '.join(differ)}), so B - A is partly "
+                                  "the environment's")
+            a, b = (ids[(row["results_file"], task)] for row in rows)
             pairs.append(_pair(task, a, b, by_run))
-    tables, notes = [], provenance(frame)
+    tables, notes = [], [*pair_notes, *provenance(frame)]
     for name, shape in SHAPES.items():
         try:
             tables.append(_table(name, shape(frame)))

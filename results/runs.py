@@ -23,6 +23,9 @@ from fireact_eval.stats import wilson_interval
 SETTINGS = (*(f.name for f in fields(RolloutSettings) if f.metadata["changes_results"]),
             "data")
 IDENTITY = ("model", "task", *SETTINGS, "n")
+# The settings of the world the agent acts in, as opposed to the agent's own (method, shots,
+# format, family, reflect_at): two runs compared question by question must share these.
+ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "max_turns", "data")
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,9 @@ def test_report_refuses_what_cannot_be_paired(tmp_path):
     with pytest.raises(FireactError, match="the candidate holds 2 runs"):
         build_report([a, str(two)])
     assert len(build_report([str(two)]).runs) == 2  # one folder, no pairing asked: fine
+    noisy = _write_run(tmp_path, "noisy", _engine_trajectories(), GOLD, {"noise": "none"})
+    assert "differ in their environment (noise: baseline off, candidate none)" in (
+        build_report([a, noisy]).notes[0])  # paired anyway, and said
 
 
 def test_page_is_self_contained_and_escapes_model_text(tmp_path):

@@ -167,6 +167,26 @@ def test_robustness_drop_is_over_the_questions_both_runs_answered(tmp_path):
     assert row.n_random == 3 and row.drop_random == pytest.approx(1 / 3)  # not 0.6 - 0.333
 
 
+def test_gate_refuses_runs_of_different_environments_and_bad_thresholds(tmp_path):
+    """Clean vs noise=none of one task read as "REGRESSED -0.50" (and swapped, "ok")."""
+    clean = write_run(tmp_path, "clean", [1.0] * 8)
+    noisy = write_run(tmp_path, "noisy", [1.0, 0.0] * 4, metadata={"noise": "none"})
+    short = write_run(tmp_path, "short", [1.0] * 8, metadata={"max_turns": 2})
+    with pytest.raises(FireactError, match="noise: baseline off, candidate none"):
+        gate(clean, noisy)
+    with pytest.raises(FireactError, match="max_turns: baseline 11, candidate 2"):
+        gate(clean, short)
+    [v] = gate(clean, noisy, allow_different_settings=True)
+    assert v.regressed
+    fewshot = write_run(tmp_path, "fewshot", [0.0] * 8, metadata={"shots": "fewshot"})
+    [v] = gate(fewshot, clean)  # the agent's own settings may differ: that is the comparison
+    assert v.delta == 1.0
+    for bad in ({"z": float("nan")}, {"z": -1.0}, {"min_overlap": -1.0},
+                {"tolerance": float("nan")}):
+        with pytest.raises(FireactError, match="must be"):
+            gate(clean, clean, **bad)
+
+
 def test_robustness_never_keeps_the_first_of_two_runs(tmp_path):
     """Two noisy runs at different p are two columns, in either argument order; two runs in
     one cell (clean, n=8 and n=16) are an error, not whichever came first."""
