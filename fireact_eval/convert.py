@@ -39,10 +39,9 @@ def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:
 def as_example(logged: LoggedSample) -> Example:
     """The rollout with the zero-shot prompt, the bare question, labelled with its dataset
     (as the task recorded it) and method."""
-    settings = logged.settings
     return Example(logged.question.strip(), logged.trajectory.steps,
-                   str(settings.get("dataset") or logged.task),
-                   str(settings.get("method", "react")), logged.doc_hash)
+                   logged.dataset or logged.task,
+                   str(logged.settings.get("method", "react")), logged.doc_hash)
 
 
 @dataclass
@@ -79,7 +78,7 @@ def convert(
     tasks: dict[str, tuple[str, str]] = {}
     for logged in teacher_samples(paths):
         example = as_example(logged)
-        key = (logged.task, example.method)
+        key = (example.task, example.method)  # as the rows are labelled
         tasks[example.key()] = key
         seen[key] += 1
         if example.method not in methods or not (is_success(logged) or keep_failed):

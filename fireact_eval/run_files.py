@@ -34,7 +34,8 @@ class LoggedSample:
 
     ``settings`` are the rollout settings the request carried (``arguments.gen_args_0``),
     ``scores`` every per-sample metric lm-eval recorded next to it, ``prompt`` the prompt
-    the rollout started from, ``doc_id`` lm-eval's index of the doc."""
+    the rollout started from, ``doc_id`` lm-eval's index of the doc, ``dataset`` as the
+    task's YAML names it (``hotpotqa`` for ``fireact_hotpotqa_cot``)."""
 
     task: str
     doc_hash: str
@@ -44,6 +45,7 @@ class LoggedSample:
     scores: dict[str, float]
     prompt: str = ""
     doc_id: int = -1
+    dataset: str = ""
 
     @property
     def question(self) -> str:
@@ -65,7 +67,7 @@ class LoggedSample:
         return from_metrics(self.scores) or classify(self.trajectory, self.correct)
 
 
-def logged_sample(record: Any, task: str, where: str) -> LoggedSample:
+def logged_sample(record: Any, task: str, where: str, dataset: str = "") -> LoggedSample:
     """One samples line of a fireact task; a FireactError naming ``where`` otherwise."""
     try:
         settings = record["arguments"]["gen_args_0"].get("arg_2") or {}
@@ -81,7 +83,8 @@ def logged_sample(record: Any, task: str, where: str) -> LoggedSample:
     prompt = record["arguments"]["gen_args_0"].get("arg_0")
     return LoggedSample(task, str(record.get("doc_hash", record.get("doc_id"))), doc,
                         dict(settings), trajectory, scores,
-                        prompt if isinstance(prompt, str) else "", int(record.get("doc_id", -1)))
+                        prompt if isinstance(prompt, str) else "", int(record.get("doc_id", -1)),
+                        dataset)
 
 
 def samples_task(path: Path) -> str:
@@ -90,11 +93,27 @@ def samples_task(path: Path) -> str:
     return match["task"] if match else path.stem
 
 
+def recorded_dataset(path: Path, task: str) -> str:
+    """The dataset a samples file's task names in its YAML (``metadata.dataset``), from the
+    results file lm-eval wrote beside it; the task name where there is none (a samples file
+    on its own, or a task from before datasets were recorded)."""
+    match = _SAMPLES_NAME.match(path.name)
+    results = path.parent / f"results_{match['stamp']}.json" if match else None
+    if results is None or not results.is_file():
+        return task
+    try:
+        config = (read_json(results, "results file").get("configs") or {}).get(task) or {}
+    except (FireactError, AttributeError):
+        return task
+    return str((config.get("metadata") or {}).get("dataset") or task)
+
+
 def read_samples(path: str | Path) -> Iterator[LoggedSample]:
     path = Path(path)
     task = samples_task(path)
+    dataset = recorded_dataset(path, task)
     for line_no, record in iter_jsonl(path, "samples file"):
-        yield logged_sample(record, task, f"{path}, line {line_no}")
+        yield logged_sample(record, task, f"{path}, line {line_no}", dataset)
 
 
 def samples_files(path: str | Path) -> list[Path]:

@@ -125,7 +125,7 @@ def test_teacher_run_on_own_questions_to_training_file(tiny_model, tmp_path):
     converted = json.loads((tmp_path / "train.json").read_text())
     wins = [s["doc"]["question"] for s in samples if s["exact_match"] == 1.0]
     assert [r["instruction"] for r in converted] == wins and 1 <= len(wins) <= 3
-    assert report.seen[("fireact_demo", "react")] == 4
+    assert report.seen[("demo", "react")] == 4  # the dataset, as the rows are labelled
 
 
 def test_converted_files_feed_the_replay_index(teacher_run, tmp_path):

@@ -375,3 +375,16 @@ def test_report_in_a_real_browser(runs, browser, tmp_path):
     page.screenshot(path=str(shots / "report-paired.png"))
     assert not errors, errors
     assert all(url.startswith("file://") for url in requests), requests
+
+
+def test_convert_labels_rows_with_the_dataset_not_the_lm_eval_task(runs, tmp_path):
+    """Rows from ``fireact_demo`` / ``fireact_demo_noise_random`` are ``demo``, so ``data mix
+    demo:react=...`` finds them (they were labelled ``fireact_demo``)."""
+    from fireact_eval.convert import convert
+    from fireact_eval.jsonio import read_json
+
+    out = tmp_path / "train.json"
+    report = convert([runs / "trained"], out, keep_failed=True)
+    rows = read_json(out, "training data")
+    assert rows and {row["task"] for row in rows} == {"demo"}
+    assert all(task == "demo" for task, _ in report.seen)  # the report says what the file has
