@@ -211,7 +211,7 @@ def _report(args: argparse.Namespace) -> None:
     size = out.stat().st_size / 1e6
     print(f"wrote {out} ({len(report.runs)} runs, {len(report.questions)} rollouts, "
           f"{len(report.pairs)} paired tasks, {size:.1f} MB); open it in a browser: "
-          f"file://{out.resolve()}")
+          f"{out.resolve().as_uri()}")
 
 
 def _cache(args: argparse.Namespace) -> None:

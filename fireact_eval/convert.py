@@ -19,15 +19,13 @@ from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, de
 from fireact_eval.data.examples import FORMATS, Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.run_files import LoggedSample, read_samples, samples_files
-from fireact_eval.scoring import QUALITY_METRICS
 
 TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
 
 
 def is_success(logged: LoggedSample) -> bool:
     """Finished, and right by the task's own quality metric (exact match, or accuracy)."""
-    score = next((logged.scores[m] for m in QUALITY_METRICS if m in logged.scores), None)
-    return logged.trajectory.finished and score == 1.0
+    return logged.trajectory.finished and logged.correct
 
 
 def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:

@@ -10,6 +10,7 @@ module only, and take every setting from what the task recorded, never from its 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -141,8 +142,13 @@ class TaskResult:
         recorded show the task name."""
         return str(self.metadata.get("dataset") or self.task)
 
+    @functools.cached_property
+    def _samples(self) -> tuple[LoggedSample, ...]:
+        # read once: tables, the gate and the report each walk a run's samples
+        return tuple(read_samples(self.samples_path)) if self.samples_path else ()
+
     def samples(self) -> Iterator[LoggedSample]:
-        return read_samples(self.samples_path) if self.samples_path else iter(())
+        return iter(self._samples)
 
     def sample_scores(self, metric: str) -> dict[str, float]:
         """Per-doc values of ``metric``, keyed by lm-eval's doc hash (so two runs pair up

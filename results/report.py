@@ -114,6 +114,11 @@ class PairView:
     transitions: dict[str, dict[str, int]]
     differing: list[str]
 
+    @property
+    def reached_by_b(self) -> list[str]:
+        """The outcomes B reached: the transition matrix's columns."""
+        return [y for y in OUTCOMES if any(row[y] for row in self.transitions.values())]
+
 
 @dataclass
 class Table:

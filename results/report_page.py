@@ -25,7 +25,6 @@ TEMPLATE = "report.html.j2"
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
                               autoescape=True, undefined=jinja2.StrictUndefined,
-                              extensions=["jinja2.ext.do"],
                               trim_blocks=True, lstrip_blocks=True)
 
 
