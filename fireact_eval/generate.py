@@ -7,22 +7,28 @@ lm-eval's Python API with our tasks, exactly as ``lm_eval`` would; then ``conver
 successful trajectories, drops evaluation questions, and writes one training file.  It is a
 thin driver: each pair is an ordinary run, written to ``OUT/runs/<task>_<method>/``.
 
-Resumable: a pair whose result file exists is not run again, and every turn a pair generated
-is kept in its turn cache (``OUT/turn_cache/``, lm-eval's ``--use_cache``), so a run killed
-half way regenerates nothing it had generated (greedy decoding; sampled turns are not
-cached, as in lm-eval).
+Resumable: a pair is done when its marker (``OUT/runs/<task>_<method>/pair.json``, written
+after its results and samples files are whole) exists; a pair folder without one is cleared
+and run again.  Every turn a pair generated is kept in its turn cache (``OUT/turn_cache/``,
+lm-eval's ``--use_cache``), so a run killed half way regenerates nothing it had generated
+(greedy decoding; sampled turns are not cached, as in lm-eval).  The marker records what
+made the pair (teacher, decoding, task settings): rerunning into ``OUT`` with other settings
+is refused before the teacher loads, since neither the finished pairs nor the turn cache
+(keyed by prompt, not by model) belong to the new settings.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
 from fireact_eval.convert import ConvertReport, convert
 from fireact_eval.data.decontaminate import EvalIndex
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.options import option
 from fireact_eval.prompts import METHODS
 
@@ -91,8 +97,39 @@ class GenerateConfig:
                 **({"data_dir": self.data_dir} if self.data_dir else {})}
 
 
+    def pair_settings(self, task: str, method: str) -> dict[str, object]:
+        """Everything that changes what a pair generates (not batch size or device)."""
+        return {"task": task, "model": self.model, "model_args": self.model_args,
+                "gen_kwargs": self.gen_kwargs, "apply_chat_template": self.apply_chat_template,
+                "limit": self.limit, "metadata": self.task_metadata(method),
+                "extra": {k: repr(v) for k, v in sorted(self.extra.items())}}
+
+
+MARKER = "pair.json"
+
+
 def pair_dir(out: Path, task: str, method: str) -> Path:
     return out / "runs" / f"{task}_{method}"
+
+
+def pair_done(cfg: GenerateConfig, task: str, method: str) -> bool:
+    """Whether the pair finished with these settings; a folder it left unfinished is cleared
+    (a kill between its results and its samples file, or half way through one)."""
+    folder = pair_dir(Path(cfg.out), task, method)
+    marker = folder / MARKER
+    if not marker.is_file():
+        if folder.exists():
+            log.warning("%s: unfinished (no %s); running it again", folder, MARKER)
+            shutil.rmtree(folder)
+        return False
+    made_with = read_json(marker, "pair marker")
+    wanted = json.loads(json.dumps(cfg.pair_settings(task, method)))
+    if made_with != wanted:
+        changed = ", ".join(f"{k}: {made_with.get(k)!r} -> {wanted.get(k)!r}"
+                            for k in wanted if made_with.get(k) != wanted.get(k))
+        raise FireactError(f"{folder} was generated with other settings ({changed}); use "
+                           f"another --out, or delete {cfg.out} to start again")
+    return True
 
 
 def _load_model(cfg: GenerateConfig):
@@ -126,16 +163,16 @@ def _run_pair(lm, cfg: GenerateConfig, task: str, method: str, folder: Path) -> 
     tracker.save_results_aggregated(results=results, samples=samples)
     for name in results["configs"]:
         tracker.save_results_samples(task_name=name, samples=samples[name])
+    write_atomic(folder / MARKER, json.dumps(cfg.pair_settings(task, method), indent=2))
 
 
 def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
     """Run every pair not yet run, then convert all of them into one training file."""
     out = Path(cfg.out)
     pairs = cfg.pairs()
-    todo = [(t, m) for t, m in pairs if not any(pair_dir(out, t, m).rglob("results_*.json"))]
-    out.mkdir(parents=True, exist_ok=True)
+    todo = [(t, m) for t, m in pairs if not pair_done(cfg, t, m)]
     settings = {k: v for k, v in asdict(cfg).items() if k != "extra"}
-    (out / "generate.json").write_text(json.dumps(settings, indent=2))
+    write_atomic(out / "generate.json", json.dumps(settings, indent=2))
     if todo:
         lm = _load_model(cfg)
         for number, (task, method) in enumerate(todo, 1):
@@ -144,5 +181,5 @@ def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
                   f"{len(pairs) - len(todo)} done before)", flush=True)
             _run_pair(lm, cfg, task, method, pair_dir(out, task, method))
     suffix = "json" if cfg.format == "alpaca" else "jsonl"
-    return convert([out / "runs"], out / f"train.{suffix}", cfg.format, cfg.methods,
-                   index=index)
+    return convert([pair_dir(out, t, m) for t, m in pairs], out / f"train.{suffix}",
+                   cfg.format, cfg.methods, index=index)

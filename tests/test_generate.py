@@ -53,12 +53,33 @@ def test_generate_resumes_after_a_kill_and_converts(tiny_model, tmp_path):
         proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         resumed = server.prompts - before
+        assert resumed <= 8  # only the cot pair's one turn for 8 questions, react not rerun
+        assert "1 done before" in proc.stdout
+        train = json.loads((out / "train.json").read_text())
+
+        # a pair killed while its files were written (results whole, samples cut short) is
+        # not done: it runs again, from the turn cache, and the training file is whole again
+        (react / "pair.json").unlink()
+        samples = next(react.rglob("samples_*.jsonl"))
+        samples.write_bytes(samples.read_bytes()[: samples.stat().st_size // 2])
+        before = server.prompts
+        again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert server.prompts == before  # every turn came from the cache
+        assert "unfinished" in again.stderr and "1 done before" in again.stdout
+        assert json.loads((out / "train.json").read_text()) == train
+
+        # the same folder with other settings: refused before the teacher loads
+        changed = [a.replace("max_turns=4", "max_turns=2") for a in args]
+        refused = subprocess.run(changed, env=env, capture_output=True, text=True, timeout=600)
+        assert refused.returncode != 0 and server.prompts == before
+        error = refused.stderr.strip().splitlines()[-1]
+        assert "other settings" in error and "max_turns" in error, refused.stderr[-2000:]
+        assert json.loads((out / "generate.json").read_text())["metadata"] == [
+            "search=local", "shots=zeroshot", "max_turns=4"]
     finally:
         server.close()
-    assert resumed <= 8  # only the cot pair's one turn for 8 questions, react not rerun
-    assert "1 done before" in proc.stdout
-    train = json.loads((out / "train.json").read_text())
-    assert train and {r["method"] for r in train} <= {"react", "cot"}
+    assert {r["method"] for r in train} <= {"react", "cot"} and train
     assert {r["instruction"] for r in train} <= {r["question"] for r in rows}
     settings = json.loads((out / "generate.json").read_text())
     assert settings["n"] == 8 and settings["methods"] == ["react", "cot"]
@@ -68,8 +89,10 @@ def test_generate_resumes_after_a_kill_and_converts(tiny_model, tmp_path):
 
     # converting again with an evaluation set that holds one of the questions drops it
     index = EvalIndex({"hotpotqa": [train[0]["instruction"]]})
-    cfg = GenerateConfig(out=str(out), model="local-completions", tasks=["hotpotqa"],
-                         methods=["react", "cot"], n=8)
+    cfg = GenerateConfig(out=str(out), model="local-completions", model_args=args[7],
+                         tasks=["hotpotqa"], methods=["react", "cot"], n=8,
+                         data_dir=str(tmp_path / "data"),
+                         metadata=["search=local", "shots=zeroshot", "max_turns=4"])
     report = generate(cfg, index)  # every pair done: nothing runs, nothing loads
     again = json.loads((out / "train.json").read_text())
     assert len(again) == len(train) - 1
