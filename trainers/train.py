@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shlex
+import warnings
 from dataclasses import MISSING, asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 from fireact_eval import __version__
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import write_atomic
 from fireact_eval.options import option
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.data import build_examples, pad_collate
 
 CARD = "fireact_eval.json"
+RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were trained on
+# what a resumed run must share with the checkpoints it resumes (epochs and max_steps may
+# grow: that is what resuming is for; memory and logging settings change no weight)
+RESUME_FIXED = ("base", "method", "cutoff", "train_on_inputs", "limit", "lora_r", "lora_alpha",
+                "lora_dropout", "target_modules", "learning_rate", "batch_size", "grad_accum",
+                "warmup", "seed", "eval_split")
 
 
 @dataclass
@@ -84,6 +93,33 @@ class TrainConfig:
     save_steps: int = option(100, "checkpoint every this many steps", "run")
     extra: dict = field(default_factory=dict)  # more TrainingArguments, from Python only
 
+    def validate(self) -> None:
+        """One line for a setting that cannot train, before anything loads."""
+        positive = {"cutoff": self.cutoff, "lora_r": self.lora_r, "batch_size": self.batch_size,
+                    "grad_accum": self.grad_accum, "save_steps": self.save_steps}
+        for name, value in positive.items():
+            if value < 1:
+                raise FireactError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for name, value in {"limit": self.limit, "max_steps": self.max_steps}.items():
+            if value < 0:
+                raise FireactError(f"--{name.replace('_', '-')} must be 0 (no limit) or more, "
+                                   f"got {value}")
+        finite = {"lr": self.learning_rate, "epochs": self.epochs, "warmup": self.warmup,
+                  "lora-alpha": self.lora_alpha, "lora-dropout": self.lora_dropout,
+                  "eval-split": self.eval_split}
+        for name, value in finite.items():
+            if not math.isfinite(value) or value < 0:
+                raise FireactError(f"--{name} must be a finite number >= 0, got {value}")
+        if self.learning_rate == 0:
+            raise FireactError("--lr must be above 0")
+        if self.epochs == 0 and self.max_steps == 0:
+            raise FireactError("--epochs 0 trains nothing; give --epochs above 0 or --max-steps")
+        if self.lora_dropout >= 1 or self.eval_split >= 1:
+            raise FireactError("--lora-dropout and --eval-split must be below 1")
+
+    def run_record(self, data_sha256: str) -> dict:
+        return {"data_sha256": data_sha256, **{k: getattr(self, k) for k in RESUME_FIXED}}
+
 
 def _datasets(data: str) -> list[str]:
     """The tasks a training file's rows are labelled with (ours are; FireAct's are not)."""
@@ -92,6 +128,33 @@ def _datasets(data: str) -> list[str]:
     found = {str(row.get("task")) for row in read_rows(data) if isinstance(row, dict)
              and row.get("task")}
     return sorted(found)
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-N`` the Trainer finished writing (``trainer_state.json`` is
+    the last file it writes); one killed while saving is passed over."""
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()
+            and p.name.removeprefix("checkpoint-").isdigit()]
+    return max(done, key=lambda p: int(p.name.removeprefix("checkpoint-")), default=None)
+
+
+def _check_resume(cfg: TrainConfig, record: dict) -> Path | None:
+    """The checkpoint to resume from, after refusing one trained on other data or settings."""
+    checkpoints = Path(cfg.out) / "checkpoints"
+    last = last_complete_checkpoint(checkpoints)
+    made = checkpoints / RUN_RECORD
+    if cfg.resume and last is not None and made.is_file():
+        before = json.loads(made.read_text())
+        changed = [k for k in record if before.get(k) != json.loads(json.dumps(record[k]))]
+        if changed:
+            what = ", ".join("data (sha256 differs)" if k == "data_sha256" else
+                             f"{k}: {before.get(k)!r} -> {record[k]!r}" for k in changed)
+            raise FireactError(f"--resume: the checkpoints in {checkpoints} were trained with "
+                               f"other settings ({what}); use another --out, or leave out "
+                               "--resume to start again")
+    if cfg.resume and last is None:
+        print(f"--resume: no finished checkpoint in {checkpoints}; training from the start")
+    return last if cfg.resume else None
 
 
 def smoothed(losses: list[float], first: bool) -> float | None:
@@ -129,6 +192,16 @@ def _trainer_class(masked: bool):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     return FireactTrainer
+
+
+def _checkpointing(on: bool) -> dict[str, object]:
+    """Activation checkpointing under transformers' name for it: ``activation_checkpointing``
+    from 5.x (the old name warns on every run), ``gradient_checkpointing`` before."""
+    from transformers import TrainingArguments
+
+    name = ("activation_checkpointing" if "activation_checkpointing"
+            in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing")
+    return {name: on, f"{name}_kwargs": {"use_reentrant": False}}
 
 
 def _on_gpu() -> bool:
@@ -183,9 +256,14 @@ def train(cfg: TrainConfig) -> dict:
 
     if cfg.method not in ("lora", "full"):
         raise FireactError(f"unknown method {cfg.method!r}; valid: lora, full")
+    cfg.validate()
     looks_local = cfg.base.startswith(("/", ".", "~")) or cfg.base.count("/") != 1
     if looks_local and not Path(cfg.base).expanduser().is_dir():
         raise FireactError(f"base model not found: {cfg.base} (a local folder or a Hub org/name)")
+    if not Path(cfg.data).is_file():
+        raise FireactError(f"training data not found: {cfg.data}")
+    data_sha256 = hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest()
+    resume_from = _check_resume(cfg, cfg.run_record(data_sha256))
     mapped = return_freed_memory(cfg.mmap_threshold_kb)
     host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
     tokenizer = AutoTokenizer.from_pretrained(cfg.base)
@@ -198,10 +276,13 @@ def train(cfg: TrainConfig) -> dict:
         from peft import LoraConfig, get_peft_model
 
         set_seed(cfg.seed)  # the adapter's random init: the Trainer seeds only after it
-        model = get_peft_model(model, LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.target_modules, task_type="CAUSAL_LM",
-        ))
+        with warnings.catch_warnings():  # peft asks transformers 5 by the old name, each run
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
+                                    FutureWarning)
+            model = get_peft_model(model, LoraConfig(
+                r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                target_modules=cfg.target_modules, task_type="CAUSAL_LM",
+            ))
 
     dataset = datasets.Dataset.from_list(examples)
     splits = (dataset.train_test_split(test_size=cfg.eval_split, seed=cfg.seed)
@@ -224,8 +305,8 @@ def train(cfg: TrainConfig) -> dict:
         seed=cfg.seed,
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,  # every trainable (LoRA) weight is used each step
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing(cfg.gradient_checkpointing),
+        dataloader_pin_memory=_on_gpu(),  # pinned host memory only helps a copy to a GPU
         include_num_input_tokens_seen="non_padding",
         **_precision(cfg.bf16),
         **cfg.extra,
@@ -234,8 +315,10 @@ def train(cfg: TrainConfig) -> dict:
         model=model, args=args, train_dataset=splits["train"], eval_dataset=splits.get("test"),
         data_collator=partial(pad_collate, pad_id=tokenizer.pad_token_id),
     )
-    has_checkpoint = any((Path(cfg.out) / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if cfg.resume and has_checkpoint else None)
+    if trainer.is_world_process_zero():
+        write_atomic(Path(args.output_dir) / RUN_RECORD,
+                     json.dumps(cfg.run_record(data_sha256), indent=2))
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
 
     trainer.save_model(cfg.out)  # collective under FSDP / ZeRO-3: every process calls it
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
@@ -243,7 +326,7 @@ def train(cfg: TrainConfig) -> dict:
         "base_model": cfg.base,
         "method": cfg.method,
         "data": str(Path(cfg.data).resolve()),  # from wherever the card is read
-        "data_sha256": hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest(),
+        "data_sha256": data_sha256,
         "data_format": fmt,
         "eval_format": "chat" if fmt == "chat" else "alpaca",
         "examples": len(examples),
