@@ -4,6 +4,7 @@ kept out of every output; the persistent tool cache; the replay backend."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -236,6 +237,33 @@ def test_a_damaged_tool_cache_is_set_aside_and_the_run_goes_on(tmp_path, caplog)
     cache.put("b", "q", "obs")
     assert cache.get("b", "q") == "obs"
     assert "damaged" in caplog.text and len(list(tmp_path.glob("cache.sqlite.corrupt-*"))) == 1
+
+
+def test_an_unusable_tool_cache_is_one_error_when_it_opens(tmp_path):
+    """Another program's database, a folder, an unwritable place: each was a tool error on
+    every search (EM 0.5 -> 0.0, exit 0), or a traceback from ``cache stats``."""
+    import sqlite3
+
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE calls (id INTEGER, payload BLOB)")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    ToolCache(readonly / "c.sqlite").put("b", "q", "o")
+    (readonly / "c.sqlite").chmod(0o444)
+    readonly.chmod(0o555)
+    (tmp_path / "file").write_text("")
+    cases = {other: "is another database", tmp_path: "is a folder",
+             tmp_path / "file" / "c.sqlite": "cannot make its folder"}
+    if os.geteuid() != 0:  # root writes anywhere
+        cases[readonly / "c.sqlite"] = "readonly"
+    for path, said in cases.items():
+        with pytest.raises(FireactError, match=said):
+            ToolCache(path).put("b", "q", "o")
+        proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "cache", "stats",
+                               "--path", str(path)], capture_output=True, text=True)
+        assert proc.returncode != 0 and said in proc.stderr and "Traceback" not in proc.stderr
+    readonly.chmod(0o755)
 
 
 def test_a_fresh_cache_opened_by_many_processes_at_once_never_fails(tmp_path):

@@ -1,7 +1,9 @@
 """A persistent tool cache: one sqlite file, keyed by backend and query.
 
 A rerun costs zero API calls.  WAL mode lets many readers (parallel runs) share the file
-while one writes.  Failures are never cached, so a retry later can still succeed.
+while one writes.  Failures are never cached, so a retry later can still succeed.  A cache
+that cannot be used (a folder, an unwritable place, another program's database) is one
+error when it opens, before any rollout: never a search failure on every call.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fireact_eval.errors import FireactError
 from fireact_eval.paths import cache_root
 from fireact_eval.tools import Search, ToolError, ask
 
 log = logging.getLogger(__name__)
+COLUMNS = ["backend", "query", "observation"]
 
 
 def default_cache_path() -> Path:
@@ -29,7 +33,14 @@ def default_cache_path() -> Path:
 class ToolCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise FireactError(f"tool cache {self.path} is a folder; give a file path "
+                               "($FIREACT_EVAL_TOOL_CACHE or --path)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FireactError(f"tool cache {self.path}: cannot make its folder "
+                               f"({err.strerror})") from None
         self._lock = threading.Lock()
         try:
             self._db = self._open()
@@ -57,50 +68,58 @@ class ToolCache:
                         "CREATE TABLE IF NOT EXISTS calls (backend TEXT, query TEXT,"
                         " observation TEXT, PRIMARY KEY (backend, query))"
                     )
+                    columns = [row[1] for row in db.execute("PRAGMA table_info(calls)")]
+                if columns != COLUMNS:
+                    db.close()
+                    raise FireactError(
+                        f"tool cache {self.path} is another database (its table 'calls' has "
+                        f"columns {', '.join(columns)}); point $FIREACT_EVAL_TOOL_CACHE "
+                        "at another file")
                 return db
             except sqlite3.OperationalError as err:
                 if "locked" in str(err) and attempt < 49:
                     time.sleep(0.05 + 0.05 * random.random())
                     continue
                 db.close()
-                raise
+                raise FireactError(f"tool cache {self.path}: {err}") from None
             except sqlite3.DatabaseError:
                 db.close()
                 raise
         raise AssertionError("unreachable")
 
+    def _run(self, sql: str, args: tuple = (), write: bool = False) -> list[tuple]:
+        """One statement under the lock; sqlite's failure (a full disk, a file made read-only
+        mid-run) is the run's error, not a failed search."""
+        try:
+            with self._lock:
+                if not write:
+                    return self._db.execute(sql, args).fetchall()
+                with self._db:
+                    return [(self._db.execute(sql, args).rowcount,)]
+        except sqlite3.Error as err:
+            raise FireactError(f"tool cache {self.path}: {err}") from None
+
     def get(self, backend: str, query: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT observation FROM calls WHERE backend = ? AND query = ?", (backend, query)
-            ).fetchone()
-        return None if row is None else row[0]
+        rows = self._run("SELECT observation FROM calls WHERE backend = ? AND query = ?",
+                         (backend, query))
+        return rows[0][0] if rows else None
 
     def put(self, backend: str, query: str, observation: str) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO calls VALUES (?, ?, ?)", (backend, query, observation)
-            )
+        self._run("INSERT OR REPLACE INTO calls VALUES (?, ?, ?)", (backend, query, observation),
+                  write=True)
 
     def observations(self, backend: str) -> list[str]:
         """Distinct cached responses of a backend, in a stable order (a noise pool)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT DISTINCT observation FROM calls WHERE backend = ? ORDER BY observation",
-                (backend,),
-            ).fetchall()
-        return [r[0] for r in rows]
+        return [r[0] for r in self._run("SELECT DISTINCT observation FROM calls WHERE backend = ?"
+                                        " ORDER BY observation", (backend,))]
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT backend, COUNT(*) FROM calls GROUP BY backend")
-            return dict(rows.fetchall())
+        return dict(self._run("SELECT backend, COUNT(*) FROM calls GROUP BY backend"))
 
     def clear(self, backend: str | None = None) -> int:
-        with self._lock, self._db:
-            if backend is None:
-                return self._db.execute("DELETE FROM calls").rowcount
-            return self._db.execute("DELETE FROM calls WHERE backend = ?", (backend,)).rowcount
+        if backend is None:
+            return self._run("DELETE FROM calls", write=True)[0][0]
+        return self._run("DELETE FROM calls WHERE backend = ?", (backend,), write=True)[0][0]
 
 
 class CachedSearch:
