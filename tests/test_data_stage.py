@@ -7,11 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fireact_eval.data.decontaminate import EvalIndex, decontaminate
 from fireact_eval.data.examples import Example, read_examples, to_row
 from fireact_eval.data.fireact_release import RELEASED, import_release
 from fireact_eval.data.mix import mix
+from fireact_eval.data.stats import p95
 from fireact_eval.errors import FireactError
 from fireact_eval.transcript import parse_step, parse_transcript, to_text
 
@@ -65,6 +68,19 @@ def test_import_parses_repairs_labels_and_reports(tmp_path, caplog):
     assert "Episode finished" not in json.dumps(to_row(examples[0], "chat"))
 
 
+def test_a_multitask_file_alone_is_labelled_from_the_hotpotqa_file_beside_it(tmp_path):
+    """Given alone, multitask_multimethod.json labelled its 733 HotpotQA rows strategyqa."""
+    src = release(tmp_path) / "data" / "finetune" / "alpaca_format" / "multitask.json"
+    [report] = import_release(src, tmp_path / "out", index=None)
+    assert report.by_task_method[("hotpotqa", "react")] == 1
+    assert report.by_task_method[("hotpotqa", "cot")] == 1
+    alone = tmp_path / "alone" / "multitask.json"
+    alone.parent.mkdir()
+    alone.write_bytes(src.read_bytes())
+    with pytest.raises(FireactError, match="hotpotqa.*none is given or beside it"):
+        import_release(alone, tmp_path / "out2", index=None)
+
+
 def test_decontamination_finds_exact_and_near_duplicates():
     index = EvalIndex({"strategyqa": ["Can penguins fly to the moon and back home?"],
                        "hotpotqa": ["Which magazine was started first, Arthur's Magazine or "
@@ -86,6 +102,12 @@ def test_decontamination_finds_exact_and_near_duplicates():
 def _examples(task, method, n):
     steps = parse_transcript(REACT).steps
     return [Example(f"{task} {method} {i}?", steps, task, method) for i in range(n)]
+
+
+@given(st.lists(st.integers(1, 5000), min_size=1, max_size=60))
+def test_p95_lies_within_the_data(lengths):
+    """``data stats`` printed a p95 above the max (statistics' exclusive method)."""
+    assert min(lengths) <= p95(lengths) <= max(lengths)
 
 
 def test_mix_counts_shares_presets_dedup_and_errors():

@@ -11,7 +11,9 @@ finished`` line, which no agent sees, is not kept.  Each row is labelled with it
 its shape) and task: the rows of the ``hotpotqa*`` files, and rows of the multi-task files
 whose question is in one of those, are HotpotQA; a question with options A-D is MMLU; the
 rest of the multi-task files is StrategyQA (an answer is not enough: HotpotQA has yes/no
-comparison questions, and some StrategyQA answers run on past the yes/no).
+comparison questions, and some StrategyQA answers run on past the yes/no).  So a multi-task
+file is read with the release's ``hotpotqa*`` files (given, beside it, or in the other
+layout's folder); without one it is refused rather than half of it labelled StrategyQA.
 """
 
 from __future__ import annotations
@@ -175,13 +177,28 @@ def import_file(path: Path, out_dir: Path, index: EvalIndex | None,
     return report
 
 
+def hotpotqa_files(files: list[Path]) -> list[Path]:
+    """The release's HotpotQA files that label a multi-task file's rows: those given, those
+    beside a given file, and those in the other layout's folder beside it."""
+    found = {p for p in files if p.name.startswith("hotpotqa")}
+    for path in files:
+        for folder in (path.parent, *path.parent.parent.glob("*_format")):
+            found.update(p for p in folder.glob("hotpotqa*") if p.suffix in (".json", ".jsonl"))
+    return sorted(found)
+
+
 def import_release(src: str | Path, out_dir: str | Path,
                    index: EvalIndex | None) -> list[FileReport]:
     """Import every released file under ``src`` into ``out_dir`` (same names and layouts)."""
     files = release_files(src)
-    hotpotqa_questions = {import_row(row, "")[0].question for path in files
-                          if path.name.startswith("hotpotqa") for row in read_rows(path)
-                          if _parses(row)}
+    sources = hotpotqa_files(files)
+    multitask = [p.name for p in files if not p.name.startswith("hotpotqa")]
+    if multitask and not sources:
+        raise FireactError(f"{', '.join(multitask)}: its HotpotQA rows are told from "
+                           "StrategyQA's by FireAct's hotpotqa*.json / .jsonl files, and none "
+                           "is given or beside it; pass the release folder (data/finetune)")
+    hotpotqa_questions = {import_row(row, "")[0].question for path in sources
+                          for row in read_rows(path) if _parses(row)}
     return [import_file(path, Path(out_dir), index, hotpotqa_questions) for path in files]
 
 

@@ -12,6 +12,14 @@ from typing import Any
 from fireact_eval.data.examples import Example, format_of, read_examples, to_row
 
 
+def p95(values: list[int]) -> float:
+    """The 95th percentile, between the data's own values (``inclusive``: the default
+    ``exclusive`` method extrapolates past the largest value on small samples)."""
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
 @dataclass
 class DataStats:
     path: Path
@@ -35,10 +43,9 @@ class DataStats:
             lines.append(f"| {task or '?'} | {method or '?'} | {n} | "
                          f"{statistics.mean(turns):.2f} | {std:.2f} |")
         if self.lengths:
-            q = statistics.quantiles(self.lengths, n=20) if len(self.lengths) > 1 else \
-                [self.lengths[0]] * 19
             lines += ["", f"tokens per example: mean {statistics.mean(self.lengths):.0f}, "
-                      f"median {statistics.median(self.lengths):.0f}, p95 {q[18]:.0f}, "
+                      f"median {statistics.median(self.lengths):.0f}, "
+                      f"p95 {p95(self.lengths):.0f}, "
                       f"max {max(self.lengths)}; over the cutoff ({self.cutoff}, cut by the "
                       f"trainer): {self.over_cutoff:.1%}"]
         return "\n".join(lines)
