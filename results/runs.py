@@ -6,6 +6,8 @@ per-sample scores below, never lm-eval's JSON directly.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -65,7 +67,9 @@ def _settings(meta: dict, defaults: dict[str, str]) -> dict[str, str]:
 
 def score_interval(score: float, n: int | None) -> tuple[float, float]:
     """The Wilson interval (``stats.LEVEL``) of a 0/1 headline score over n questions."""
-    return wilson_interval(round(score * n), n) if n else (float("nan"), float("nan"))
+    if not n or math.isnan(score):
+        return float("nan"), float("nan")
+    return wilson_interval(round(score * n), n)
 
 
 def load_runs(specs: list[str]) -> pd.DataFrame:

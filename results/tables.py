@@ -26,16 +26,24 @@ def _ordered(columns: pd.Index, order: tuple[str, ...]) -> list[str]:
     return known + sorted(c for c in columns if c not in order)
 
 
+def _cells(runs: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
+    """``score`` with a row per ``index`` and a column per ``column``, one run per cell; a
+    score that is NaN stays a NaN cell (``pivot_table`` drops such a column whole)."""
+    return runs.set_index([*index, column])["score"].unstack(column)
+
+
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Headline score (EM, or accuracy) per dataset: a row per model x method x shots; noisy
-    runs are left to ``robustness``."""
+    runs are left to ``robustness``.  ``mean`` is over every dataset column: a row missing
+    one (or whose score is NaN) has no mean, rather than a mean over other datasets."""
     clean = runs[runs["noise"] == "off"]
     index = ["model", "method", "shots"]
     index += distinguishing(clean, [*index, "dataset"])
-    table = clean.pivot_table(index=index, columns="dataset", values="score", aggfunc="first")
+    _one_run_per_cell(clean, [*index, "dataset"])
+    table = _cells(clean, index, "dataset")
     table = table[_ordered(table.columns, DATASET_ORDER)]
-    table["mean"] = table.mean(axis=1)
-    return table.sort_values("mean", ascending=False)
+    table["mean"] = table.mean(axis=1, skipna=False)
+    return table.sort_values("mean", ascending=False, na_position="last")
 
 
 def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int]:
@@ -80,7 +88,7 @@ def robustness(runs: pd.DataFrame) -> pd.DataFrame:
               if c not in ("noise_p", "noise_seed", "n")]
     runs = runs.assign(condition=_conditions(runs))
     _one_run_per_cell(runs, [*index, "condition"])
-    table = runs.pivot_table(index=index, columns="condition", values="score", aggfunc="first")
+    table = _cells(runs, index, "condition")
     table = table[_ordered(table.columns, NOISE_ORDER)]
     table.columns.name = "noise"
     if "off" not in table.columns:

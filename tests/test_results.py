@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from fireact_eval.errors import FireactError
@@ -151,6 +153,24 @@ def test_different_runs_are_different_rows_never_a_mean(tmp_path):
     board = leaderboard(load_runs([str(tmp_path / "s")]))
     assert dict(zip(board.index.get_level_values("search"), board["demo"], strict=True)) == {
         "wiki": 1.0, "local": 0.0}
+
+
+def test_a_nan_score_is_a_nan_cell_and_no_mean(tmp_path):
+    """A task whose EM is NaN was dropped from the table (exit 0); the row's mean was then
+    taken over the other datasets."""
+    write_run(tmp_path / "runs", "a", [1.0, 0.0])
+    nan_run = Path(write_run(tmp_path / "runs", "b", [1.0, 1.0], task="fireact_bamboogle",
+                             metadata={"dataset": "bamboogle"}))
+    results = next(nan_run.rglob("results_*.json"))
+    record = json.loads(results.read_text())
+    record["results"]["fireact_bamboogle"]["exact_match,none"] = float("nan")
+    results.write_text(json.dumps(record))
+    board = leaderboard(load_runs([str(tmp_path / "runs")]))
+    assert list(board.columns) == ["bamboogle", "demo", "mean"]
+    [row] = board.itertuples()
+    assert row.demo == 0.5 and pd.isna(row.bamboogle) and pd.isna(row.mean)
+    proc = cli("results", "table", str(tmp_path / "runs"))
+    assert proc.returncode == 0 and "bamboogle" in proc.stdout and "nan" in proc.stdout
 
 
 def test_the_same_run_twice_is_an_error_not_a_mean(tmp_path):
