@@ -24,8 +24,11 @@ TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry 
 
 
 def is_success(logged: LoggedSample) -> bool:
-    """Finished, and right by the task's own quality metric (exact match, or accuracy)."""
-    return logged.trajectory.finished and logged.correct
+    """Finished, and right by the task's own quality metric (exact match, or accuracy), with
+    a turn to learn from (a trajectory without one would be a row with an empty output)."""
+    trajectory = logged.trajectory
+    return (trajectory.finished and logged.correct
+            and any(step.kind == "act" for step in trajectory.steps))
 
 
 def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:

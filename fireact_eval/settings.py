@@ -30,6 +30,9 @@ DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
 # QuestionSource), and what lm-eval itself puts there.
 DATA_KEYS = tuple(f.name for f in fields(QuestionSource))
 LM_EVAL_KEYS = ("version", "config_source")
+# A ReAct prompt grows by a turn and an observation per step: past this many turns it has
+# outgrown any context these agents run with (FireAct stops at 11), so more is a typo.
+MAX_TURNS_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,11 @@ class RolloutSettings:
         """The settings among a task's metadata (other keys are ``check_metadata_keys``'
         business), parsed and checked: the prompt exists, the search tool builds."""
         settings = from_known_keys(cls, metadata)
-        if settings.max_turns < 1:
-            raise FireactError(f"max_turns must be at least 1, got {settings.max_turns}")
+        if not 1 <= settings.max_turns <= MAX_TURNS_LIMIT:
+            raise FireactError(f"max_turns must be from 1 to {MAX_TURNS_LIMIT} (FireAct: 11), "
+                               f"got {settings.max_turns}")
+        if any(turn < 1 for turn in settings.reflect_at):
+            raise FireactError(f"reflect_at turns start at 1, got {list(settings.reflect_at)}")
         if settings.concurrency < 0:
             raise FireactError(f"concurrency must be 0 (lm-eval's num_concurrent) or more, "
                                f"got {settings.concurrency}")

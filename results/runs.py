@@ -7,7 +7,6 @@ per-sample scores below, never lm-eval's JSON directly.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, fields
 from pathlib import Path
 

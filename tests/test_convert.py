@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -45,6 +46,8 @@ def teacher_run(tmp_path):
         record("Q wrong?", "react", [SEARCH, FINISH], 0.0),
         record("Q unfinished?", "react", [SEARCH], 0.0),
         record("Q io?", "io", [Step("Action: finish[Y]", None, "finish", "Y")], 1.0),
+        {**record("Q no steps?", "react", [], 1.0),
+         "resps": [[Trajectory(answer="Y", finished=True).to_json()]]},
     ]
     path = run / "samples_fireact_hotpotqa_2026-11-25T10-00-00.000001.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -59,9 +62,12 @@ def test_keeps_successful_rollouts_of_training_methods_in_one_react_format(teach
                                  "Thought: So Y.\nAction: finish[Y]")
     assert rows[1]["output"] == COT.text  # a CoT trace is one turn ending in finish[answer]
     assert "\nReflection: I searched too broadly.\nThought: Find X." in rows[2]["output"]
-    assert report.seen[("fireact_hotpotqa", "react")] == 3
+    assert report.seen[("fireact_hotpotqa", "react")] == 4  # the one without steps is not kept
     assert report.kept[("fireact_hotpotqa", "react")] == 1
     assert report.kept[("fireact_hotpotqa", "io")] == 0
+    # the report counts the rows as the file labels them, reflexion included
+    assert Counter((r["task"], r["method"]) for r in rows) == +report.kept
+    assert rows[2]["method"] == "reflexion"
     assert parse_transcript(rows[0]["output"]).answer == "Y"
 
 

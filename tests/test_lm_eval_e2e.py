@@ -134,7 +134,9 @@ def test_local_completions_batches_turns_and_use_cache_skips_them(tiny_model, tm
         ({"max_turns": True}, "max_turns must be an integer"),
         ({"reflect_at": [6, "x"]}, "reflect_at must be an integer"),
         ({"noise_p": "half"}, "noise_p must be a number"),
-        ({"max_turns": 0}, "max_turns must be at least 1"),
+        ({"max_turns": 0}, "max_turns must be from 1 to 100"),
+        ({"max_turns": 100000}, r"max_turns must be from 1 to 100 \(FireAct: 11\), got 100000"),
+        ({"reflect_at": [0, 6]}, "reflect_at turns start at 1"),
         ({"shots": "twoshot"}, "valid values: fewshot, zeroshot"),
     ],
 )
