@@ -7,8 +7,24 @@ import sys
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import output_file, output_folder, write_atomic
 from fireact_eval.options import add_arguments, from_namespace
 from fireact_eval.tools.corpus import WIKI_DATASET
+
+
+def _checked(check):
+    """A path check as an argparse ``type``: its message is argparse's one-line error."""
+    def parse(value: str) -> str:
+        try:
+            return check(value)
+        except FireactError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = check.__name__
+    return parse
+
+
+OUT_FILE, OUT_FOLDER = _checked(output_file), _checked(output_folder)
 
 
 def _tasks_dir(_: argparse.Namespace) -> None:
@@ -100,6 +116,8 @@ def _generate(args: argparse.Namespace) -> None:
     from fireact_eval.generate import GenerateConfig, generate
 
     cfg = from_namespace(GenerateConfig, args)
+    output_folder(cfg.out)  # the cheap checks first: the evaluation sets may come from the Hub
+    cfg.pairs()
     index = None
     if not cfg.keep_contaminated:  # checked before the teacher runs: it is the cheap part
         from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets
@@ -146,7 +164,11 @@ def _data_stats(args: argparse.Namespace) -> None:
     from fireact_eval.data.stats import data_stats, plot_lengths
     from fireact_eval.offline_model import smollm2_path
 
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or str(smollm2_path()))
+    name = args.tokenizer or str(smollm2_path())
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except OSError as err:
+        raise FireactError(f"tokenizer {name!r} not found ({str(err).splitlines()[0]})") from None
     stats = data_stats(args.file, tokenizer, args.cutoff)
     print(stats.markdown())
     if args.png:
@@ -169,16 +191,16 @@ def _results(args: argparse.Namespace) -> None:
         return
     out = str(args.out or "")
     if out.endswith(".csv"):
-        table.to_csv(out)
+        text = table.to_csv()
     elif out.endswith(".tex"):
-        table.to_latex(out, float_format="%.3f")
+        text = table.to_latex(float_format="%.3f")
     else:
         text = table.reset_index().to_markdown(index=False, floatfmt=".3f")
-        text += "\n\n" + "\n".join(f"- {line}" for line in provenance(runs))
+        text += "\n\n" + "\n".join(f"- {line}" for line in provenance(runs)) + "\n"
         if not out:
-            print(text)
+            print(text, end="")
             return
-        Path(out).write_text(text + "\n", encoding="utf-8")
+    write_atomic(out, text)
     print(f"wrote {out}")
 
 
@@ -194,7 +216,7 @@ def _gate(args: argparse.Namespace) -> None:
     for verdict in verdicts:
         print(verdict.line())
     if args.report:
-        Path(args.report).write_text(json.dumps(as_records(verdicts), indent=2))
+        write_atomic(args.report, json.dumps(as_records(verdicts), indent=2))
     regressed = [v.task for v in verdicts if v.regressed]
     if regressed:
         print(f"regression beyond noise on: {', '.join(regressed)}")
@@ -255,7 +277,7 @@ def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
                    "LABEL=PATH names a run")
     p.add_argument("--shape", choices=["leaderboard", "robustness", "cost", "outcomes"],
                    default="leaderboard")
-    p.add_argument("--out", default=None, help=".md (default: print), .csv or .tex"
+    p.add_argument("--out", default=None, type=OUT_FILE, help=".md (default: print), .csv or .tex"
                    if action == "table" else ".png, .pdf or .svg")
     p.set_defaults(func=_results, action=action)
 
@@ -281,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="turn budget (default 5, to keep the demo short; FireAct: 11)")
     p.add_argument("--prompted-only", action="store_true",
                    help="only step 1: the base model, few-shot")
-    p.add_argument("--output_path", "--output-path", default=None,
+    p.add_argument("--output_path", "--output-path", default=None, type=OUT_FOLDER,
                    help="folder for the runs (default: the cache); each demo writes a new "
                    "timestamped folder in it")
     p.add_argument("lm_eval_args", nargs=argparse.REMAINDER,
@@ -293,10 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = index.add_parser("build", help="replay index from trajectory files (search=replay:OUT)")
     p.add_argument("files", nargs="+",
                    help="FireAct alpaca .json / chat .jsonl files, lm-eval samples_*.jsonl")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=OUT_FILE)
     p.set_defaults(func=_index_build)
     p = index.add_parser("corpus", help="HotpotQA context paragraphs as a local:PATH corpus")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=OUT_FILE)
     p.add_argument("--split", default="validation")
     p.set_defaults(func=_index_corpus)
     p = index.add_parser("wiki", help="build the Wikipedia search index ahead of a run "
@@ -305,13 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"corpus: Hub dataset id with a 'corpus' config (default {WIKI_DATASET}: "
                    "HotpotQA's 5.2M Wikipedia abstracts), a local folder in that layout, or a "
                    "JSONL / Parquet file of title, text (, _id)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, type=OUT_FOLDER,
                    help="index folder (default: the cache, where search=wiki finds it)")
     p.set_defaults(func=_index_wiki)
 
     p = sub.add_parser("convert", help="teacher rollouts (lm_eval --log_samples) -> training data")
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or samples_*.jsonl")
-    p.add_argument("--out", required=True, help="alpaca .json, or chat .jsonl with --format chat")
+    p.add_argument("--out", required=True, type=OUT_FILE,
+                   help="alpaca .json, or chat .jsonl with --format chat")
     p.add_argument("--format", choices=["alpaca", "chat"], default="alpaca")
     p.add_argument("--methods", default="react,cot,reflexion",
                    help="keep rollouts of these methods (comma list)")
@@ -333,14 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "format (parsed, MMLU options moved back, decontaminated)")
     p.add_argument("src", help="a clone of FireAct, its data/finetune folder, a file, or "
                    "'github' (fetch at the pinned commit)")
-    p.add_argument("--out", required=True, help="folder; files keep their names and layouts")
+    p.add_argument("--out", required=True, type=OUT_FOLDER,
+                   help="folder; files keep their names and layouts")
     _decontamination_flags(p)
     p.set_defaults(func=_data_import)
     p = data.add_parser("mix", help="so many (or such a share) of each task:method, seeded")
     p.add_argument("files", nargs="+", help="training files (ours: rows carry task, method)")
     p.add_argument("--mix", required=True, help="task:method=COUNT|SHARE,... or a preset: "
                    "single-task, multi-method, multi-task, multi-task-multi-method")
-    p.add_argument("--out", required=True, help=".json (alpaca) or .jsonl (chat)")
+    p.add_argument("--out", required=True, type=OUT_FILE, help=".json (alpaca) or .jsonl (chat)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_data_mix)
     p = data.add_parser("stats", help="rows per task x method, turns, token lengths, cutoff")
@@ -348,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default=None,
                    help="the base model's tokenizer (default: the offline SmolLM2)")
     p.add_argument("--cutoff", type=int, default=512, help="the trainer's (FireAct: 512)")
-    p.add_argument("--png", default=None, help="write a histogram of token lengths here")
+    p.add_argument("--png", default=None, type=OUT_FILE,
+                   help="write a histogram of token lengths here")
     p.set_defaults(func=_data_stats)
 
     p = sub.add_parser("train", help="LoRA / full fine-tuning on ReAct trajectories")
@@ -367,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = results.add_parser("import-fireact", help="FireAct's released evaluation dumps -> "
                            "result folders that table, plot and gate read")
     p.add_argument("files", nargs="+", help="trajs/hotpotqa_dev_0_500_*.json")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=OUT_FOLDER)
     p.add_argument("--data-dir", default=None,
                    help="HotpotQA dev in FireAct's layout (default: from the Hub)")
     p.set_defaults(func=_results_import)
@@ -390,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-different-settings", action="store_true",
                    help="compare runs whose search, noise, max_turns or questions differ "
                    "(refused by default: the difference would not be the agent's)")
-    p.add_argument("--report", default=None, help="write the verdicts as JSON here")
+    p.add_argument("--report", default=None, type=OUT_FILE,
+                   help="write the verdicts as JSON here")
     p.set_defaults(func=_gate)
 
     p = sub.add_parser("report", help="one self-contained HTML page: tables, every trajectory "
@@ -400,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--candidate say otherwise")
     p.add_argument("--baseline", default=None, help="the paired view's A (a run folder or file)")
     p.add_argument("--candidate", default=None, help="the paired view's B")
-    p.add_argument("--out", default="report.html", help="the HTML file (default: report.html)")
+    p.add_argument("--out", default="report.html", type=OUT_FILE,
+                   help="the HTML file (default: report.html)")
     p.add_argument("--title", default="", help="the page's title (default: the run labels)")
     p.set_defaults(func=_report)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from fireact_eval.convert import ConvertReport, convert
 from fireact_eval.data.decontaminate import EvalIndex
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import read_json, write_atomic
+from fireact_eval.jsonio import output_folder, read_json, write_atomic
 from fireact_eval.options import option
 from fireact_eval.prompts import METHODS
 
@@ -168,7 +168,7 @@ def _run_pair(lm, cfg: GenerateConfig, task: str, method: str, folder: Path) -> 
 
 def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
     """Run every pair not yet run, then convert all of them into one training file."""
-    out = Path(cfg.out)
+    out = Path(output_folder(cfg.out))
     pairs = cfg.pairs()
     todo = [(t, m) for t, m in pairs if not pair_done(cfg, t, m)]
     settings = {k: v for k, v in asdict(cfg).items() if k != "extra"}

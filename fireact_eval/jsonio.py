@@ -1,9 +1,12 @@
-"""Reading JSON and JSONL files a user gives us: every problem is one FireactError that
-names the file and the line, never a bare traceback."""
+"""The files a user gives us and the files we write for them: every problem (not found,
+not UTF-8, not valid JSON, an output that cannot be written) is one FireactError that names
+the file and the line, never a bare traceback, and never a half-written output."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,25 +27,79 @@ def find_files(path: str | Path, pattern: str, hint: str = "") -> list[Path]:
     return found
 
 
+def _probe(folder: Path, path: Path) -> None:
+    """Whether a file can be made in ``folder`` (or, while it does not exist yet, in the
+    nearest folder above it that does): a temporary file made and removed there."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FireactError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".fireact-probe-"):
+            pass
+    except OSError as err:
+        raise FireactError(f"cannot write {path} ({err.strerror or err})") from None
+
+
+def output_file(value: str) -> str:
+    """An output file path, checked before any work (an argparse ``type``): not a folder,
+    not under a file, in a folder we may write."""
+    path = Path(value)
+    if path.is_dir():
+        raise FireactError(f"{path} is a folder; give a file name")
+    _probe(path.parent, path)
+    return value
+
+
+def output_folder(value: str) -> str:
+    """An output folder path, checked before any work: not a file, somewhere we may write."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise FireactError(f"{path} is a file; give a folder")
+    _probe(path, path)
+    return value
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write a file whole or not at all: a temporary file beside it, renamed into place, so
-    a crash never leaves half of it behind."""
+    a crash never leaves half of it behind, and a failed write leaves nothing."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise FireactError(f"{path} is a folder; give a file name")
     tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FireactError(f"cannot write {path} ({err.strerror or err})") from None
+
+
+def read_text(path: str | Path, what: str = "data file") -> str:
+    """A text file as UTF-8 (a leading byte-order mark allowed); another encoding is one
+    error naming the line, not a UnicodeDecodeError from deep inside a parser."""
+    path = Path(path)
+    if not path.is_file():
+        raise FireactError(f"{what} not found: {path}")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise FireactError(f"{path}, line {line}: not UTF-8 text (byte {data[err.start]:#04x}); "
+                           "save it as UTF-8") from None
 
 
 def read_json(path: str | Path, what: str = "data file") -> Any:
     path = Path(path)
-    if not path.is_file():
-        raise FireactError(f"{what} not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path, what))
     except json.JSONDecodeError as err:
         raise FireactError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
 
@@ -50,15 +107,11 @@ def read_json(path: str | Path, what: str = "data file") -> Any:
 def iter_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` for each non-blank line."""
     path = Path(path)
-    if not path.is_file():
-        raise FireactError(f"{what} not found: {path}")
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FireactError(
-                    f"{path}, line {line_no}: not valid JSON ({err.msg})"
-                ) from None
+    for line_no, line in enumerate(read_text(path, what).split("\n"), 1):  # not splitlines:
+        # it also splits at U+2028 and others, which JSON strings may hold unescaped
+        if not line.strip():
+            continue
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise FireactError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None

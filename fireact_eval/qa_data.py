@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import iter_jsonl, read_json
+from fireact_eval.jsonio import iter_jsonl, read_json, read_text
 from fireact_eval.options import from_known_keys, option
 from fireact_eval.tasks import TASKS_DIR
 
@@ -192,8 +193,7 @@ def bamboogle(data_dir: str | None = None, split: str = "test") -> list[dict]:
         source: Path | str = Path(data_dir) / "bamboogle" / "test.csv"
         if not Path(source).is_file():
             raise FireactError(f"data file not found: {source}")
-        with open(source, encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(io.StringIO(read_text(source), newline="")))
     else:
         source = "chiayewken/bamboogle (test)"
         rows = hub_dataset("bamboogle/test.csv", "chiayewken/bamboogle", split="test").to_list()
@@ -248,13 +248,11 @@ def mmlu(data_dir: str | None = None, split: str = "test") -> list[dict]:
             if not files:
                 raise FireactError(f"data file not found: {Path(data_dir) / 'mmlu' / part}/*.csv")
             for path in files:
-                with path.open(encoding="utf-8", newline="") as fh:
-                    for i, row in enumerate(csv.reader(fh)):
-                        if len(row) != 6 or row[5].strip() not in LETTERS:
-                            raise FireactError(
-                                f"{path}, row {i}: expected question,A,B,C,D,answer (A-D)")
-                        docs.append(_mmlu_doc(row[0], row[1:5], row[5].strip(),
-                                              f"{path.stem}-{i}"))
+                for i, row in enumerate(csv.reader(io.StringIO(read_text(path), newline=""))):
+                    if len(row) != 6 or row[5].strip() not in LETTERS:
+                        raise FireactError(
+                            f"{path}, row {i}: expected question,A,B,C,D,answer (A-D)")
+                    docs.append(_mmlu_doc(row[0], row[1:5], row[5].strip(), f"{path.stem}-{i}"))
         else:
             rows = hub_dataset(f"mmlu/{part}/*.csv", "cais/mmlu", "all",
                                split=MMLU_HUB_SPLITS[part])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
+
+from fireact_eval.jsonio import write_atomic
 
 
 def plot_table(table: pd.DataFrame, out: str | Path, title: str = "",
@@ -25,7 +28,8 @@ def plot_table(table: pd.DataFrame, out: str | Path, title: str = "",
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
+    write_atomic(out, image.getvalue())
     return out

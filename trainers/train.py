@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fireact_eval import __version__
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import write_atomic
+from fireact_eval.jsonio import output_folder, write_atomic
 from fireact_eval.options import option
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.data import build_examples, pad_collate
@@ -95,6 +95,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """One line for a setting that cannot train, before anything loads."""
+        output_folder(self.out)
         positive = {"cutoff": self.cutoff, "lora_r": self.lora_r, "batch_size": self.batch_size,
                     "grad_accum": self.grad_accum, "save_steps": self.save_steps}
         for name, value in positive.items():
@@ -357,7 +358,7 @@ def train(cfg: TrainConfig) -> dict:
     tokenizer.save_pretrained(cfg.out)
     if cfg.merge and cfg.method == "lora":
         card["merged"] = str(_merge(cfg.base, cfg.out, tokenizer))
-    (Path(cfg.out) / CARD).write_text(json.dumps(card, indent=2))
+    write_atomic(Path(cfg.out) / CARD, json.dumps(card, indent=2))
     return card
 
 

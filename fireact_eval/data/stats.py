@@ -3,6 +3,7 @@ model's tokenizer, the share the trainer would cut at its cutoff, and a histogra
 
 from __future__ import annotations
 
+import io
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact_eval.data.examples import Example, format_of, read_examples, to_row
+from fireact_eval.jsonio import write_atomic
 
 
 def p95(values: list[int]) -> float:
@@ -90,6 +92,8 @@ def plot_lengths(stats: DataStats, out: str | Path) -> Path:
     ax.legend()
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
+    write_atomic(out, image.getvalue())
     return out
