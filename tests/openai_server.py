@@ -29,6 +29,9 @@ class CompletionServer:
                  respond: Callable[[str], str] | None = None, seed: int = 0) -> None:
         self.latency = latency  # seconds added to every request, or a (low, high) range
         self.respond = respond
+        # a broken server: every reply has this HTTP status, or this JSON body, when set
+        self.status: int | None = None
+        self.body: dict | None = None
         self._rng = random.Random(seed)
         if respond is None:
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -82,12 +85,12 @@ class CompletionServer:
                     texts = server.complete(
                         prompts, body.get("max_tokens", 64), body.get("stop") or []
                     )
-                payload = json.dumps({
+                payload = json.dumps(server.body or {
                     "id": "cmpl-test", "object": "text_completion", "model": body.get("model"),
                     "choices": [{"index": i, "text": t, "finish_reason": "stop"}
                                 for i, t in enumerate(texts)],
                 }).encode()
-                self.send_response(200)
+                self.send_response(server.status or 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -5,14 +5,18 @@ nothing half-written left behind."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.qa_data import _user_questions
+
+from conftest import run_lm_eval
 
 LATIN1 = "Où est la Tour Eiffel ?".encode("latin-1")
 
@@ -25,7 +29,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def one_line_error(proc: subprocess.CompletedProcess, said: str) -> None:
     assert proc.returncode != 0, proc.stdout[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert said in proc.stderr.strip().splitlines()[-1], proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines()
+              if re.match(r"fireact-eval[\w\- ]*: error: ", line)]  # ours, or argparse's
+    assert len(errors) == 1 and said in errors[0], proc.stderr[-2000:]
 
 
 @pytest.fixture
@@ -102,3 +108,33 @@ def test_train_and_generate_refuse_an_output_folder_that_is_a_file(tmp_path):
                        "--out", str(tmp_path / "plain")), "is a file; give a folder")
     one_line_error(cli("generate", "--out", str(tmp_path / "plain"), "--tasks", "hotpotqa"),
                    "is a file; give a folder")
+
+
+@pytest.mark.parametrize(("broken", "said"), [
+    ({"status": 500}, "HTTPError: 500 Server Error"),
+    ({"body": {"choices": []}}, "fewer completions than prompts"),
+])
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_a_model_server_that_keeps_failing_is_one_line(tmp_path, broken, said, concurrency):
+    """Past lm-eval's retries, a 500 or a reply without choices was a traceback through
+    lm-eval's reorderer or requests."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_async import scripted_agent
+
+    from openai_server import CompletionServer
+
+    server = CompletionServer(None, respond=scripted_agent)
+    for key, value in broken.items():
+        setattr(server, key, value)
+    try:
+        proc = run_lm_eval(
+            "--model", "local-completions", "--model_args",
+            f"base_url={server.base_url},model=s,tokenized_requests=False,"
+            f"tokenizer_backend=None,max_retries=2,num_concurrent={concurrency}",
+            "--tasks", "fireact_demo", "--limit", "2", "--metadata",
+            f"shots=zeroshot,max_turns=2,concurrency={concurrency}",
+            "--output_path", str(tmp_path / "out"), check=False)
+    finally:
+        server.close()
+    one_line_error(proc, "gave no usable reply after lm-eval's 2 tries")
+    assert said in proc.stderr
