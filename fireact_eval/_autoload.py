@@ -42,11 +42,11 @@ def _patch_evaluator(module) -> None:
     original = module.simple_evaluate
 
     def simple_evaluate(*args, **kwargs):
-        from fireact_eval.harness import our_format_choice, preflight
+        from fireact_eval.harness import advice_not_for_us_dropped, preflight
 
-        only_ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
-                              kwargs.get("model_args"))
-        with our_format_choice(only_ours):
+        ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
+                         kwargs.get("model_args"))
+        with advice_not_for_us_dropped(ours):
             return original(*args, **kwargs)
 
     simple_evaluate.__wrapped__ = original

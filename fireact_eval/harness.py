@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from lm_eval.api.instance import Instance
@@ -284,35 +284,61 @@ def check_metadata_keys(metadata: Mapping[str, Any], model_args: Any = None,
         raise FireactError(message)
 
 
-class _NoChatTemplateAdvice(logging.Filter):
-    """lm-eval advises ``--apply_chat_template`` for any model whose name says "instruct";
-    our tasks choose their rendering themselves (``format``: plain, alpaca or chat, recorded
-    in each result file), and for SmolLM2-135M-Instruct few-shot on the demo the advice is
-    wrong (measured: plain finishes 0.67, chat 0.00)."""
+@dataclass(frozen=True)
+class OurTasks:
+    """What the preflight found in a run: the fireact tasks, and whether it holds only them."""
+
+    names: frozenset[str] = frozenset()
+    only_ours: bool = False
+
+
+class _AdviceNotForUs(logging.Filter):
+    """lm-eval's advice that does not apply to our tasks, dropped so that a newcomer does
+    not read it as their mistake: "chat template is not applied" (lm-eval gives it to any
+    model whose name says "instruct"; our tasks choose their rendering themselves,
+    ``format``: plain, alpaca or chat, recorded in each result file; for SmolLM2-135M-Instruct
+    few-shot on the demo the advice is wrong: plain finishes 0.67, chat 0.00), in a run of
+    our tasks only; and "Custom kwargs can be passed to --metadata ... max_seq_lengths",
+    which lm-eval says once per task that loads its questions through a function, as ours
+    do (their ``--metadata`` keys are checked by the preflight instead)."""
+
+    def __init__(self, ours: OurTasks) -> None:
+        super().__init__()
+        self.ours = ours
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "chat template is not applied" not in record.getMessage()
+        # lm-eval wraps its advice at 140 columns: a model path of some lengths puts a line
+        # break inside a phrase, so the text is matched with its whitespace normalised
+        text = " ".join(record.getMessage().split())
+        if self.ours.only_ours and "chat template is not applied" in text:
+            return False
+        task, _, rest = text.partition(": ")
+        return not (task in self.ours.names and rest.startswith("Custom kwargs can be passed"))
+
+
+ADVISING_LOGGERS = ("lm_eval.evaluator", "lm_eval.api.task")
 
 
 @contextlib.contextmanager
-def our_format_choice(only_ours: bool):
-    """Drop lm-eval's chat-template advice while a run holds only fireact tasks."""
-    logger, quiet = logging.getLogger("lm_eval.evaluator"), _NoChatTemplateAdvice()
-    if only_ours:
-        logger.addFilter(quiet)
+def advice_not_for_us_dropped(ours: OurTasks):
+    """Drop lm-eval's advice that does not apply to our tasks while the run lasts."""
+    quiet = _AdviceNotForUs(ours)
+    for name in ADVISING_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
     try:
         yield
     finally:
-        logger.removeFilter(quiet)
+        for name in ADVISING_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
 
 
-def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> bool:
+def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> OurTasks:
     """Check every fireact task's settings and build its search tool *before* lm-eval loads
     the model (it loads the model first, tasks after): a typo or a missing Wikipedia index
     costs seconds, not a model load.  Called by the start-up hook around ``simple_evaluate``.
-    Returns whether the run holds fireact tasks only."""
+    Returns the fireact tasks it found."""
     if task_manager is None or tasks is None:
-        return False
+        return OurTasks()
     names = tasks if isinstance(tasks, (list, tuple)) else [tasks]
     others: list[str] = []
     configs = list(_our_task_configs(task_manager, names, set(), others))
@@ -321,4 +347,5 @@ def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> bool:
         RolloutSettings.from_metadata(cfg.get("metadata"))
         if callable(loader := cfg.get("custom_dataset")):  # the questions load, or say why not
             loader(**(cfg.get("metadata") or {}))
-    return bool(configs) and not others
+    return OurTasks(frozenset(str(cfg.get("task")) for cfg in configs),
+                    bool(configs) and not others)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -256,9 +257,34 @@ def test_no_hub_and_no_data_dir_is_one_line_before_the_model_is_loaded(tmp_path,
 def test_no_chat_template_advice_for_our_own_format_choice(tiny_model, tmp_path):
     """lm-eval advises --apply_chat_template for any "instruct" model; our tasks choose their
     format (plain/alpaca/chat) themselves, so a run of only fireact tasks does not repeat it."""
+    # a path of 54-78 characters puts lm-eval's line break inside the advice's phrase (the
+    # offline SmolLM2 under root is 54): the check reads the text with whitespace normalised
     named = tmp_path / "tiny-instruct"
+    named = named.with_name(named.name + "x" * max(0, 66 - len(str(named))))
     named.symlink_to(tiny_model, target_is_directory=True)
     proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={named}", "--tasks",
                        "fireact_demo", "--limit", "1", "--metadata", "max_turns=1",
                        "shots=zeroshot", "--gen_kwargs", "max_gen_toks=8")
-    assert "chat template is not applied" not in proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert "chat template is not applied" not in said and "Custom kwargs" not in said
+
+
+@pytest.mark.parametrize("length", range(20, 200, 7))
+def test_the_chat_template_advice_is_dropped_however_lm_eval_wraps_it(length):
+    """The advice as lm-eval 0.4.13 words and wraps it (``wrap_text``, 140 columns)."""
+    from lm_eval.utils import wrap_text
+
+    from fireact_eval.harness import OurTasks, _AdviceNotForUs
+
+    path = "/m/" + "x" * (length - 12) + "-instruct"
+    advice = wrap_text(f"""pretrained={path} appears to be an
+                instruct or chat variant but chat template is not applied.
+                Recommend setting `apply_chat_template` (optionally `fewshot_as_multiturn`).""")
+    record = logging.LogRecord("lm_eval.evaluator", logging.WARNING, "", 0, advice, None, None)
+    assert not _AdviceNotForUs(OurTasks(frozenset({"fireact_demo"}), True)).filter(record)
+    assert _AdviceNotForUs(OurTasks(frozenset({"fireact_demo"}), False)).filter(record)
+    for task, kept in (("fireact_demo", False), ("ruler_niah", True)):  # ours only
+        kwargs = logging.LogRecord("lm_eval.api.task", logging.WARNING, "", 0,
+                                   f"{task}: Custom kwargs can be passed to `--metadata` in "
+                                   "console", None, None)
+        assert _AdviceNotForUs(OurTasks(frozenset({"fireact_demo"}))).filter(kwargs) is kept
