@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fireact_eval.data.segments import alpaca_segments, chat_segments
 from fireact_eval.errors import FireactError
 from fireact_eval.trainers.allocator import run_under, tbb_libraries
-from fireact_eval.trainers.data import IGNORE, alpaca_segments, build_examples, chat_segments
+from fireact_eval.trainers.data import IGNORE, build_examples
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
 

@@ -2,97 +2,25 @@
 
 Two formats are read as they are: chat JSONL (``{"messages": [...]}``, rendered with the base
 model's chat template) and alpaca JSON/JSONL (``{"instruction", "input", "output"}``,
-rendered with FireAct's template).  Each row is parsed into steps by the one transcript
-grammar (``fireact_eval.transcript``) and rendered back exactly as evaluation renders it, as
-segments of text marked trainable or not: what the agent generates when it runs (its
-Thought/Action turns, its reflections) is trained; the prompt, the template and every
-observation are context (label -100).  ``train_on_inputs`` trains on everything, as FireAct did.
+rendered with FireAct's template).  Each row becomes segments of text marked trainable or
+not (``fireact_eval.data.segments``: the transcript grammar decides); here they are
+tokenized: what the agent generates when it runs is trained, the prompt, the template and
+every observation are context (label -100).  ``train_on_inputs`` trains on everything, as
+FireAct did.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fireact_eval.data import examples
 from fireact_eval.data.fireact_release import has_options
+from fireact_eval.data.segments import Segments, alpaca_segments, chat_segments, read_layout
 from fireact_eval.errors import FireactError
-from fireact_eval.prompts import ALPACA
-from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
 log = logging.getLogger(__name__)
 IGNORE = -100
-
-Segments = list[tuple[str, bool]]  # (text, trainable)
-
-
-def read_rows(path: str | Path) -> tuple[list[dict], str]:
-    """The rows of a data file and its format, ``chat`` or ``alpaca``."""
-    rows = examples.read_rows(path)
-    if not rows:
-        raise FireactError(f"{path}: no training rows")
-    formats = set()
-    for i, row in enumerate(rows):
-        if isinstance(row, dict) and isinstance(row.get("messages"), list):
-            formats.add("chat")
-        elif isinstance(row, dict) and "instruction" in row and "output" in row:
-            formats.add("alpaca")
-        else:
-            raise FireactError(
-                f"{path}, row {i}: neither chat ({{'messages': [...]}}) nor alpaca "
-                "({'instruction', 'input', 'output'})"
-            )
-    if len(formats) > 1:
-        raise FireactError(f"{path}: mixes chat and alpaca rows; use one format per file")
-    return rows, formats.pop()
-
-
-def _segments(spans: Iterable[tuple[str, bool]]) -> Segments:
-    """Spans without empty ones and without the separator after the last turn (evaluation
-    stops there: the model's own end of sequence follows it)."""
-    segments = [(text, trainable) for text, trainable in spans if text]
-    if segments and segments[-1] == ("\n", False):
-        segments.pop()
-    return segments
-
-
-def alpaca_segments(row: dict) -> Segments:
-    """FireAct's template around the question as context, then the parsed turns; empty
-    when the output has no turn to parse."""
-    instruction = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
-    steps = parse_transcript(row["output"]).steps
-    return _segments(text_spans(ALPACA.format(instruction=instruction), steps))
-
-
-def chat_segments(row: dict, tokenizer: Any) -> Segments:
-    """The parsed turns re-rendered as chat messages through the base model's template.
-    Of each assistant message, the header the template opens it with is context (at
-    evaluation the generation prompt supplies it) and the rest, its text and closing
-    token, is trained.  Empty when no assistant message holds a turn."""
-    prompt, trajectory = parse_messages(row["messages"])
-    if not trajectory.steps:
-        return []
-    messages = render_messages(prompt, trajectory.steps)
-    segments: Segments = []
-    previous = ""
-
-    def extend(rendered: str, trainable: bool) -> None:
-        nonlocal previous
-        if not rendered.startswith(previous):
-            raise FireactError("the base model's chat template is not prefix-stable; "
-                               "convert the data to alpaca format instead")
-        segments.append((rendered[len(previous):], trainable))
-        previous = rendered
-
-    for i, message in enumerate(messages):
-        assistant = message["role"] == "assistant"
-        if assistant:
-            extend(tokenizer.apply_chat_template(messages[:i], tokenize=False,
-                                                 add_generation_prompt=True), False)
-        extend(tokenizer.apply_chat_template(messages[: i + 1], tokenize=False), assistant)
-    return [(text, trainable) for text, trainable in segments if text]
 
 
 def mmlu_options_in_output(rows: list[dict]) -> int:
@@ -119,7 +47,7 @@ def build_examples(path: str | Path, tokenizer: Any, cutoff: int = 512,
                    train_on_inputs: bool = False, limit: int = 0) -> tuple[list[dict], str]:
     """Tokenised examples for the Trainer (of the first ``limit`` rows, if given), and the
     data format (the model's eval format)."""
-    rows, fmt = read_rows(path)
+    rows, fmt = read_layout(path)
     rows = rows[:limit] if limit else rows
     if fmt == "alpaca" and (n := mmlu_options_in_output(rows)):
         log.warning("%s: %d alpaca rows carry MMLU options in 'output' rather than the "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact_eval.data.examples import Example, format_of, read_examples, to_row
+from fireact_eval.data.segments import alpaca_segments, chat_segments
 from fireact_eval.jsonio import write_atomic
 
 
@@ -55,8 +56,6 @@ class DataStats:
 
 def token_lengths(examples: list[Example], fmt: str, tokenizer: Any) -> list[int]:
     """Each example's length in tokens, rendered as ``train`` renders it (template and all)."""
-    from fireact_eval.trainers.data import alpaca_segments, chat_segments
-
     lengths = []
     for example in examples:
         row = to_row(example, fmt)

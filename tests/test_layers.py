@@ -1,0 +1,48 @@
+"""The layers of the package, as the README's layout section draws them: the engine never
+imports lm-eval, the data layer never imports the trainers."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = ("fireact_eval.trajectory", "fireact_eval.transcript", "fireact_eval.rollout",
+          "fireact_eval.perturb", "fireact_eval.metrics", "fireact_eval.outcomes",
+          "fireact_eval.stats", "fireact_eval.tools", "fireact_eval.tools.cache",
+          "fireact_eval.tools.local_search", "fireact_eval.tools.replay",
+          "fireact_eval.tools.retriever", "fireact_eval.tools.serpapi")
+
+
+def imports(folder: Path) -> dict[Path, set[str]]:
+    """The modules each file under ``folder`` imports (at any depth of its code)."""
+    found = {}
+    for path in folder.rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[path] = names
+    return found
+
+
+def test_the_data_layer_never_imports_the_trainers():
+    """``data stats`` imported ``trainers.data``, which imports ``data``: a hidden cycle."""
+    for path, names in imports(ROOT / "fireact_eval" / "data").items():
+        assert not [n for n in names if n.startswith("fireact_eval.trainers")], path
+
+
+def test_the_engine_runs_without_lm_eval():
+    """Each engine module, imported alone, loads no part of lm-eval (directly or through
+    what it imports), so a test or another harness can drive it."""
+    script = ("import importlib, sys\n"
+              f"for name in {ENGINE!r}:\n"
+              "    importlib.import_module(name)\n"
+              "    assert not [m for m in sys.modules if m.split('.')[0] == 'lm_eval'], name\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={"PATH": "", "FIREACT_EVAL_NO_AUTOLOAD": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
