@@ -1,0 +1,81 @@
+"""Every part of lm-eval that is not its documented API and that we rely on, named once:
+when an lm-eval upgrade changes one, this file fails and says which, before any run
+misbehaves.  (lm-eval's public surface we use, ``simple_evaluate``, ``TaskManager``,
+``ConfigurableTask``, ``Instance``, ``--use_cache``, the results and samples files, is
+exercised by the end-to-end tests.)"""
+
+from __future__ import annotations
+
+import inspect
+
+import lm_eval
+import lm_eval.api.model
+import lm_eval.evaluator
+import lm_eval.models.api_models
+import lm_eval.tasks
+
+
+def test_the_pinned_lm_eval_is_the_one_installed():
+    major, minor, patch = (int(x) for x in lm_eval.__version__.split(".")[:3])
+    assert (major, minor) == (0, 4) and patch < 14, lm_eval.__version__
+
+
+def test_task_manager_init_takes_verbosity_and_include_path_first():
+    """_autoload wraps ``TaskManager.__init__(self, verbosity, include_path, ...)`` to add our
+    task folder, and sets ``include_defaults`` for FIREACT_EVAL_TASKS_ONLY."""
+    init = lm_eval.tasks.TaskManager.__init__
+    params = list(inspect.signature(getattr(init, "__wrapped__", init)).parameters)
+    assert params[:3] == ["self", "verbosity", "include_path"], params
+    assert "include_defaults" in params and "metadata" in params, params
+
+
+def test_task_manager_loads_a_full_config_through_its_factory():
+    """The preflight reads each task's merged YAML + run config the way lm-eval will:
+    ``TaskManager._factory._load_full_config(entry, overrides)`` and ``task_index`` entries
+    with ``kind``, ``yaml_path`` and ``tags``."""
+    manager = lm_eval.tasks.TaskManager(include_defaults=False)
+    entry = manager.task_index["fireact_demo"]
+    assert entry.kind.name in ("TASK", "PY_TASK") and entry.yaml_path and hasattr(entry, "tags")
+    config = manager._factory._load_full_config(entry, None)
+    assert config["task"] == "fireact_demo" and "metadata" in config
+
+
+def test_api_models_keep_their_concurrency_and_progress_bar_where_we_set_them():
+    """react_generate sets ``TemplateAPI._concurrent`` to 1 while our workers are the
+    concurrency, and swaps ``api_models.tqdm`` for a disabled one (lm-eval 0.4.13 draws a
+    bar on every call)."""
+    source = inspect.getsource(lm_eval.models.api_models.TemplateAPI.__init__)
+    assert "self._concurrent" in source
+    assert callable(lm_eval.models.api_models.tqdm)
+    assert "tqdm(" in inspect.getsource(lm_eval.models.api_models.TemplateAPI.generate_until)
+    assert "max_retries" in inspect.signature(
+        lm_eval.models.api_models.TemplateAPI.__init__).parameters
+
+
+def test_the_request_cache_is_a_dict_on_cache_hook():
+    """_cached_generate reads and writes lm-eval's ``--use_cache`` store directly,
+    ``lm.cache_hook.dbdict``, keyed by ``lm_eval.api.model.hash_args``."""
+    assert callable(lm_eval.api.model.hash_args)
+    source = inspect.getsource(lm_eval.api.model.CachingLM)
+    assert "self.dbdict" in source and "cache_hook" in source
+    assert "dbdict" in inspect.getsource(lm_eval.api.model.CacheHook)
+
+
+def test_our_request_type_is_a_method_lm_eval_calls_by_name():
+    """ReactTask's requests have ``request_type="react_generate"``; lm-eval calls
+    ``getattr(lm, reqtype)(requests)``, so the method is set on ``LM``."""
+    from fireact_eval.harness import REQUEST_TYPE
+
+    assert hasattr(lm_eval.api.model.LM, REQUEST_TYPE)
+    assert "getattr(lm, reqtype)" in inspect.getsource(lm_eval.evaluator.evaluate)
+
+
+def test_lm_evals_advice_we_drop_still_reads_as_we_match_it():
+    """_AdviceNotForUs matches two warnings by their words: the chat-template advice in
+    ``simple_evaluate`` and the custom-dataset line in ``Task.download``."""
+    import lm_eval.api.task
+
+    assert "chat template is not applied" in " ".join(
+        inspect.getsource(lm_eval.evaluator.simple_evaluate).split())
+    assert "Custom kwargs can be passed to `--metadata`" in inspect.getsource(
+        lm_eval.api.task.ConfigurableTask.download)
