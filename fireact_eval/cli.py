@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fireact_eval.catalog import CUTOFF, TRAINING_METHODS
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_file, output_folder, write_atomic
 from fireact_eval.options import add_arguments, from_namespace
@@ -336,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=OUT_FILE,
                    help="alpaca .json, or chat .jsonl with --format chat")
     p.add_argument("--format", choices=["alpaca", "chat"], default="alpaca")
-    p.add_argument("--methods", default="react,cot,reflexion",
+    p.add_argument("--methods", default=",".join(TRAINING_METHODS),
                    help="keep rollouts of these methods (comma list)")
     p.add_argument("--keep-failed", action="store_true",
                    help="also keep unsuccessful rollouts (default: exact match / accuracy 1)")
@@ -371,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--tokenizer", default=None,
                    help="the base model's tokenizer (default: the offline SmolLM2)")
-    p.add_argument("--cutoff", type=int, default=512, help="the trainer's (FireAct: 512)")
+    p.add_argument("--cutoff", type=int, default=CUTOFF, help=f"the trainer's (FireAct: {CUTOFF})")
     p.add_argument("--png", default=None, type=OUT_FILE,
                    help="write a histogram of token lengths here")
     p.set_defaults(func=_data_stats)

@@ -15,12 +15,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fireact_eval.catalog import DATA_FORMATS, TRAINING_METHODS
 from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, decontaminate
-from fireact_eval.data.examples import FORMATS, Example, write_examples
+from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.run_files import LoggedSample, read_samples, samples_files
-
-TRAINING_METHODS = ("react", "cot", "reflexion")  # FireAct's; io answers carry no reasoning
 
 
 def is_success(logged: LoggedSample) -> bool:
@@ -71,8 +70,8 @@ def convert(
 ) -> ConvertReport:
     """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``);
     with an ``index`` of the evaluation sets, drop the questions found in one."""
-    if fmt not in FORMATS:
-        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt not in DATA_FORMATS:
+        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(DATA_FORMATS)}")
     methods = tuple(methods)
     seen: Counter = Counter()
     examples: dict[str, Example] = {}

@@ -25,15 +25,21 @@ import shutil
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
+from fireact_eval.catalog import (
+    DATA_FORMATS,
+    METHODS,
+    TRAINING_DATASETS,
+    TRAINING_METHODS,
+    data_file_suffix,
+)
 from fireact_eval.convert import ConvertReport, convert
 from fireact_eval.data.decontaminate import EvalIndex
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, read_json, write_atomic
 from fireact_eval.options import option
-from fireact_eval.prompts import METHODS
 
 log = logging.getLogger(__name__)
-TASKS = ("hotpotqa", "strategyqa", "mmlu")  # FireAct's training tasks (Bamboogle is held out)
+TASKS = TRAINING_DATASETS
 
 
 @dataclass
@@ -59,7 +65,7 @@ class GenerateConfig:
     # questions
     tasks: list[str] = option(list(TASKS), "comma list of hotpotqa, strategyqa, mmlu",
                               "questions")
-    methods: list[str] = option(["react", "cot", "reflexion"], "comma list of methods",
+    methods: list[str] = option(list(TRAINING_METHODS), "comma list of methods",
                                 "questions")
     n: int = option(500, "training questions per task (0: all), a seeded draw", "questions")
     sample_seed: int = option(0, "seed of the draw", "questions", flags=("--sample_seed",))
@@ -70,7 +76,7 @@ class GenerateConfig:
                                  "search=serpapi)", "questions")
     # output
     format: str = option("alpaca", "training file layout", "output",
-                         choices=("alpaca", "chat"))
+                         choices=DATA_FORMATS)
     keep_contaminated: bool = option(False, "keep training questions found in an evaluation "
                                      "set (default: drop them)", "output")
     extra: dict = field(default_factory=dict)  # more simple_evaluate arguments, Python only
@@ -180,6 +186,6 @@ def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
             print(f"fireact-eval generate: {task} x {method} ({number} of {len(todo)}; "
                   f"{len(pairs) - len(todo)} done before)", flush=True)
             _run_pair(lm, cfg, task, method, pair_dir(out, task, method))
-    suffix = "json" if cfg.format == "alpaca" else "jsonl"
-    return convert([pair_dir(out, t, m) for t, m in pairs], out / f"train.{suffix}",
+    return convert([pair_dir(out, t, m) for t, m in pairs],
+                   out / f"train.{data_file_suffix(cfg.format)}",
                    cfg.format, cfg.methods, index=index)

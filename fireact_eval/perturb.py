@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
+from fireact_eval.catalog import NOISE_KINDS
 from fireact_eval.errors import FireactError
 from fireact_eval.tools import NULL_OBSERVATION
 
-NOISE_KINDS = ("off", "none", "random")
 # (observation, turn) -> (observation the agent sees, whether it was perturbed)
 Perturb = Callable[[str, int], tuple[str, bool]]
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from fireact_eval.catalog import METHODS, PROMPT_FORMATS, SHOTS
 from fireact_eval.errors import FireactError
 from fireact_eval.tasks import TASKS_DIR
 
-METHODS = ("io", "cot", "react", "reflexion")
-SHOTS = ("fewshot", "zeroshot")
-FORMATS = ("plain", "chat", "alpaca")
 PROMPTS_DIR = Path(TASKS_DIR) / "prompts"
 
 _REACT = """\
@@ -63,7 +61,7 @@ def check_prompt(method: str, shots: str, fmt: str, family: str) -> None:
     """Fail before any model call on a bad combination, listing the valid values."""
     _check("method", method, METHODS)
     _check("shots", shots, SHOTS)
-    _check("format", fmt, FORMATS)
+    _check("format", fmt, PROMPT_FORMATS)
     if shots == "fewshot":
         load_examples(method, family)
 

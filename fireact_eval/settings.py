@@ -11,10 +11,18 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from fireact_eval.catalog import (
+    METHODS,
+    NOISE_KINDS,
+    PROMPT_FORMATS,
+    SEARCH,
+    SHOTS,
+    SINGLE_TURN_METHODS,
+)
 from fireact_eval.errors import FireactError
 from fireact_eval.options import from_known_keys, option
-from fireact_eval.perturb import NOISE_KINDS, make_perturbation, validate_noise
-from fireact_eval.prompts import FORMATS, METHODS, SHOTS, check_prompt
+from fireact_eval.perturb import make_perturbation, validate_noise
+from fireact_eval.prompts import check_prompt
 from fireact_eval.qa_data import QuestionSource
 from fireact_eval.rollout import (
     DEFAULT_MAX_TURNS,
@@ -24,7 +32,6 @@ from fireact_eval.rollout import (
 )
 from fireact_eval.tools import make_search, response_pool
 
-SINGLE_TURN_METHODS = ("io", "cot")  # one finish[...], no tools
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
 # Other keys a fireact task's metadata may hold: which questions it runs (qa_data's
 # QuestionSource), and what lm-eval itself puts there.
@@ -45,7 +52,7 @@ class RolloutSettings:
     shots: str = option("fewshot", "few-shot examples (prompted agents) or zeroshot (the "
                         "bare question, for fine-tuned ones)", "prompt", choices=SHOTS)
     format: str = option("plain", "plain text, chat messages, or FireAct's alpaca template",
-                         "prompt", choices=FORMATS)
+                         "prompt", choices=PROMPT_FORMATS)
     family: str = option("qa", "which few-shot examples: tasks/prompts/{method}_{family}.txt",
                          "prompt")
     # loop: how long it runs
@@ -98,7 +105,7 @@ class RolloutSettings:
             pools[self.search] = response_pool(search)
         return Episode(
             prompt,
-            tools={"search": search},
+            tools={SEARCH: search},
             max_turns=self.max_turns,
             gen_kwargs=gen_kwargs,
             observe=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,

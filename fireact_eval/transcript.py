@@ -22,9 +22,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from fireact_eval.catalog import FINISH, SEARCH  # noqa: F401  (the grammar's action names)
 from fireact_eval.trajectory import Step, Trajectory
 
-FINISH = "finish"
 OBSERVATION = "Observation:"
 REFLECTION = "Reflection:"  # the label of a Reflexion step, in transcripts and prompts
 REFLECTION_REQUEST = (  # chat layout: the user message that asks for one

@@ -22,6 +22,7 @@ from typing import Any
 
 from lm_eval.utils import hash_string
 
+from fireact_eval.catalog import FINISH, SEARCH
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.scoring import higher_is_better, qa
@@ -50,8 +51,8 @@ def trajectory_of(value: Any, where: str) -> Trajectory:
         trajectory = parse_transcript(traj)
     else:
         raise FireactError(f"{where}: no 'traj' (text or chat messages)")
-    acts = [s for s in trajectory.steps if s.kind == "act" and s.action != "finish"]
-    trajectory.tool_calls = sum(s.action == "search" for s in acts)
+    acts = [s for s in trajectory.steps if s.kind == "act" and s.action != FINISH]
+    trajectory.tool_calls = sum(s.action == SEARCH for s in acts)
     trajectory.invalid_actions = len(acts) - trajectory.tool_calls
     return trajectory
 

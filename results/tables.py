@@ -11,12 +11,12 @@ from collections import Counter
 
 import pandas as pd
 
+from fireact_eval.catalog import DATASETS, NOISE_KINDS
 from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.runs import distinguishing, sample_scores
 
-DATASET_ORDER = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo")
-NOISE_ORDER = ("off", "none", "random")
+DATASET_ORDER, NOISE_ORDER = DATASETS, NOISE_KINDS
 COST_COLUMNS = ("score", "finished", "turns", "tool_calls", "invalid_actions", "prompt_tokens",
                 "gen_tokens", "seconds")
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from fireact_eval.catalog import DATASETS, NOISE_KINDS
+from fireact_eval.catalog import METHODS as ALL_METHODS
+
 HERE = Path(__file__).resolve().parent
-# dataset -> what its base task's metadata says (the variants repeat it)
+# dataset -> what its base task's metadata says (the variants repeat it); one per catalog entry
 BASES = {
     "hotpotqa": {"dataset": "hotpotqa", "family": "qa"},
     "bamboogle": {"dataset": "bamboogle", "family": "qa"},
@@ -25,10 +28,10 @@ BASES = {
     "mmlu": {"dataset": "mmlu", "family": "mmlu"},
     "demo": {"dataset": "demo", "family": "qa", "search": "local"},
 }
-METHODS = {"io": ("hotpotqa", "bamboogle", "strategyqa", "mmlu"),
-           "cot": ("hotpotqa", "bamboogle", "strategyqa", "mmlu"),
-           "reflexion": ("hotpotqa", "bamboogle", "strategyqa", "mmlu")}
-NOISES = {"none": ("hotpotqa", "demo"), "random": ("hotpotqa", "demo")}
+PAPERS_DATASETS = tuple(d for d in DATASETS if d != "demo")
+# method -> datasets with a variant (react is the base tasks' own method)
+METHODS = {method: PAPERS_DATASETS for method in ALL_METHODS if method != "react"}
+NOISES = {kind: ("hotpotqa", "demo") for kind in NOISE_KINDS if kind != "off"}
 NOISE_P, NOISE_SEED = 0.5, 0
 NOISE_WHAT = {"none": '"None"', "random": "a random other real response of the same backend"}
 

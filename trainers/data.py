@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from fireact_eval.catalog import CUTOFF
 from fireact_eval.data.fireact_release import has_options
 from fireact_eval.data.segments import Segments, alpaca_segments, chat_segments, read_layout
 from fireact_eval.errors import FireactError
@@ -43,7 +44,7 @@ def encode(segments: Segments, tokenizer: Any, cutoff: int, train_on_inputs: boo
     return {"input_ids": ids, "labels": labels, "length": len(ids)}
 
 
-def build_examples(path: str | Path, tokenizer: Any, cutoff: int = 512,
+def build_examples(path: str | Path, tokenizer: Any, cutoff: int = CUTOFF,
                    train_on_inputs: bool = False, limit: int = 0) -> tuple[list[dict], str]:
     """Tokenised examples for the Trainer (of the first ``limit`` rows, if given), and the
     data format (the model's eval format)."""

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from fireact_eval import __version__
+from fireact_eval.catalog import CUTOFF, HELD_OUT, task_name
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, write_atomic
 from fireact_eval.options import option
@@ -41,7 +42,7 @@ class TrainConfig:
     base: str = option(MISSING, "base model: local folder or Hub name", "data")
     data: str = option(MISSING, "chat .jsonl (messages) or alpaca .json/.jsonl", "data")
     out: str = option(MISSING, "output folder (adapter or model, tokenizer, card)", "data")
-    cutoff: int = option(512, "max tokens per example", "data")
+    cutoff: int = option(CUTOFF, "max tokens per example", "data")
     train_on_inputs: bool = option(False, "also train on question and observations "
                                    "(FireAct's behaviour)", "data")
     limit: int = option(0, "train on the first LIMIT rows only (0: all)", "data")
@@ -228,9 +229,9 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
     in its data's format, on the tasks it was trained for (and Bamboogle, held out, after
     HotpotQA), batched, with per-sample files for ``results`` and ``gate``."""
     out = str(Path(cfg.out).resolve())
-    tasks = [f"fireact_{d}" for d in datasets or ["hotpotqa"]]
-    if "fireact_hotpotqa" in tasks:
-        tasks.append("fireact_bamboogle")
+    tasks = [task_name(d) for d in datasets or ["hotpotqa"]]
+    if task_name("hotpotqa") in tasks:  # its held-out task, as FireAct evaluates
+        tasks += [task_name(d) for d in HELD_OUT]
     style = "--apply_chat_template --metadata shots=zeroshot" if fmt == "chat" else \
         "--metadata shots=zeroshot format=alpaca"
     common = (f"--tasks {','.join(tasks)} {{batch}} {style} "

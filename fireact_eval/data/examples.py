@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fireact_eval.catalog import DATA_FORMATS, data_format_of
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl, read_json, write_atomic
 from fireact_eval.trajectory import Step
@@ -28,7 +29,6 @@ from fireact_eval.transcript import (
 )
 
 log = logging.getLogger(__name__)
-FORMATS = ("alpaca", "chat")
 
 
 @dataclass
@@ -115,17 +115,14 @@ def read_examples(path: str | Path) -> tuple[list[Example], list[str]]:
     return examples, skipped
 
 
-def format_of(path: str | Path) -> str:
-    """alpaca for ``.json``, chat for ``.jsonl`` (the layouts FireAct released)."""
-    return "alpaca" if Path(path).suffix == ".json" else "chat"
 
 
 def write_examples(examples: Iterable[Example], out: str | Path, fmt: str | None = None) -> int:
     """Write whole or not at all (a temporary file renamed into place); returns the count."""
     out = Path(out)
-    fmt = fmt or format_of(out)
-    if fmt not in FORMATS:
-        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    fmt = fmt or data_format_of(out)
+    if fmt not in DATA_FORMATS:
+        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(DATA_FORMATS)}")
     rows = [to_row(e, fmt) for e in examples]
     write_atomic(out, json.dumps(rows, ensure_ascii=False, indent=1) if fmt == "alpaca"
                  else "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fireact_eval.catalog import FINISH, data_format_of
 from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, decontaminate
 from fireact_eval.data.examples import (
     Example,
@@ -157,10 +158,10 @@ def import_file(path: Path, out_dir: Path, index: EvalIndex | None,
         except FireactError as err:
             report.skipped.append(str(err))
             continue
-        if not (example.steps[-1].action == "finish"):
+        if example.steps[-1].action != FINISH:
             report.skipped.append(f"{where}: does not end in finish[...]")
             continue
-        rendered = to_row(example, "alpaca" if path.suffix == ".json" else "chat")
+        rendered = to_row(example, data_format_of(path))
         again = from_row(rendered, where)
         if again.steps != example.steps or again.question.strip() != example.question:
             report.skipped.append(f"{where}: does not render back to the same steps")

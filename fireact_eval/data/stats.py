@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fireact_eval.data.examples import Example, format_of, read_examples, to_row
+from fireact_eval.catalog import CUTOFF, data_format_of
+from fireact_eval.data.examples import Example, read_examples, to_row
 from fireact_eval.data.segments import alpaca_segments, chat_segments
 from fireact_eval.jsonio import write_atomic
 
@@ -65,13 +66,13 @@ def token_lengths(examples: list[Example], fmt: str, tokenizer: Any) -> list[int
     return lengths
 
 
-def data_stats(path: str | Path, tokenizer: Any = None, cutoff: int = 512) -> DataStats:
+def data_stats(path: str | Path, tokenizer: Any = None, cutoff: int = CUTOFF) -> DataStats:
     path = Path(path)
     examples, skipped = read_examples(path)
     turns: dict[tuple[str, str], list[int]] = defaultdict(list)
     for e in examples:
         turns[(e.task, e.method)].append(e.turns)
-    lengths = token_lengths(examples, format_of(path), tokenizer) if tokenizer else []
+    lengths = token_lengths(examples, data_format_of(path), tokenizer) if tokenizer else []
     return DataStats(path, len(examples), len(skipped),
                      Counter((e.task, e.method) for e in examples), dict(turns), lengths, cutoff)
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from fireact_eval.catalog import SEARCH
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl, read_json
 from fireact_eval.metrics import normalize_answer
@@ -57,7 +58,7 @@ def recorded_calls(paths: Iterable[str | Path]) -> dict[str, dict[str, str]]:
     for path in map(Path, paths):
         for traj in _trajectories(path):
             for step in traj.steps:
-                if step.action == "search" and step.argument and step.observation is not None:
+                if step.action == SEARCH and step.argument and step.observation is not None:
                     key = query_key(step.argument)
                     calls.setdefault(key, {"query": step.argument, "title": "",
                                            "text": step.observation})

@@ -1,0 +1,50 @@
+"""What fireact-eval knows by name, each fact once: every list, default and choice in the
+package (task variants, flags, tables, the mixer, the trainer) reads it from here.
+
+A new dataset is a row in ``DATASETS`` (and a loader in ``qa_data``); a new method a name in
+``METHODS`` (and its few-shot prompts in ``tasks/prompts/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Datasets, in the order tables show them (FireAct's: HotpotQA, its held-out Bamboogle, then
+# StrategyQA and MMLU); ``demo`` is the offline demo's fictional set.
+DATASETS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo")
+TRAINING_DATASETS = ("hotpotqa", "strategyqa", "mmlu")  # FireAct trains on these
+HELD_OUT = ("bamboogle",)  # evaluated, never trained on: no training split
+
+# Methods: how the agent is prompted.  io and cot answer in one turn with no tool; every
+# method but io yields reasoning worth fine-tuning on.
+METHODS = ("io", "cot", "react", "reflexion")
+SINGLE_TURN_METHODS = ("io", "cot")
+TRAINING_METHODS = ("react", "cot", "reflexion")
+SHOTS = ("fewshot", "zeroshot")
+
+# How a prompt is rendered (plain text, chat messages, FireAct's alpaca template), and the
+# two layouts of a training file: alpaca ``.json`` and chat ``.jsonl``, as FireAct released.
+PROMPT_FORMATS = ("plain", "chat", "alpaca")
+DATA_FORMATS = ("alpaca", "chat")
+
+# The agent's actions, as the transcript grammar writes them.
+SEARCH, FINISH = "search", "finish"
+
+# Noisy search (FireAct Table 3): off, ``None``, or a random other response.
+NOISE_KINDS = ("off", "none", "random")
+
+CUTOFF = 512  # tokens per training example (FireAct's)
+
+
+def task_name(dataset: str) -> str:
+    """The lm-eval task of a dataset: ``fireact_<dataset>``."""
+    return f"fireact_{dataset}"
+
+
+def data_format_of(path: str | Path) -> str:
+    """A training file's layout by its name: alpaca for ``.json``, chat otherwise."""
+    return "alpaca" if Path(path).suffix == ".json" else "chat"
+
+
+def data_file_suffix(fmt: str) -> str:
+    return "json" if fmt == "alpaca" else "jsonl"
