@@ -2,7 +2,7 @@
 
 The only thing setup.cfg cannot say is "put this .pth file at the top of site-packages",
 which is how ``lm_eval --tasks fireact_*`` finds our tasks with no extra flag.  The .pth
-imports ``fireact_eval._autoload``, which does nothing until ``lm_eval.tasks`` is imported.
+imports ``fireact_eval.harness.autoload``, which does nothing until ``lm_eval.tasks`` is imported.
 """
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 PTH_NAME = "fireact_eval-autoload.pth"
-PTH_LINE = "import fireact_eval._autoload\n"
+PTH_LINE = "import fireact_eval.harness.autoload\n"
 
 
 class BuildPyWithPth(build_py):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lm_eval.api.instance import Instance
 
-from fireact_eval.harness import react_generate
+from fireact_eval.harness.backend import react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.qa_data import demo
 from fireact_eval.settings import RolloutSettings

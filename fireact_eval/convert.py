@@ -19,7 +19,7 @@ from fireact_eval.catalog import DATA_FORMATS, TRAINING_METHODS
 from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, decontaminate
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
-from fireact_eval.run_files import LoggedSample, read_samples, samples_files
+from fireact_eval.harness.run_files import LoggedSample, read_samples, samples_files
 
 
 def is_success(logged: LoggedSample) -> bool:

@@ -31,6 +31,7 @@ from fireact_eval.catalog import (
     TRAINING_DATASETS,
     TRAINING_METHODS,
     data_file_suffix,
+    task_name,
 )
 from fireact_eval.convert import ConvertReport, convert
 from fireact_eval.data.decontaminate import EvalIndex
@@ -138,37 +139,13 @@ def pair_done(cfg: GenerateConfig, task: str, method: str) -> bool:
     return True
 
 
-def _load_model(cfg: GenerateConfig):
-    """The teacher, loaded once for every pair."""
-    import lm_eval.api.registry
-    import lm_eval.models  # noqa: F401  (registers the backends)
-
-    extra = {"batch_size": cfg.batch_size, **({"device": cfg.device} if cfg.device else {})}
-    return lm_eval.api.registry.get_model(cfg.model).create_from_arg_string(
-        cfg.model_args, extra)
-
-
 def _run_pair(lm, cfg: GenerateConfig, task: str, method: str, folder: Path) -> None:
-    import lm_eval.evaluator
-    from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
+    from fireact_eval.harness.evaluate import run_and_save
 
-    metadata = cfg.task_metadata(method)
-    tracker = EvaluationTracker(output_path=str(folder))
-    cache = Path(cfg.out) / "turn_cache" / f"{task}_{method}"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    results = lm_eval.evaluator.simple_evaluate(
-        model=lm, model_args=cfg.model_args, tasks=[f"fireact_{task}"],
-        task_manager=TaskManager(metadata=metadata), metadata=metadata, log_samples=True,
-        evaluation_tracker=tracker, use_cache=str(cache), limit=cfg.limit or None,
-        gen_kwargs=cfg.gen_kwargs or None, apply_chat_template=cfg.apply_chat_template,
-        **cfg.extra)
-    if results is None:  # not the main process
-        return
-    samples = results.pop("samples")
-    tracker.save_results_aggregated(results=results, samples=samples)
-    for name in results["configs"]:
-        tracker.save_results_samples(task_name=name, samples=samples[name])
+    run_and_save(lm, task_name(task), cfg.task_metadata(method), folder,
+                 Path(cfg.out) / "turn_cache" / f"{task}_{method}", model_args=cfg.model_args,
+                 limit=cfg.limit or None, gen_kwargs=cfg.gen_kwargs or None,
+                 apply_chat_template=cfg.apply_chat_template, **cfg.extra)
     write_atomic(folder / MARKER, json.dumps(cfg.pair_settings(task, method), indent=2))
 
 
@@ -180,7 +157,9 @@ def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
     settings = {k: v for k, v in asdict(cfg).items() if k != "extra"}
     write_atomic(out / "generate.json", json.dumps(settings, indent=2))
     if todo:
-        lm = _load_model(cfg)
+        from fireact_eval.harness.evaluate import load_model
+
+        lm = load_model(cfg.model, cfg.model_args, cfg.batch_size, cfg.device)
         for number, (task, method) in enumerate(todo, 1):
             log.info("teacher run %d of %d: %s x %s", number, len(todo), task, method)
             print(f"fireact-eval generate: {task} x {method} ({number} of {len(todo)}; "

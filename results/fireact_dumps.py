@@ -13,19 +13,16 @@ and are not reported.
 from __future__ import annotations
 
 import ast
-import json
 import logging
-import math
 import re
 from pathlib import Path
 from typing import Any
 
-from lm_eval.utils import hash_string
-
 from fireact_eval.catalog import FINISH, SEARCH
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import read_json, write_atomic
-from fireact_eval.scoring import higher_is_better, qa
+from fireact_eval.harness.run_files import sample_record, write_run
+from fireact_eval.jsonio import read_json
+from fireact_eval.scoring import qa
 from fireact_eval.trajectory import Trajectory
 from fireact_eval.transcript import parse_messages, parse_transcript
 
@@ -89,38 +86,12 @@ def import_dump(path: str | Path, out: str | Path, docs: list[dict]) -> Path:
             log.warning("%s: counted unfinished", err)
     if malformed := len(dump) - len(trajectories):
         metadata["questions"] += f"; {malformed} malformed entries, counted unfinished"
-    samples, values = [], {}
+    samples = []
     for doc_id, doc in enumerate(docs):
         trajectory = trajectories.get(doc["id"].removeprefix("hotpotqa-"), Trajectory())
         response = trajectory.to_json()
         metrics = {k: v for k, v in qa(doc, [response]).items() if k not in NOT_RECORDED}
-        for name, value in metrics.items():
-            values.setdefault(name, []).append(float(value))
-        samples.append({
-            "doc_id": doc_id, "doc": doc, "target": doc["answer"],
-            "arguments": {"gen_args_0": {"arg_0": doc["question"], "arg_1": {},
-                                         "arg_2": metadata}},
-            "resps": [[response]], "filtered_resps": [response], "filter": "none",
-            "metrics": list(metrics),
-            "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)),
-            **metrics})
-    results = {}
-    for name, column in values.items():
-        n = len(column)
-        mean = sum(column) / n
-        stderr = math.sqrt(sum((v - mean) ** 2 for v in column) / (n - 1) / n) if n > 1 else 0
-        results[f"{name},none"] = mean
-        results[f"{name}_stderr,none"] = stderr
+        samples.append(sample_record(doc_id, doc, doc["question"], metadata, response, metrics))
     folder = Path(out) / label
-    record = {
-        "results": {TASK: {"alias": TASK, **results}},
-        "configs": {TASK: {"task": TASK, "metadata": metadata}},
-        "higher_is_better": {TASK: {name: higher_is_better(name) for name in values}},
-        "n-samples": {TASK: {"original": len(docs), "effective": len(docs)}},
-        "config": {"model": "fireact-release", "model_args": {"pretrained": label}},
-        "model_name": label,
-    }
-    write_atomic(folder / f"samples_{TASK}_{stamp}.jsonl",
-                 "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
-    write_atomic(folder / f"results_{stamp}.json", json.dumps(record, indent=2))
+    write_run(folder, TASK, metadata, samples, label, stamp)
     return folder

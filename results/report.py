@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from fireact_eval.errors import FireactError
+from fireact_eval.harness.run_files import LoggedSample
 from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES
 from fireact_eval.perturb import perturbed_at
 from fireact_eval.results.gate import environment_differences, one_run, shared_tasks
 from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import SHAPES, provenance
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
-from fireact_eval.run_files import LoggedSample
 from fireact_eval.stats import LEVEL, PairedBinary, paired_binary
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
 

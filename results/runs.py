@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from fireact_eval.errors import FireactError
-from fireact_eval.run_files import TaskResult, read_run, results_files
+from fireact_eval.harness.run_files import TaskResult, read_run, results_files
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.settings import RolloutSettings
 from fireact_eval.stats import wilson_interval

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lm_eval.api.instance import Instance
 
-from fireact_eval.harness import react_generate
+from fireact_eval.harness.backend import react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.qa_data import demo
 from fireact_eval.rollout import run_concurrently
@@ -33,7 +33,7 @@ def test_concurrent_rollouts_equal_step_synchronous_ones(monkeypatch):
     import lm_eval.models  # noqa: F401
     from lm_eval.api.registry import get_model
 
-    from fireact_eval import harness
+    from fireact_eval.harness import backend as harness
 
     from openai_server import CompletionServer
 
@@ -64,13 +64,13 @@ def test_concurrent_rollouts_equal_step_synchronous_ones(monkeypatch):
 
 
 def test_batch_size_one_on_a_local_backend_is_named_once(caplog):
-    from fireact_eval import harness
+    from fireact_eval.harness import backend as harness
 
     class OneAtATime:
         batch_size = 1
 
     harness._WARNED.clear()
-    with caplog.at_level(logging.WARNING, logger="fireact_eval.harness"):
+    with caplog.at_level(logging.WARNING, logger="fireact_eval.harness.backend"):
         harness._warn_one_at_a_time(OneAtATime(), live=36)
         harness._warn_one_at_a_time(OneAtATime(), live=36)
         harness._warn_one_at_a_time(OneAtATime(), live=1)

@@ -1,5 +1,6 @@
 """The layers of the package, as the README's layout section draws them: the engine never
-imports lm-eval, the data layer never imports the trainers."""
+imports lm-eval, only ``fireact_eval.harness`` does, the data layer never imports the
+trainers."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ def test_the_data_layer_never_imports_the_trainers():
     """``data stats`` imported ``trainers.data``, which imports ``data``: a hidden cycle."""
     for path, names in imports(ROOT / "fireact_eval" / "data").items():
         assert not [n for n in names if n.startswith("fireact_eval.trainers")], path
+
+
+def test_only_the_harness_package_imports_lm_eval():
+    """lm-eval's API, private parts included, is touched from one package, so an lm-eval
+    upgrade is a change there (and ``test_lm_eval_compat.py`` says where)."""
+    package = [ROOT / "fireact_eval", ROOT / "results", ROOT / "trainers"]
+    for folder in package:
+        for path, names in imports(folder).items():
+            if (ROOT / "fireact_eval" / "harness") in path.parents:
+                continue
+            assert not [n for n in names if n.split(".")[0] == "lm_eval"], path
 
 
 def test_the_engine_runs_without_lm_eval():

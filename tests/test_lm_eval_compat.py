@@ -64,7 +64,7 @@ def test_the_request_cache_is_a_dict_on_cache_hook():
 def test_our_request_type_is_a_method_lm_eval_calls_by_name():
     """ReactTask's requests have ``request_type="react_generate"``; lm-eval calls
     ``getattr(lm, reqtype)(requests)``, so the method is set on ``LM``."""
-    from fireact_eval.harness import REQUEST_TYPE
+    from fireact_eval.harness.backend import REQUEST_TYPE
 
     assert hasattr(lm_eval.api.model.LM, REQUEST_TYPE)
     assert "getattr(lm, reqtype)" in inspect.getsource(lm_eval.evaluator.evaluate)

@@ -52,9 +52,10 @@ def test_autoload_hook_costs_nothing_to_other_processes():
                            text=True, check=True).stderr.splitlines()
     names = [line.rstrip() for line in trace]
     start = next(i for i, name in enumerate(names) if name.endswith("  fireact_eval"))
-    end = next(i for i, name in enumerate(names) if name.endswith("fireact_eval._autoload"))
+    end = next(i for i, name in enumerate(names) if name.endswith("fireact_eval.harness.autoload"))
     imported = [line.split("|")[-1].strip() for line in trace[start : end + 1]]
-    assert imported == ["fireact_eval", "fireact_eval._autoload"]  # no other module, no lm_eval
+    # no other module, no lm_eval
+    assert imported == ["fireact_eval", "fireact_eval.harness", "fireact_eval.harness.autoload"]
     assert int(trace[end].split("|")[1]) < 20_000  # microseconds, even on a loaded CI machine
 
 
@@ -190,7 +191,7 @@ def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others(tmp_pat
     through a group gets its settings checked, its search tool built, its questions loaded."""
     from lm_eval.tasks import TaskManager
 
-    from fireact_eval.harness import preflight
+    from fireact_eval.harness.preflight import preflight
 
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "Who?", "answer": "Me"}\n')
@@ -219,7 +220,7 @@ def test_bad_metadata_is_one_line_before_the_model_is_loaded(tmp_path, metadata,
 
 
 def test_model_args_and_data_keys_are_valid_metadata():
-    from fireact_eval.harness import check_metadata_keys
+    from fireact_eval.harness.preflight import check_metadata_keys
 
     check_metadata_keys({"pretrained": "x", "dtype": "bf16", "data_dir": "d", "version": 1,
                          "search": "local"}, "pretrained=x,dtype=bf16")
@@ -274,7 +275,7 @@ def test_the_chat_template_advice_is_dropped_however_lm_eval_wraps_it(length):
     """The advice as lm-eval 0.4.13 words and wraps it (``wrap_text``, 140 columns)."""
     from lm_eval.utils import wrap_text
 
-    from fireact_eval.harness import OurTasks, _AdviceNotForUs
+    from fireact_eval.harness.preflight import OurTasks, _AdviceNotForUs
 
     path = "/m/" + "x" * (length - 12) + "-instruct"
     advice = wrap_text(f"""pretrained={path} appears to be an

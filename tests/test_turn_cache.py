@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from fireact_eval.harness import _cached_generate
+from fireact_eval.harness.backend import _cached_generate
 
 
 class _Backend:

@@ -3,7 +3,7 @@
 Imported from ``fireact_eval-autoload.pth`` in every Python process, so it must cost
 nothing: it only puts a finder on ``sys.meta_path`` that stays silent until lm-eval's
 modules are imported; then it adds our task folder to every ``TaskManager``
-(``lm_eval.tasks.manager``) and runs ``fireact_eval.harness.preflight`` at the start of
+(``lm_eval.tasks.manager``) and runs ``fireact_eval.harness.preflight.preflight`` at the start of
 ``simple_evaluate`` (``lm_eval.evaluator``), before lm-eval loads the model.
 Set ``FIREACT_EVAL_NO_AUTOLOAD=1`` to switch it off.  ``FIREACT_EVAL_TASKS_ONLY=1`` also
 drops lm-eval's ~10k built-in task files from the index, which saves ~15 s per run.
@@ -44,7 +44,7 @@ def _patch_evaluator(module) -> None:
     original = module.simple_evaluate
 
     def simple_evaluate(*args, **kwargs):
-        from fireact_eval.harness import advice_not_for_us_dropped, preflight
+        from fireact_eval.harness.preflight import advice_not_for_us_dropped, preflight
 
         ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
                          kwargs.get("model_args"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import find_files, iter_jsonl, read_json
+from fireact_eval.jsonio import find_files, iter_jsonl, read_json, write_atomic
 from fireact_eval.outcomes import classify, from_metrics
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.trajectory import Trajectory
@@ -205,3 +206,46 @@ def read_run(path: str | Path) -> RunResult:
 def results_files(path: str | Path) -> list[Path]:
     """A results file given directly, or every one under a folder (one run each)."""
     return find_files(path, RESULTS_FILES)
+
+
+def sample_record(doc_id: int, doc: dict, prompt: str, settings: dict, response: str,
+                  metrics: dict[str, float]) -> dict:
+    """One samples line as ``--log_samples`` writes it for a fireact task (for runs we
+    import rather than run: ``results import-fireact``)."""
+    from lm_eval.utils import hash_string
+
+    return {"doc_id": doc_id, "doc": doc, "target": doc.get("answer"),
+            "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {}, "arg_2": settings}},
+            "resps": [[response]], "filtered_resps": [response], "filter": "none",
+            "metrics": list(metrics),
+            "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)), **metrics}
+
+
+def write_run(folder: Path, task: str, metadata: dict, samples: list[dict], label: str,
+              stamp: str) -> None:
+    """A results file and its samples file in lm-eval's layout: each metric's mean and
+    standard error over the samples (lm-eval's ``mean`` / ``mean_stderr``), the config with
+    its metadata, ``higher_is_better``, ``n-samples`` and the model's name."""
+    from fireact_eval.scoring import higher_is_better
+
+    values: dict[str, list[float]] = {}
+    for sample in samples:
+        for name in sample["metrics"]:
+            values.setdefault(name, []).append(float(sample[name]))
+    results = {}
+    for name, column in values.items():
+        n, mean = len(column), sum(column) / len(column)
+        results[f"{name},none"] = mean
+        results[f"{name}_stderr,none"] = (
+            math.sqrt(sum((v - mean) ** 2 for v in column) / (n - 1) / n) if n > 1 else 0.0)
+    record = {
+        "results": {task: {"alias": task, **results}},
+        "configs": {task: {"task": task, "metadata": metadata}},
+        "higher_is_better": {task: {name: higher_is_better(name) for name in values}},
+        "n-samples": {task: {"original": len(samples), "effective": len(samples)}},
+        "config": {"model": "imported", "model_args": {"pretrained": label}},
+        "model_name": label,
+    }
+    write_atomic(folder / f"samples_{task}_{stamp}.jsonl",
+                 "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
+    write_atomic(folder / f"results_{stamp}.json", json.dumps(record, indent=2))

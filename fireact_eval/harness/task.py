@@ -1,0 +1,57 @@
+"""``ReactTask``: a YAML task (``class: !function fireact_eval.harness.task.ReactTask``)
+whose one request per doc is a whole ReAct rollout, run by ``backend.react_generate``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from lm_eval.api.instance import Instance
+from lm_eval.api.model import LM
+from lm_eval.api.task import ConfigurableTask
+
+from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
+from fireact_eval.prompts import build_prompt
+from fireact_eval.scoring import COST_METRICS, OUTCOME_METRICS, higher_is_better
+from fireact_eval.settings import RolloutSettings
+
+
+class ReactTask(ConfigurableTask):
+    """A YAML task (``class: !function fireact_eval.harness.task.ReactTask``) whose one request
+    per doc is a whole ReAct rollout; scoring stays in the YAML's ``process_results``."""
+
+    def __init__(self, config: dict | None = None) -> None:
+        config = {k: v for k, v in (config or {}).items() if k != "class"}
+        self.settings = RolloutSettings.from_metadata(config.get("metadata"))
+        # The result file records every setting the run used, defaults included.
+        config["metadata"] = {**(config.get("metadata") or {}), **self.settings.as_metadata()}
+        # Every task reports the outcomes and cost of its rollouts; YAMLs list only their
+        # quality metrics.
+        listed = {m["metric"] for m in config.get("metric_list") or []}
+        config["metric_list"] = [*(config.get("metric_list") or []), *(
+            {"metric": name, "aggregation": "mean", "higher_is_better": higher_is_better(name)}
+            for name in (*OUTCOME_METRICS, *COST_METRICS, "finished") if name not in listed
+        )]
+        super().__init__(config=config)
+
+    def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
+        chat = bool(kwargs.pop("apply_chat_template", False)) or self.settings.format == "chat"
+        kwargs.pop("chat_template", None)
+        s = self.settings
+        prompt = build_prompt(doc["question"], s.method, s.shots,
+                              "chat" if chat else s.format, s.family)
+        rollout = {"chat": chat, **asdict(s)}
+        gen_kwargs = dict(self.config.generation_kwargs or {})
+        return Instance(
+            request_type=REQUEST_TYPE,
+            doc=doc,
+            arguments=(prompt, gen_kwargs, rollout),
+            idx=0,
+            **kwargs,
+        )
+
+
+
+# lm-eval calls ``getattr(lm, request_type)(instances)``: every backend gets the method
+if not hasattr(LM, REQUEST_TYPE):
+    setattr(LM, REQUEST_TYPE, react_generate)
