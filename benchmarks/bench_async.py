@@ -21,8 +21,8 @@ from lm_eval.api.instance import Instance
 
 from fireact_eval.harness.backend import react_generate
 from fireact_eval.prompts import build_prompt
-from fireact_eval.qa_data import demo
-from fireact_eval.settings import RolloutSettings
+from fireact_eval.questions import demo
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

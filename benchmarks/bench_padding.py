@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from fireact_eval.offline_model import smollm2_path
-from fireact_eval.trainers.data import build_examples
+from fireact_eval.trainers.encode import build_examples
 
 
 def waste(lengths: list[int], order: list[int], batch_size: int) -> float:

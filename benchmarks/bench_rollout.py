@@ -22,8 +22,8 @@ from lm_eval.api.instance import Instance
 from fireact_eval.harness.backend import react_generate
 from fireact_eval.offline_model import smollm2_path
 from fireact_eval.prompts import build_prompt
-from fireact_eval.qa_data import demo
-from fireact_eval.settings import RolloutSettings
+from fireact_eval.questions import demo
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 

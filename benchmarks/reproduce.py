@@ -46,9 +46,9 @@ def diagnose(runs: dict[str, Path], replay: Path | None) -> str:
     """Where answers are lost, per run and task: searches per question, the share of those
     the replay index had recorded (the rest get a BM25 neighbour), the share of questions
     whose gold answer appeared (as whole words) in a search result, and EM among those."""
+    from fireact_eval.answer_match import normalize_answer
     from fireact_eval.harness.run_files import read_samples, samples_files
     from fireact_eval.jsonio import iter_jsonl
-    from fireact_eval.metrics import normalize_answer
     from fireact_eval.tools.replay import query_key
 
     recorded = ({query_key(row["query"]) for _, row in iter_jsonl(replay, "replay index")}

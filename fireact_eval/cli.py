@@ -129,7 +129,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _results_import(args: argparse.Namespace) -> None:
-    from fireact_eval.qa_data import hotpotqa
+    from fireact_eval.questions import hotpotqa
     from fireact_eval.results.fireact_dumps import import_dump
 
     docs = hotpotqa(data_dir=args.data_dir)["test"].to_list()
@@ -177,7 +177,7 @@ def _data_stats(args: argparse.Namespace) -> None:
 
 
 def _results(args: argparse.Namespace) -> None:
-    from fireact_eval.results.runs import load_runs
+    from fireact_eval.results.frame import load_runs
     from fireact_eval.results.tables import SHAPES, provenance
 
     if args.action == "plot" and args.shape in ("cost", "outcomes"):

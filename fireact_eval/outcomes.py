@@ -19,7 +19,7 @@ from the same rules (``run_files.LoggedSample.outcome``).
 
 from __future__ import annotations
 
-from fireact_eval.metrics import normalize_answer
+from fireact_eval.answer_match import normalize_answer
 from fireact_eval.trajectory import Trajectory
 
 OUTCOMES = ("correct", "wrong_answer", "empty_answer", "context_limit", "format_failure",

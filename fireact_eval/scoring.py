@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fireact_eval.metrics import choice_letter, exact_match, f1, yes_no
+from fireact_eval.answer_match import choice_letter, exact_match, f1, yes_no
 from fireact_eval.outcomes import OUTCOMES, PREFIX, classify, outcome_metrics
 from fireact_eval.trajectory import Trajectory
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from fireact_eval.errors import FireactError
-from fireact_eval.results.runs import ENVIRONMENT, load_runs, sample_scores
+from fireact_eval.results.frame import ENVIRONMENT, load_runs, sample_scores
 
 
 @dataclass(frozen=True)

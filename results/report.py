@@ -1,6 +1,6 @@
 """What the trajectory report shows, as plain data: runs, questions, steps, outcomes, pairs.
 
-``build_report`` reads lm-eval result folders (through ``runs.load_runs`` and
+``build_report`` reads lm-eval result folders (through ``frame.load_runs`` and
 ``run_files``) into a ``Report``; ``report_page`` renders it as one HTML file and does
 nothing else, so everything a reader of the page relies on (which outcome a sample got,
 which observation was perturbed, which questions two runs disagree on, the paired test)
@@ -23,8 +23,8 @@ from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample
 from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES
 from fireact_eval.perturb import perturbed_at
+from fireact_eval.results.frame import load_runs
 from fireact_eval.results.gate import environment_differences, one_run, shared_tasks
-from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import SHAPES, provenance
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
 from fireact_eval.stats import LEVEL, PairedBinary, paired_binary

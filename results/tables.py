@@ -1,4 +1,4 @@
-"""The paper's table shapes, from the runs frame (``runs.load_runs``).
+"""The paper's table shapes, from the runs frame (``frame.load_runs``).
 
 FireAct reports: quality per dataset for each model and method (its Tables 2 and 5), the
 same under noisy search (Table 3: the tool returns ``None`` or a random other result), and the
@@ -14,7 +14,7 @@ import pandas as pd
 from fireact_eval.catalog import DATASETS, NOISE_KINDS
 from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
-from fireact_eval.results.runs import distinguishing, sample_scores
+from fireact_eval.results.frame import distinguishing, sample_scores
 
 DATASET_ORDER, NOISE_ORDER = DATASETS, NOISE_KINDS
 COST_COLUMNS = ("score", "finished", "turns", "tool_calls", "invalid_actions", "prompt_tokens",

@@ -14,7 +14,7 @@ import pytest
 
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_json, write_atomic
-from fireact_eval.qa_data import _user_questions
+from fireact_eval.questions import _user_questions
 
 from conftest import run_lm_eval
 

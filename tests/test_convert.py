@@ -9,7 +9,7 @@ import pytest
 
 from fireact_eval.convert import convert
 from fireact_eval.errors import FireactError
-from fireact_eval.trainers.data import IGNORE, build_examples
+from fireact_eval.trainers.encode import IGNORE, build_examples
 from fireact_eval.trajectory import Step, Trajectory
 from fireact_eval.transcript import REFLECTION_REQUEST, parse_transcript
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ("fireact_eval.trajectory", "fireact_eval.transcript", "fireact_eval.rollout",
-          "fireact_eval.perturb", "fireact_eval.metrics", "fireact_eval.outcomes",
+          "fireact_eval.perturb", "fireact_eval.answer_match", "fireact_eval.outcomes",
           "fireact_eval.stats", "fireact_eval.tools", "fireact_eval.tools.cache",
           "fireact_eval.tools.local_search", "fireact_eval.tools.replay",
           "fireact_eval.tools.retriever", "fireact_eval.tools.serpapi")

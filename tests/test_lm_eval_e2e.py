@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from fireact_eval.errors import FireactError
-from fireact_eval.settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fireact_eval.errors import FireactError
-from fireact_eval.qa_data import DEMO_QUESTIONS
+from fireact_eval.questions import DEMO_QUESTIONS
 from fireact_eval.tools import make_search
 from fireact_eval.tools.corpus import CorpusSource, CorpusUnavailable
 from fireact_eval.tools.local_search import (

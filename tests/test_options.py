@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fireact_eval.cli import build_parser
 from fireact_eval.errors import FireactError
 from fireact_eval.options import from_mapping, from_namespace
-from fireact_eval.settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.trainers.train import TrainConfig
 
 

@@ -20,9 +20,9 @@ from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import read_samples
 from fireact_eval.outcomes import OUTCOMES, PREFIX, classify, outcome_metrics
 from fireact_eval.perturb import make_perturbation
+from fireact_eval.results.frame import load_runs
 from fireact_eval.results.report import build_report, step_marks
 from fireact_eval.results.report_page import render, write_report
-from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import outcomes
 from fireact_eval.rollout import Episode, run_episodes
 from fireact_eval.scoring import qa

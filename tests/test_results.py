@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from fireact_eval.errors import FireactError
+from fireact_eval.results.frame import load_runs
 from fireact_eval.results.gate import gate
-from fireact_eval.results.runs import load_runs
 from fireact_eval.results.tables import cost, leaderboard, robustness
 from fireact_eval.trajectory import Trajectory
 
@@ -241,7 +241,7 @@ def test_gate_reports_overlap_and_refuses_a_partial_or_mixed_run(tmp_path):
 def test_fireact_dumps_import_as_runs_scored_by_our_parser(tmp_path):
     """Both traj forms; EM recomputed (the dump's own em is wrong on purpose); questions
     absent from the dump count as unfinished, out of the 500 asked."""
-    from fireact_eval.qa_data import fireact_subset, hotpotqa
+    from fireact_eval.questions import fireact_subset, hotpotqa
     from fireact_eval.results.fireact_dumps import import_dump
 
     rows = [{"question": f"Where is thing {i}?", "answer": f"Place {i}"} for i in range(600)]

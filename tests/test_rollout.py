@@ -159,7 +159,7 @@ def test_each_task_renders_its_own_way_in_one_run():
     from lm_eval.api.instance import Instance
 
     from fireact_eval.harness.backend import react_generate
-    from fireact_eval.settings import RolloutSettings
+    from fireact_eval.rollout_settings import RolloutSettings
 
     class FakeLM:
         tokenizer = None

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from fireact_eval.answer_match import choice_letter, yes_no
 from fireact_eval.errors import FireactError
-from fireact_eval.metrics import choice_letter, yes_no
 from fireact_eval.prompts import METHODS, build_prompt
-from fireact_eval.qa_data import bamboogle, hotpotqa, mmlu, strategyqa
+from fireact_eval.questions import bamboogle, hotpotqa, mmlu, strategyqa
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import multiple_choice_accuracy, yes_no_accuracy
-from fireact_eval.settings import RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval

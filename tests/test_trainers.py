@@ -13,7 +13,7 @@ import pytest
 from fireact_eval.data.segments import alpaca_segments, chat_segments
 from fireact_eval.errors import FireactError
 from fireact_eval.trainers.allocator import run_under, tbb_libraries
-from fireact_eval.trainers.data import IGNORE, build_examples
+from fireact_eval.trainers.encode import IGNORE, build_examples
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
 

@@ -12,7 +12,7 @@ from fireact_eval.data.examples import Example, to_row
 from fireact_eval.data.segments import alpaca_segments, chat_segments
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout import Episode, reflect_before, run_episodes
-from fireact_eval.trainers.data import IGNORE, build_examples
+from fireact_eval.trainers.encode import IGNORE, build_examples
 from fireact_eval.transcript import render_messages, render_text
 
 QUESTION = "Where was the founder of Velmora Observatory born?"

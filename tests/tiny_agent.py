@@ -16,7 +16,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from fireact_eval.demo import oracle_example
 from fireact_eval.prompts import build_prompt, load_examples
-from fireact_eval.qa_data import DEMO_QUESTIONS
+from fireact_eval.questions import DEMO_QUESTIONS
 from fireact_eval.tools import make_search
 from fireact_eval.tools.local_search import DEMO_CORPUS
 from fireact_eval.transcript import parse_transcript, render_messages, to_text

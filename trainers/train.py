@@ -22,7 +22,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, write_atomic
 from fireact_eval.options import option
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
-from fireact_eval.trainers.data import build_examples, pad_collate
+from fireact_eval.trainers.encode import build_examples, pad_collate
 
 CARD = "fireact_eval.json"
 RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were trained on

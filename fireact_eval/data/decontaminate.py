@@ -15,9 +15,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from fireact_eval.answer_match import normalize_answer
+from fireact_eval.catalog import DATASETS
 from fireact_eval.data.examples import Example
 from fireact_eval.errors import FireactError
-from fireact_eval.metrics import normalize_answer
 
 NEAR_DUPLICATE = 0.8
 MIN_WORDS = 6
@@ -116,14 +117,11 @@ def decontaminate(examples: Iterable[Example], index: EvalIndex,
 def shipped_eval_sets(data_dir: str | None = None) -> dict[str, list[str]]:
     """The questions of every evaluation set we ship (the tasks' test splits), from
     ``data_dir`` in FireAct's layout or the Hub; one error naming the ways out otherwise."""
-    from fireact_eval import qa_data
+    from fireact_eval import questions
 
-    loaders: dict[str, Callable] = {"hotpotqa": qa_data.hotpotqa,
-                                    "bamboogle": qa_data.bamboogle,
-                                    "strategyqa": qa_data.strategyqa, "mmlu": qa_data.mmlu,
-                                    "demo": qa_data.demo}
     sets = {}
-    for name, loader in loaders.items():
+    for name in DATASETS:  # each dataset's loader has its name
+        loader: Callable = getattr(questions, name)
         try:
             sets[name] = list(loader(data_dir=data_dir)["test"]["question"])
         except FireactError as err:

@@ -20,7 +20,7 @@ from lm_eval.api.model import LM, hash_args
 
 from fireact_eval.errors import FireactError
 from fireact_eval.rollout import run_concurrently, run_episodes
-from fireact_eval.settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.transcript import render_messages, render_text
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.settings import LM_EVAL_KEYS, RolloutSettings, valid_metadata_keys
+from fireact_eval.rollout_settings import LM_EVAL_KEYS, RolloutSettings, valid_metadata_keys
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
 from fireact_eval.prompts import build_prompt
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import COST_METRICS, OUTCOME_METRICS, higher_is_better
-from fireact_eval.settings import RolloutSettings
 
 
 class ReactTask(ConfigurableTask):

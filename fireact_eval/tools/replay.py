@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from fireact_eval.answer_match import normalize_answer
 from fireact_eval.catalog import SEARCH
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import logged_sample, samples_task
 from fireact_eval.jsonio import iter_jsonl, read_json
-from fireact_eval.metrics import normalize_answer
 from fireact_eval.tools import NULL_OBSERVATION, register_search
 from fireact_eval.tools.local_search import LocalSearch
 from fireact_eval.trajectory import Trajectory

@@ -14,8 +14,8 @@ import pandas as pd
 
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import TaskResult, read_run, results_files
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
-from fireact_eval.settings import RolloutSettings
 from fireact_eval.stats import wilson_interval
 
 # Everything besides the model and the task that changes a run's numbers: the rollout

@@ -1,6 +1,6 @@
 import pytest
 
-from fireact_eval.metrics import exact_match, f1, normalize_answer
+from fireact_eval.answer_match import exact_match, f1, normalize_answer
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.options import from_known_keys, option
 from fireact_eval.perturb import make_perturbation, validate_noise
 from fireact_eval.prompts import check_prompt
-from fireact_eval.qa_data import QuestionSource
+from fireact_eval.questions import QuestionSource
 from fireact_eval.rollout import (
     DEFAULT_MAX_TURNS,
     Episode,
@@ -33,7 +33,7 @@ from fireact_eval.rollout import (
 from fireact_eval.tools import make_search, response_pool
 
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
-# Other keys a fireact task's metadata may hold: which questions it runs (qa_data's
+# Other keys a fireact task's metadata may hold: which questions it runs (questions'
 # QuestionSource), and what lm-eval itself puts there.
 DATA_KEYS = tuple(f.name for f in fields(QuestionSource))
 LM_EVAL_KEYS = ("version", "config_source")

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from fireact_eval.errors import FireactError
-from fireact_eval.qa_data import bamboogle, demo, fireact_subset, hotpotqa, mmlu, strategyqa
+from fireact_eval.questions import bamboogle, demo, fireact_subset, hotpotqa, mmlu, strategyqa
 
 from conftest import FIREACT_DATA
 
@@ -60,7 +60,7 @@ def test_fireact_hotpotqa_files():
 
 def test_own_questions_replace_any_tasks_docs(tmp_path):
     """--metadata questions=PATH: the docs take the shape the task's scorer expects."""
-    from fireact_eval.qa_data import mmlu, strategyqa
+    from fireact_eval.questions import mmlu, strategyqa
 
     path = tmp_path / "q.json"
     path.write_text(json.dumps([{"question": "Is ice cold?", "answer": True}]))
@@ -79,7 +79,7 @@ def test_own_questions_replace_any_tasks_docs(tmp_path):
 
 
 def test_an_empty_gold_answer_is_refused_with_its_row(tmp_path):
-    from fireact_eval.qa_data import accepts_question_file
+    from fireact_eval.questions import accepts_question_file
 
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "A?", "answer": "a"}\n{"question": "B?", "answer": "  "}\n')
