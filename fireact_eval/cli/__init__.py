@@ -1,0 +1,32 @@
+"""``fireact-eval``: the few commands that are not plain ``lm_eval`` runs, by group:
+``run`` (demo, tasks-dir, index, cache), ``data`` (convert, generate, data, train,
+accelerate-config) and ``results`` (results, gate, report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fireact_eval.errors import FireactError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fireact_eval.cli import data, results, run
+
+    parser = argparse.ArgumentParser(prog="fireact-eval", description="the commands around "
+                                     "lm_eval: demo, data, training, results")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in (run, data, results):
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.whole_process = argv is None  # parsed from the process's own command line
+    if getattr(args, "lm_eval_args", None) and args.lm_eval_args[0] == "--":
+        args.lm_eval_args = args.lm_eval_args[1:]
+    try:
+        args.func(args)
+    except FireactError as err:
+        sys.exit(f"fireact-eval: error: {err}")

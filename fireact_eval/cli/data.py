@@ -1,0 +1,178 @@
+"""Training data and fine-tuning: convert, generate, data import / mix / stats, train."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fireact_eval.catalog import CUTOFF, TRAINING_METHODS
+from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
+from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import output_folder
+from fireact_eval.options import add_arguments, from_namespace
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from fireact_eval.convert import convert
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    report = convert(args.runs, args.out, args.format, methods, args.keep_failed,
+                     _eval_index(args))
+    print("\n".join(report.lines()))
+
+
+def _eval_index(args: argparse.Namespace):
+    """The evaluation sets to decontaminate against, unless --no-decontaminate."""
+    if args.no_decontaminate:
+        return None
+    from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets
+
+    return EvalIndex(shipped_eval_sets(args.data_dir))
+
+
+def _decontamination_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="evaluation sets in FireAct's layout (default: from the Hub), to drop "
+                   "training questions found in one")
+    p.add_argument("--no-decontaminate", action="store_true",
+                   help="keep training questions that appear in an evaluation set")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from fireact_eval.generate import GenerateConfig, generate
+
+    cfg = from_namespace(GenerateConfig, args)
+    output_folder(cfg.out)  # the cheap checks first: the evaluation sets may come from the Hub
+    cfg.pairs()
+    index = None
+    if not cfg.keep_contaminated:  # checked before the teacher runs: it is the cheap part
+        from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets
+
+        index = EvalIndex(shipped_eval_sets(cfg.data_dir or None))
+    report = generate(cfg, index)
+    print("\n".join(report.lines()))
+
+
+def _data_import(args: argparse.Namespace) -> None:
+    from fireact_eval.data.fireact_release import import_release
+
+    for report in import_release(args.src, args.out, _eval_index(args)):
+        print("\n".join(report.lines()))
+
+
+def _data_mix(args: argparse.Namespace) -> None:
+    from fireact_eval.data.examples import read_examples, write_examples
+    from fireact_eval.data.mix import mix
+
+    examples = [e for path in args.files for e in read_examples(path)[0]]
+    chosen = mix(examples, args.mix, args.seed)
+    write_examples(chosen, args.out)
+    counts: dict[str, int] = {}
+    for e in chosen:
+        counts[f"{e.task}:{e.method}"] = counts.get(f"{e.task}:{e.method}", 0) + 1
+    print(f"{len(chosen)} rows -> {args.out} ("
+          + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) + ")")
+
+
+def _data_stats(args: argparse.Namespace) -> None:
+    from transformers import AutoTokenizer
+
+    from fireact_eval.data.stats import data_stats, plot_lengths
+    from fireact_eval.offline_model import smollm2_path
+
+    name = args.tokenizer or str(smollm2_path())
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except OSError as err:
+        raise FireactError(f"tokenizer {name!r} not found ({str(err).splitlines()[0]})") from None
+    stats = data_stats(args.file, tokenizer, args.cutoff)
+    print(stats.markdown())
+    if args.png:
+        print(f"histogram -> {plot_lengths(stats, args.png)}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from fireact_eval.trainers.allocator import run_under
+    from fireact_eval.trainers.train import TrainConfig, train
+
+    cfg = from_namespace(TrainConfig, args)
+    cfg.validate()  # before re-executing under another allocator
+    if args.whole_process:  # this command is the process: it may re-execute itself
+        run_under(cfg.allocator, sys.orig_argv[1:])
+    card = train(cfg)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under accelerate launch: one report, not N
+        return
+    print(f"trained {card['examples']} examples, {card['global_step']} steps; loss (mean of "
+          f"the first / last tenth of the steps) {card['train_loss_start']:.3f} -> "
+          f"{card['train_loss_end']:.3f}; {card['tokens_per_second']:.0f} tokens/s, peak "
+          f"{card['peak_memory_kind']} {card['peak_memory_mb'] / 1024:.1f} GB "
+          f"({card['host_allocator']}); saved to "
+          f"{args.out}. Evaluate with:")
+    for command in card["eval_commands"]:
+        print(f"  {command}")
+
+
+def _accelerate_config(args: argparse.Namespace) -> None:
+    from fireact_eval.trainers import ACCELERATE_CONFIGS
+
+    print(ACCELERATE_CONFIGS / f"{args.name}.yaml")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="teacher rollouts (lm_eval --log_samples) -> training data")
+    p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or samples_*.jsonl")
+    p.add_argument("--out", required=True, type=OUT_FILE,
+                   help="alpaca .json, or chat .jsonl with --format chat")
+    p.add_argument("--format", choices=["alpaca", "chat"], default="alpaca")
+    p.add_argument("--methods", default=",".join(TRAINING_METHODS),
+                   help="keep rollouts of these methods (comma list)")
+    p.add_argument("--keep-failed", action="store_true",
+                   help="also keep unsuccessful rollouts (default: exact match / accuracy 1)")
+    _decontamination_flags(p)
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser("generate", help="a teacher on the training questions of every task x "
+                       "method (lm-eval, any backend), resumable, then converted")
+    from fireact_eval.generate import GenerateConfig
+
+    add_arguments(p, GenerateConfig)
+    p.set_defaults(func=_generate)
+
+    data = sub.add_parser("data", help="training data: import, mix, report").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("import-fireact", help="FireAct's released fine-tuning files -> our "
+                        "format (parsed, MMLU options moved back, decontaminated)")
+    p.add_argument("src", help="a clone of FireAct, its data/finetune folder, a file, or "
+                   "'github' (fetch at the pinned commit)")
+    p.add_argument("--out", required=True, type=OUT_FOLDER,
+                   help="folder; files keep their names and layouts")
+    _decontamination_flags(p)
+    p.set_defaults(func=_data_import)
+    p = data.add_parser("mix", help="so many (or such a share) of each task:method, seeded")
+    p.add_argument("files", nargs="+", help="training files (ours: rows carry task, method)")
+    p.add_argument("--mix", required=True, help="task:method=COUNT|SHARE,... or a preset: "
+                   "single-task, multi-method, multi-task, multi-task-multi-method")
+    p.add_argument("--out", required=True, type=OUT_FILE, help=".json (alpaca) or .jsonl (chat)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_data_mix)
+    p = data.add_parser("stats", help="rows per task x method, turns, token lengths, cutoff")
+    p.add_argument("file")
+    p.add_argument("--tokenizer", default=None,
+                   help="the base model's tokenizer (default: the offline SmolLM2)")
+    p.add_argument("--cutoff", type=int, default=CUTOFF, help=f"the trainer's (FireAct: {CUTOFF})")
+    p.add_argument("--png", default=None, type=OUT_FILE,
+                   help="write a histogram of token lengths here")
+    p.set_defaults(func=_data_stats)
+
+    p = sub.add_parser("train", help="LoRA / full fine-tuning on ReAct trajectories")
+    from fireact_eval.trainers.train import TrainConfig
+
+    add_arguments(p, TrainConfig)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("accelerate-config",
+                       help="print the path of a shipped accelerate config, for --config_file")
+    p.add_argument("name", choices=["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
+    p.set_defaults(func=_accelerate_config)

@@ -1,0 +1,137 @@
+"""Results: tables, plots, the regression gate, the trajectory report, imports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
+from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import write_atomic
+
+
+def _results_import(args: argparse.Namespace) -> None:
+    from fireact_eval.questions import hotpotqa
+    from fireact_eval.results.fireact_dumps import import_dump
+
+    docs = hotpotqa(data_dir=args.data_dir)["test"].to_list()
+    for path in args.files:
+        folder = import_dump(path, args.out, docs)
+        print(f"{path} -> {folder}")
+
+
+def _results(args: argparse.Namespace) -> None:
+    from fireact_eval.results.frame import load_runs
+    from fireact_eval.results.tables import SHAPES, provenance
+
+    if args.action == "plot" and args.shape in ("cost", "outcomes"):
+        raise FireactError("plot shapes: leaderboard, robustness")
+    runs = load_runs(args.runs)
+    table = SHAPES[args.shape](runs)
+    if args.action == "plot":
+        from fireact_eval.results.plots import plot_table
+
+        out = args.out or f"{args.shape}.png"
+        print(f"wrote {plot_table(table, out, title=args.shape)}")
+        return
+    out = str(args.out or "")
+    if out.endswith(".csv"):
+        text = table.to_csv()
+    elif out.endswith(".tex"):
+        text = table.to_latex(float_format="%.3f")
+    else:
+        text = table.reset_index().to_markdown(index=False, floatfmt=".3f")
+        text += "\n\n" + "\n".join(f"- {line}" for line in provenance(runs)) + "\n"
+        if not out:
+            print(text, end="")
+            return
+    write_atomic(out, text)
+    print(f"wrote {out}")
+
+
+def _gate(args: argparse.Namespace) -> None:
+    import json
+
+    from fireact_eval.results.gate import as_records, gate
+
+    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    verdicts = gate(args.baseline, args.candidate, metrics, args.z, args.tolerance,
+                    args.min_overlap, args.allow_different_settings)
+    print(f"{'task':<32} {'metric':<12} {'baseline':>8} {'candid.':>8} {'delta':>8}  noise")
+    for verdict in verdicts:
+        print(verdict.line())
+    if args.report:
+        write_atomic(args.report, json.dumps(as_records(verdicts), indent=2))
+    regressed = [v.task for v in verdicts if v.regressed]
+    if regressed:
+        print(f"regression beyond noise on: {', '.join(regressed)}")
+        sys.exit(1)
+    print("no regression beyond noise")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from fireact_eval.results.report import build_report
+    from fireact_eval.results.report_page import write_report
+
+    report = build_report(args.runs, args.baseline, args.candidate)
+    out = write_report(report, args.out, args.title)
+    size = out.stat().st_size / 1e6
+    print(f"wrote {out} ({len(report.runs)} runs, {len(report.questions)} rollouts, "
+          f"{len(report.pairs)} paired tasks, {size:.1f} MB); open it in a browser: "
+          f"{out.resolve().as_uri()}")
+
+
+def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
+    p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
+                   "LABEL=PATH names a run")
+    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost", "outcomes"],
+                   default="leaderboard")
+    p.add_argument("--out", default=None, type=OUT_FILE, help=".md (default: print), .csv or .tex"
+                   if action == "table" else ".png, .pdf or .svg")
+    p.set_defaults(func=_results, action=action)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("results", help="leaderboard tables and plots from lm_eval result folders")
+    results = p.add_subparsers(dest="results_command", required=True)
+    p = results.add_parser("import-fireact", help="FireAct's released evaluation dumps -> "
+                           "result folders that table, plot and gate read")
+    p.add_argument("files", nargs="+", help="trajs/hotpotqa_dev_0_500_*.json")
+    p.add_argument("--out", required=True, type=OUT_FOLDER)
+    p.add_argument("--data-dir", default=None,
+                   help="HotpotQA dev in FireAct's layout (default: from the Hub)")
+    p.set_defaults(func=_results_import)
+    for action in ("table", "plot"):
+        _results_parser(results.add_parser(action, help=f"{action} of lm_eval result folders"),
+                        action)
+
+    p = sub.add_parser("gate", help="exit 1 when a candidate is worse than its baseline "
+                       "beyond noise (paired per question)")
+    p.add_argument("--baseline", required=True, help="lm_eval output folder or results file")
+    p.add_argument("--candidate", required=True)
+    p.add_argument("--metrics", default=None,
+                   help="comma list (default: each task's score: exact_match or acc)")
+    p.add_argument("--z", type=float, default=1.96, help="standard errors counted as noise")
+    p.add_argument("--tolerance", type=float, default=0.0,
+                   help="also ignore drops up to this size")
+    p.add_argument("--min-overlap", type=float, default=1.0,
+                   help="share of the baseline's questions the candidate must have answered "
+                   "(with --log_samples files; default 1.0: all)")
+    p.add_argument("--allow-different-settings", action="store_true",
+                   help="compare runs whose search, noise, max_turns or questions differ "
+                   "(refused by default: the difference would not be the agent's)")
+    p.add_argument("--report", default=None, type=OUT_FILE,
+                   help="write the verdicts as JSON here")
+    p.set_defaults(func=_gate)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: tables, every trajectory "
+                       "step by step, and two runs compared question by question")
+    p.add_argument("runs", nargs="*", help="lm_eval --output_path folders or result files; "
+                   "LABEL=PATH names a run; the first two are paired unless --baseline / "
+                   "--candidate say otherwise")
+    p.add_argument("--baseline", default=None, help="the paired view's A (a run folder or file)")
+    p.add_argument("--candidate", default=None, help="the paired view's B")
+    p.add_argument("--out", default="report.html", type=OUT_FILE,
+                   help="the HTML file (default: report.html)")
+    p.add_argument("--title", default="", help="the page's title (default: the run labels)")
+    p.set_defaults(func=_report)

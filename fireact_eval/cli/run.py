@@ -1,0 +1,132 @@
+"""Evaluation and its search: the demo, the task folder, search indexes, the tool cache."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
+from fireact_eval.tools.corpus import WIKI_DATASET
+
+
+def _tasks_dir(_: argparse.Namespace) -> None:
+    from fireact_eval.tasks import TASKS_DIR
+
+    print(TASKS_DIR)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    """The offline demo: prompted vs fine-tuned SmolLM2 on the demo task (fireact_eval.demo)."""
+    import time
+
+    from fireact_eval.demo import DemoConfig, run_demo
+    from fireact_eval.offline_model import smollm2_path
+    from fireact_eval.paths import cache_root
+
+    root = Path(args.output_path) if args.output_path else cache_root() / "demo"
+    out = root / time.strftime("%Y-%m-%dT%H-%M-%S")
+    cfg = DemoConfig(model=args.model or str(smollm2_path()), out=out, dtype=args.dtype,
+                     device=args.device, batch_size=args.batch_size, limit=args.limit or None,
+                     max_turns=args.max_turns, prompted_only=args.prompted_only,
+                     extra=tuple(args.lm_eval_args))
+    run_demo(cfg)
+    print(f"\nresult and sample files: {out}\nthe report (open it in a browser): "
+          f"{(out / 'report.html').resolve().as_uri()}")
+
+
+def _index_build(args: argparse.Namespace) -> None:
+    from fireact_eval.tools.replay import build_replay_index
+
+    count = build_replay_index(args.files, args.out)
+    print(f"{count} recorded queries -> {args.out}; use --metadata search=replay:{args.out}")
+
+
+def _index_corpus(args: argparse.Namespace) -> None:
+    """HotpotQA's context paragraphs (from the Hub) as a local search corpus."""
+    import datasets
+
+    from fireact_eval.tools.local_search import hotpotqa_passages, write_corpus
+
+    rows = datasets.load_dataset("hotpotqa/hotpot_qa", "distractor", split=args.split)
+    count = write_corpus(hotpotqa_passages(rows), args.out)
+    print(f"{count} passages -> {args.out}; use --metadata search=wiki:{args.out}")
+
+
+def _index_wiki(args: argparse.Namespace) -> None:
+    """Build a search index ahead of a run (e.g. on a login node that reaches the Hub)."""
+    from fireact_eval.tools.local_search import open_index
+
+    index = open_index(args.source, out=args.out)
+    where = f"wiki:{index.path}" if args.out else (
+        "wiki" if args.source == WIKI_DATASET else f"wiki:{args.source}")
+    print(f"{len(index):,} passages indexed in {index.path}; use --metadata search={where}")
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from fireact_eval.tools.cache import ToolCache
+
+    cache = ToolCache(args.path)
+    if args.action == "clear":
+        print(f"removed {cache.clear(args.backend)} cached calls from {cache.path}")
+        return
+    stats = cache.stats()
+    print(f"{cache.path}: {sum(stats.values())} cached calls")
+    for backend, count in sorted(stats.items()):
+        print(f"  {backend}: {count}")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from fireact_eval.demo import DemoConfig
+
+    p = sub.add_parser("tasks-dir", help="print the task folder, for lm_eval --include_path")
+    p.set_defaults(func=_tasks_dir)
+
+    p = sub.add_parser("demo", help="offline, on a CPU: SmolLM2-135M prompted vs fine-tuned "
+                       "on the demo task, clean and noisy search, tables and the gate")
+    p.add_argument("--limit", type=int, default=12,
+                   help="test questions per task (default 12 of 36, to stay within minutes on "
+                   "a CPU; 0: all)")
+    p.add_argument("--model", default=None, help="HF model folder (default: SmolLM2-135M)")
+    p.add_argument("--dtype", default=DemoConfig.dtype,
+                   help="default float32: results independent of the batch size and the "
+                   "CPU's kernels; bfloat16 is ~1.3x faster and moves by a question")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch_size", "--batch-size", default=24, type=int,
+                   help="trajectories generated together (default 24: both tasks at once)")
+    p.add_argument("--max-turns", "--max_turns", type=int, default=5,
+                   help="turn budget (default 5, to keep the demo short; FireAct: 11)")
+    p.add_argument("--prompted-only", action="store_true",
+                   help="only step 1: the base model, few-shot")
+    p.add_argument("--output_path", "--output-path", default=None, type=OUT_FOLDER,
+                   help="folder for the runs (default: the cache); each demo writes a new "
+                   "timestamped folder in it")
+    p.add_argument("lm_eval_args", nargs=argparse.REMAINDER,
+                   help="after --: extra arguments passed to lm_eval as they are")
+    p.set_defaults(func=_demo)
+
+    index = sub.add_parser("index", help="build search data").add_subparsers(
+        dest="index_command", required=True)
+    p = index.add_parser("build", help="replay index from trajectory files (search=replay:OUT)")
+    p.add_argument("files", nargs="+",
+                   help="FireAct alpaca .json / chat .jsonl files, lm-eval samples_*.jsonl")
+    p.add_argument("--out", required=True, type=OUT_FILE)
+    p.set_defaults(func=_index_build)
+    p = index.add_parser("corpus", help="HotpotQA context paragraphs as a local:PATH corpus")
+    p.add_argument("--out", required=True, type=OUT_FILE)
+    p.add_argument("--split", default="validation")
+    p.set_defaults(func=_index_corpus)
+    p = index.add_parser("wiki", help="build the Wikipedia search index ahead of a run "
+                         "(search=wiki); downloads the corpus from the Hub once")
+    p.add_argument("--source", default=WIKI_DATASET,
+                   help=f"corpus: Hub dataset id with a 'corpus' config (default {WIKI_DATASET}: "
+                   "HotpotQA's 5.2M Wikipedia abstracts), a local folder in that layout, or a "
+                   "JSONL / Parquet file of title, text (, _id)")
+    p.add_argument("--out", default=None, type=OUT_FOLDER,
+                   help="index folder (default: the cache, where search=wiki finds it)")
+    p.set_defaults(func=_index_wiki)
+
+    p = sub.add_parser("cache", help="the persistent tool-call cache")
+    p.add_argument("action", choices=["stats", "clear"])
+    p.add_argument("--backend", default=None, help="clear only this backend (e.g. serpapi:google)")
+    p.add_argument("--path", default=None, help="cache file (default: $FIREACT_EVAL_TOOL_CACHE)")
+    p.set_defaults(func=_cache)
