@@ -102,5 +102,13 @@ class CompletionServer:
 
         return Handler
 
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until every request received has been answered (one a killed client left
+        in flight included), however long the machine takes."""
+        deadline = time.time() + timeout
+        while self.requests < self.started:
+            assert time.time() < deadline, "the server never answered its requests"
+            time.sleep(0.02)
+
     def close(self) -> None:
         self.httpd.shutdown()

@@ -42,10 +42,12 @@ def test_a_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
         while server.started < started + 2 and killed.poll() is None:
             assert time.time() < deadline, "the run never reached its second turn"
             time.sleep(0.05)
-        time.sleep(0.3)
-        killed.send_signal(signal.SIGKILL)  # half way: turn 1 cached, turn 2 in flight
+        # half way: turn 1 cached, turn 2 received by the server, which holds every request
+        # for its latency (1.5 s), so the kill lands while turn 2 is in flight
+        killed.send_signal(signal.SIGKILL)
         killed.wait()
-        time.sleep(server.latency + 1)  # the server finishes the orphaned request
+        assert server.requests < server.started, "turn 2 was answered before the kill"
+        server.settle()  # the server finishes the orphaned request
         before_kill, server.prompts = server.prompts, 0
 
         run_lm_eval(*args, "--use_cache", str(tmp_path / "c"),
