@@ -30,7 +30,7 @@ from fireact_eval.rollout import (
     never_reflect,
     reflect_before,
 )
-from fireact_eval.tools import make_search, response_pool
+from fireact_eval.tools import make_search, response_pool, search_factory
 
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
 # Other keys a fireact task's metadata may hold: which questions it runs (questions'
@@ -75,7 +75,8 @@ class RolloutSettings:
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
         """The settings among a task's metadata (other keys are ``check_metadata_keys``'
-        business), parsed and checked: the prompt exists, the search tool builds."""
+        business), parsed and checked: the prompt exists, the search backend is known.
+        Checking builds nothing (``build_tools`` does)."""
         settings = from_known_keys(cls, metadata)
         if not 1 <= settings.max_turns <= MAX_TURNS_LIMIT:
             raise FireactError(f"max_turns must be from 1 to {MAX_TURNS_LIMIT} (FireAct: 11), "
@@ -87,9 +88,16 @@ class RolloutSettings:
                                f"got {settings.concurrency}")
         check_prompt(settings.method, settings.shots, settings.format, settings.family)
         validate_noise(settings.noise, settings.noise_p)
-        if settings.method not in SINGLE_TURN_METHODS:  # they call no tool: need no index
-            make_search(settings.search)  # fail now (bad spec, no corpus), not mid-run
+        if settings.method not in SINGLE_TURN_METHODS:  # they call no tool
+            search_factory(settings.search)  # a known backend; nothing is built here
         return settings
+
+    def build_tools(self) -> None:
+        """Build the search tool now (an index from its corpus, a connection), so a missing
+        corpus fails before the model loads, not mid-run; the preflight calls it once per
+        task, and the rollouts reuse what it built."""
+        if self.method not in SINGLE_TURN_METHODS:
+            make_search(self.search)
 
     def as_metadata(self) -> dict[str, Any]:
         """Every setting as a JSON-ready value, as result files record it."""

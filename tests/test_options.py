@@ -57,3 +57,16 @@ def test_integers_in_any_spelling(n):
                                       "lora_r": str(n)}).lora_r == n
     assert from_mapping(TrainConfig, {"base": "b", "data": "d", "out": "o",
                                       "lora_r": float(n)}).lora_r == n
+
+
+def test_checking_settings_builds_no_tool(tmp_path):
+    """Checking a task's settings (done for every task, and again as lm-eval builds each)
+    only checks that the backend is known; building the tool is one explicit step that the
+    preflight takes, so a missing corpus still fails before the model loads."""
+    from fireact_eval.errors import FireactError
+    from fireact_eval.rollout_settings import RolloutSettings
+
+    missing = tmp_path / "no_such_corpus.jsonl"
+    settings = RolloutSettings.from_metadata({"search": f"local:{missing}"})  # no error yet
+    with pytest.raises(FireactError, match="no_such_corpus"):
+        settings.build_tools()

@@ -124,7 +124,7 @@ def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> OurTasks
     configs = list(_our_task_configs(task_manager, names, set(), others))
     for cfg in configs:
         check_metadata_keys(cfg.get("metadata") or {}, model_args, others)
-        RolloutSettings.from_metadata(cfg.get("metadata"))
+        RolloutSettings.from_metadata(cfg.get("metadata")).build_tools()
         if callable(loader := cfg.get("custom_dataset")):  # the questions load, or say why not
             loader(**(cfg.get("metadata") or {}))
     return OurTasks(frozenset(str(cfg.get("task")) for cfg in configs),

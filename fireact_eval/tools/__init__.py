@@ -122,9 +122,9 @@ def _factory(name: str) -> Callable[[str], Search] | None:
     return _FACTORIES.get(name)
 
 
-@cache
-def make_search(spec: str) -> Search:
-    """Build the search tool named by ``spec``: ``"backend"`` or ``"backend:argument"``."""
+def search_factory(spec: str) -> tuple[Callable[[str], Search], str]:
+    """The factory and argument ``spec`` names (``"backend"`` or ``"backend:argument"``),
+    without building anything: an unknown backend is one error listing the valid ones."""
     name, _, argument = str(spec).partition(":")
     factory = _factory(name)
     if factory is None:
@@ -133,4 +133,11 @@ def make_search(spec: str) -> Search:
             f"unknown search spec {spec!r}; valid backends: "
             + ", ".join(f"{n} ({f.__doc__.strip().splitlines()[0]})" for n, f in valid.items())
         )
+    return factory, argument
+
+
+@cache
+def make_search(spec: str) -> Search:
+    """Build the search tool named by ``spec`` (once per process: an index opens once)."""
+    factory, argument = search_factory(spec)
     return factory(argument)
