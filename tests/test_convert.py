@@ -136,8 +136,8 @@ def test_teacher_run_on_own_questions_to_training_file(tiny_model, tmp_path):
 
 def test_converted_files_feed_the_replay_index(teacher_run, tmp_path):
     """Our own training files replay as search results, reflections kept out of observations."""
+    from fireact_eval.data.replay_index import build_replay_index
     from fireact_eval.tools import make_search
-    from fireact_eval.tools.replay import build_replay_index
 
     convert([teacher_run], tmp_path / "t.jsonl", fmt="chat", methods=["reflexion"])
     convert([teacher_run], tmp_path / "t.json", methods=["reflexion"])

@@ -37,6 +37,26 @@ def test_the_data_layer_never_imports_the_trainers():
         assert not [n for n in names if n.startswith("fireact_eval.trainers")], path
 
 
+ENGINE_FILES = [*(ROOT / "fireact_eval" / f"{m.split('.')[-1]}.py" for m in ENGINE
+                  if m.count(".") == 1 and m != "fireact_eval.tools"),
+                *(ROOT / "fireact_eval" / f for f in ("catalog.py", "prompts.py", "questions.py",
+                                                      "rollout_settings.py", "scoring.py",
+                                                      "answer_match.py")),
+                *(ROOT / "fireact_eval" / "tools").glob("*.py")]
+ABOVE_THE_ENGINE = ("fireact_eval.harness", "fireact_eval.data", "fireact_eval.results",
+                    "fireact_eval.trainers", "fireact_eval.cli", "fireact_eval.generate",
+                    "fireact_eval.convert", "fireact_eval.demo")
+
+
+def test_the_engine_imports_nothing_above_it():
+    """The engine (rollout, grammar, tools, scoring, ...) never reaches up into the harness,
+    the data layer, results, trainers or the commands."""
+    for path in ENGINE_FILES:
+        names = imports(path.parent)[path] if path.is_file() else set()
+        assert path.is_file(), path
+        assert not [n for n in names if n.startswith(ABOVE_THE_ENGINE)], (path, names)
+
+
 def test_only_the_harness_package_imports_lm_eval():
     """lm-eval's API, private parts included, is touched from one package, so an lm-eval
     upgrade is a change there (and ``test_lm_eval_compat.py`` says where)."""

@@ -12,11 +12,12 @@ import time
 import pytest
 from serpapi_server import SerpApiServer
 
+from fireact_eval.data.replay_index import build_replay_index
 from fireact_eval.errors import FireactError
 from fireact_eval.rollout import call_tools
 from fireact_eval.tools import ToolError, make_search
 from fireact_eval.tools.cache import CachedSearch, ToolCache
-from fireact_eval.tools.replay import ReplaySearch, build_replay_index
+from fireact_eval.tools.replay import ReplaySearch
 from fireact_eval.tools.serpapi import SerpApiSearch, extract_observation
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval

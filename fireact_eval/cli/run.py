@@ -35,7 +35,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _index_build(args: argparse.Namespace) -> None:
-    from fireact_eval.tools.replay import build_replay_index
+    from fireact_eval.data.replay_index import build_replay_index
 
     count = build_replay_index(args.files, args.out)
     print(f"{count} recorded queries -> {args.out}; use --metadata search=replay:{args.out}")
