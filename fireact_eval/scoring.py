@@ -29,12 +29,25 @@ def cost(traj: Trajectory) -> dict[str, float]:
     return {name: getattr(traj, name) for name in COST_METRICS} | {"finished": int(traj.finished)}
 
 
+def scorer(*quality: str):
+    """Declare what a ``process_results`` hook reports: its quality metrics (the headline
+    first), then the outcome and cost metrics every scorer adds.  ``ReactTask`` builds its
+    task's whole metric list from this, so no YAML repeats it."""
+
+    def declare(fn):
+        fn.metrics = (*quality, *OUTCOME_METRICS, *COST_METRICS, "finished")
+        return fn
+
+    return declare
+
+
 def _scored(traj: Trajectory, quality: dict[str, float]) -> dict[str, float]:
     """Quality metrics (the first is the headline), the outcome and the cost of a sample."""
     correct = next(iter(quality.values())) == 1.0
     return {**quality, **outcome_metrics(classify(traj, correct)), **cost(traj)}
 
 
+@scorer("exact_match", "f1")
 def qa(doc: dict, results: Sequence[str]) -> dict[str, float]:
     """Open-answer QA (HotpotQA, the demo): exact match and F1 on ``doc["answer"]``, plus cost."""
     traj = Trajectory.from_json(results[0])
@@ -42,12 +55,14 @@ def qa(doc: dict, results: Sequence[str]) -> dict[str, float]:
                           "f1": f1(traj.answer, doc["answer"])})
 
 
+@scorer("acc")
 def yes_no_accuracy(doc: dict, results: Sequence[str]) -> dict[str, float]:
     """StrategyQA: accuracy on the answer's leading yes/no."""
     traj = Trajectory.from_json(results[0])
     return _scored(traj, {"acc": float(yes_no(traj.answer) == doc["answer"])})
 
 
+@scorer("acc")
 def multiple_choice_accuracy(doc: dict, results: Sequence[str]) -> dict[str, float]:
     """MMLU: accuracy on the chosen option, given as its letter or its text."""
     traj = Trajectory.from_json(results[0])

@@ -141,6 +141,13 @@ def test_all_tasks_and_methods_through_lm_eval(tiny_model, fireact_layout, tmp_p
             "fireact_mmlu"} <= set(results)
     assert results["fireact_hotpotqa"]["exact_match,none"] >= 0.5  # the tiny agent's question
     assert results["fireact_mmlu"]["acc,none"] in (0.0, 0.5, 1.0)
+    # each task's metrics are what its scorer declares (no YAML lists them): quality first
+    from fireact_eval.scoring import multiple_choice_accuracy, qa
+
+    for task, scorer in (("fireact_mmlu", multiple_choice_accuracy), ("fireact_hotpotqa", qa)):
+        reported = [k.split(",")[0] for k in results[task] if k.endswith(",none")
+                    and "_stderr" not in k]
+        assert reported == list(scorer.metrics), (task, reported)
     for single_turn in ("fireact_hotpotqa_io", "fireact_bamboogle_cot"):
         assert results[single_turn]["turns,none"] == 1.0
         assert results[single_turn]["tool_calls,none"] == 0.0

@@ -13,7 +13,7 @@ from lm_eval.api.task import ConfigurableTask
 from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout_settings import RolloutSettings
-from fireact_eval.scoring import COST_METRICS, OUTCOME_METRICS, higher_is_better
+from fireact_eval.scoring import higher_is_better
 
 
 class ReactTask(ConfigurableTask):
@@ -25,12 +25,13 @@ class ReactTask(ConfigurableTask):
         self.settings = RolloutSettings.from_metadata(config.get("metadata"))
         # The result file records every setting the run used, defaults included.
         config["metadata"] = {**(config.get("metadata") or {}), **self.settings.as_metadata()}
-        # Every task reports the outcomes and cost of its rollouts; YAMLs list only their
-        # quality metrics.
+        # The metric list is what the task's scorer declares (``scoring.scorer``): quality,
+        # outcome and cost metrics, each a mean with its direction; a YAML lists none
+        declared = getattr(config.get("process_results"), "metrics", ())
         listed = {m["metric"] for m in config.get("metric_list") or []}
         config["metric_list"] = [*(config.get("metric_list") or []), *(
             {"metric": name, "aggregation": "mean", "higher_is_better": higher_is_better(name)}
-            for name in (*OUTCOME_METRICS, *COST_METRICS, "finished") if name not in listed
+            for name in declared if name not in listed
         )]
         super().__init__(config=config)
 
