@@ -9,6 +9,14 @@ import re
 import string
 from collections import Counter
 
+__all__ = [  # the public API (docs/python-api.md)
+    "normalize_answer",
+    "exact_match",
+    "f1",
+    "yes_no",
+    "choice_letter",
+]
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
 _YES_NO = ("yes", "no", "noanswer")

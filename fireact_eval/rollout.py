@@ -23,6 +23,20 @@ from fireact_eval.tools import Search, ToolError, ask
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step, Trajectory
 from fireact_eval.transcript import FINISH, one_line, parse_step, reflection_step, render_text
 
+__all__ = [  # the public API (docs/python-api.md)
+    "DEFAULT_MAX_TURNS",
+    "Episode",
+    "run_episodes",
+    "run_concurrently",
+    "call_tools",
+    "never_reflect",
+    "reflect_before",
+    "TurnProgress",
+    "invalid_action_observation",
+    "INVALID_ACTION_PREFIX",
+    "TOOL_FAILED_PREFIX",
+]
+
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
 # How the observations the engine writes itself begin (the trajectory report reads runs
 # logged before per-step marks by them).

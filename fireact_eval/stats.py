@@ -14,6 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+__all__ = [  # the public API (docs/python-api.md)
+    "LEVEL",
+    "wilson_interval",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "PairedBinary",
+    "paired_binary",
+]
+
 LEVEL = 0.95
 RESAMPLES = 10_000
 

@@ -10,6 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+__all__ = [  # the public API (docs/python-api.md)
+    "Step",
+    "Trajectory",
+    "MARKS",
+]
+
 
 @dataclass
 class Step:

@@ -25,6 +25,28 @@ from dataclasses import dataclass
 from fireact_eval.catalog import FINISH, SEARCH  # noqa: F401  (the grammar's action names)
 from fireact_eval.trajectory import Step, Trajectory
 
+__all__ = [  # the public API (docs/python-api.md)
+    "FINISH",
+    "SEARCH",
+    "OBSERVATION",
+    "REFLECTION",
+    "REFLECTION_REQUEST",
+    "Action",
+    "ParsedTurn",
+    "parse_action",
+    "parse_turn",
+    "parse_step",
+    "parse_transcript",
+    "parse_messages",
+    "reflection_step",
+    "render_text",
+    "render_messages",
+    "text_spans",
+    "to_text",
+    "one_line",
+    "unify_line_breaks",
+]
+
 OBSERVATION = "Observation:"
 REFLECTION = "Reflection:"  # the label of a Reflexion step, in transcripts and prompts
 REFLECTION_REQUEST = (  # chat layout: the user message that asks for one

@@ -97,8 +97,11 @@ def _check_thresholds(z: float, tolerance: float, min_overlap: float) -> None:
         raise FireactError(f"--min-overlap must be a share in (0, 1], got {min_overlap}")
 
 
-def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: float = 1.96,
-         tolerance: float = 0.0, min_overlap: float = 1.0,
+Z, TOLERANCE, MIN_OVERLAP = 1.96, 0.0, 1.0  # the defaults, here and in `fireact-eval gate`
+
+
+def gate(baseline: str, candidate: str, metrics: list[str] | None = None, z: float = Z,
+         tolerance: float = TOLERANCE, min_overlap: float = MIN_OVERLAP,
          allow_different_settings: bool = False) -> list[Verdict]:
     """A verdict per (task, metric) the two runs share; default metric: each task's score.
     With sample files the candidate must have answered at least ``min_overlap`` of the

@@ -78,3 +78,19 @@ def test_the_engine_runs_without_lm_eval():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env={"PATH": "", "FIREACT_EVAL_NO_AUTOLOAD": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_documented_api_is_what_the_modules_export():
+    """Each module of docs/python-api.md says what it exports, and exports it."""
+    import importlib
+
+    text = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
+    for name in ("answer_match", "transcript", "rollout", "trajectory", "tools",
+                 "harness.run_files", "stats"):
+        module = importlib.import_module(f"fireact_eval.{name}")
+        assert module.__all__ and all(hasattr(module, n) for n in module.__all__), name
+    for line in text.splitlines():
+        if line.startswith("from fireact_eval."):
+            module, _, names = line.split("#")[0].partition(" import ")
+            exported = importlib.import_module(module.removeprefix("from ").strip()).__all__
+            assert all(n.strip() in exported for n in names.split(",")), line

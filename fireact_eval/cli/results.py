@@ -92,6 +92,8 @@ def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    from fireact_eval.results import gate as gate_defaults
+
     p = sub.add_parser("results", help="leaderboard tables and plots from lm_eval result folders")
     results = p.add_subparsers(dest="results_command", required=True)
     p = results.add_parser("import-fireact", help="FireAct's released evaluation dumps -> "
@@ -111,10 +113,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--candidate", required=True)
     p.add_argument("--metrics", default=None,
                    help="comma list (default: each task's score: exact_match or acc)")
-    p.add_argument("--z", type=float, default=1.96, help="standard errors counted as noise")
-    p.add_argument("--tolerance", type=float, default=0.0,
+    p.add_argument("--z", type=float, default=gate_defaults.Z,
+                   help="standard errors counted as noise")
+    p.add_argument("--tolerance", type=float, default=gate_defaults.TOLERANCE,
                    help="also ignore drops up to this size")
-    p.add_argument("--min-overlap", type=float, default=1.0,
+    p.add_argument("--min-overlap", type=float, default=gate_defaults.MIN_OVERLAP,
                    help="share of the baseline's questions the candidate must have answered "
                    "(with --log_samples files; default 1.0: all)")
     p.add_argument("--allow-different-settings", action="store_true",

@@ -83,17 +83,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="offline, on a CPU: SmolLM2-135M prompted vs fine-tuned "
                        "on the demo task, clean and noisy search, tables and the gate")
-    p.add_argument("--limit", type=int, default=12,
+    p.add_argument("--limit", type=int, default=DemoConfig.limit,
                    help="test questions per task (default 12 of 36, to stay within minutes on "
                    "a CPU; 0: all)")
     p.add_argument("--model", default=None, help="HF model folder (default: SmolLM2-135M)")
     p.add_argument("--dtype", default=DemoConfig.dtype,
                    help="default float32: results independent of the batch size and the "
                    "CPU's kernels; bfloat16 is ~1.3x faster and moves by a question")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch_size", "--batch-size", default=24, type=int,
+    p.add_argument("--device", default=DemoConfig.device)
+    p.add_argument("--batch_size", "--batch-size", default=DemoConfig.batch_size, type=int,
                    help="trajectories generated together (default 24: both tasks at once)")
-    p.add_argument("--max-turns", "--max_turns", type=int, default=5,
+    p.add_argument("--max-turns", "--max_turns", type=int, default=DemoConfig.max_turns,
                    help="turn budget (default 5, to keep the demo short; FireAct: 11)")
     p.add_argument("--prompted-only", action="store_true",
                    help="only step 1: the base model, few-shot")

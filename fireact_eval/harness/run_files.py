@@ -25,6 +25,22 @@ from fireact_eval.outcomes import classify, from_metrics
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.trajectory import Trajectory
 
+__all__ = [  # the public API (docs/python-api.md)
+    "LoggedSample",
+    "TaskResult",
+    "RunResult",
+    "read_run",
+    "read_samples",
+    "samples_files",
+    "results_files",
+    "logged_sample",
+    "samples_task",
+    "recorded_dataset",
+    "model_name",
+    "sample_record",
+    "write_run",
+]
+
 RESULTS_FILES = "results_*.json"
 SAMPLES_FILES = "samples_*.jsonl"
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")

@@ -20,6 +20,20 @@ from typing import Protocol, runtime_checkable
 
 from fireact_eval.errors import FireactError
 
+__all__ = [  # the public API (docs/python-api.md)
+    "Search",
+    "BatchSearch",
+    "PooledSearch",
+    "ToolError",
+    "NULL_OBSERVATION",
+    "ask",
+    "as_tool_error",
+    "register_search",
+    "search_factory",
+    "make_search",
+    "response_pool",
+]
+
 NULL_OBSERVATION = "None"  # what FireAct's search says when it finds nothing
 MAX_CONCURRENT_CALLS = 32  # a turn's queries wait on the network together, up to this many
 

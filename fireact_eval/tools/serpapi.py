@@ -60,9 +60,9 @@ class SerpApiSearch:
         self,
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
-        retries: int = 4,
-        backoff: float = 0.5,
+        timeout: float = RetryPolicy.timeout,
+        retries: int = RetryPolicy.retries,
+        backoff: float = RetryPolicy.backoff,
     ) -> None:
         self.api_key, self.base_url = api_key, base_url.rstrip("/")
         self.policy = RetryPolicy(timeout=timeout, retries=retries, backoff=backoff)
