@@ -14,7 +14,7 @@ import re
 import sys
 import time
 import zlib
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from lm_eval.api.instance import Instance
@@ -22,7 +22,7 @@ from lm_eval.api.instance import Instance
 from fireact_eval.harness.backend import react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.questions import demo
-from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -41,7 +41,7 @@ def scripted_agent(prompt: str) -> str:
 
 def run(lm, docs, settings: RolloutSettings) -> tuple[list[Trajectory], float]:
     gen_kwargs = {"until": ["\nObservation"], "max_gen_toks": 64, "do_sample": False}
-    rollout = {"chat": False, **asdict(settings)}
+    rollout = RolloutRequest(settings)
     reqs = [Instance("react_generate", {**doc, "id": f"{doc['id']}-{i}"},
                      (build_prompt(doc["question"], shots="zeroshot"), gen_kwargs, rollout),
                      idx=0, doc_id=i) for i, doc in enumerate(docs)]

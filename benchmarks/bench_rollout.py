@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 
 from lm_eval.api.instance import Instance
 
@@ -23,7 +22,7 @@ from fireact_eval.harness.backend import react_generate
 from fireact_eval.offline_model import smollm2_path
 from fireact_eval.prompts import build_prompt
 from fireact_eval.questions import demo
-from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 
@@ -52,7 +51,7 @@ def load_lm(backend: str, model: str, batch_size: int, dtype: str):
 
 
 def instances(docs, settings: RolloutSettings, gen_kwargs: dict) -> list[Instance]:
-    rollout = {"chat": False, **asdict(settings)}
+    rollout = RolloutRequest(settings)
     return [
         Instance("react_generate", doc, (build_prompt(doc["question"], shots=settings.shots),
                                          gen_kwargs, rollout), idx=0)

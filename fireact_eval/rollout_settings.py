@@ -123,6 +123,17 @@ class RolloutSettings:
         )
 
 
+class RolloutRequest(dict):
+    """What one request carries to ``react_generate``: the task's settings, built and checked
+    once in ``ReactTask``, as the typed object (``settings``, ``chat``), while lm-eval sees
+    the plain dict it is (every setting, and whether the prompt is chat), which it logs as
+    ``arguments.gen_args_0.arg_2`` and hashes for ``--use_cache``."""
+
+    def __init__(self, settings: RolloutSettings, chat: bool = False) -> None:
+        super().__init__({"chat": chat, **settings.as_metadata()})
+        self.settings, self.chat = settings, chat
+
+
 def valid_metadata_keys() -> list[str]:
     """Every key a user may put in a fireact task's ``--metadata``."""
     return [f.name for f in fields(RolloutSettings)] + list(DATA_KEYS)

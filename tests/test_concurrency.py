@@ -14,7 +14,7 @@ from fireact_eval.harness.backend import react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.questions import demo
 from fireact_eval.rollout import run_concurrently
-from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
 from fireact_eval.trajectory import Trajectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -25,7 +25,7 @@ def _requests(settings: RolloutSettings, n: int) -> list[Instance]:
     gen_kwargs = {"until": ["\nObservation"], "max_gen_toks": 64, "do_sample": False}
     docs = list(demo()["test"])[:n]
     return [Instance("react_generate", doc, (build_prompt(doc["question"], shots="zeroshot"),
-                                             gen_kwargs, {"chat": False, **asdict(settings)}),
+                                             gen_kwargs, RolloutRequest(settings)),
                      idx=0, doc_id=i) for i, doc in enumerate(docs)]
 
 

@@ -154,12 +154,10 @@ def test_a_backend_returning_none_is_an_empty_turn_not_a_crash():
 
 def test_each_task_renders_its_own_way_in_one_run():
     """A chat task and a plain one in the same run: only the chat one is chat-templated."""
-    from dataclasses import asdict
-
     from lm_eval.api.instance import Instance
 
     from fireact_eval.harness.backend import react_generate
-    from fireact_eval.rollout_settings import RolloutSettings
+    from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
 
     class FakeLM:
         tokenizer = None
@@ -172,9 +170,9 @@ def test_each_task_renders_its_own_way_in_one_run():
             self.contexts += [inst.args[0] for inst in instances]
             return ["Action: finish[x]" for _ in instances]
 
-    settings = asdict(RolloutSettings(search="local"))
+    settings = RolloutSettings(search="local")
     requests = [Instance(request_type="react_generate", doc={"id": str(i)}, idx=0,
-                         arguments=(f"Q{i}\n", {}, {**settings, "chat": chat}))
+                         arguments=(f"Q{i}\n", {}, RolloutRequest(settings, chat)))
                 for i, chat in enumerate([True, False])]
     lm = FakeLM()
     trajectories = react_generate(lm, requests)

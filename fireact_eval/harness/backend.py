@@ -20,7 +20,7 @@ from lm_eval.api.model import LM, hash_args
 
 from fireact_eval.errors import FireactError
 from fireact_eval.rollout import run_concurrently, run_episodes
-from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutRequest
 from fireact_eval.transcript import render_messages, render_text
 
 log = logging.getLogger(__name__)
@@ -128,13 +128,15 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for req in requests:
         prompt, gen_kwargs, rollout = req.args
-        settings = RolloutSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                      for k, v in rollout.items() if k != "chat"})
+        if not isinstance(rollout, RolloutRequest):
+            raise TypeError("react_generate takes requests whose third argument is a "
+                            f"RolloutRequest (ReactTask builds them), not {type(rollout)}")
+        settings = rollout.settings
         concurrency = max(concurrency, settings.concurrency)
         doc_key = str(req.doc.get("id", req.doc_id))
         episode = settings.episode(prompt, gen_kwargs, doc_key, pools)
         # each task renders its own way: a chat task in the run leaves a plain one plain
-        episode.render = render_chat if rollout["chat"] else render_text
+        episode.render = render_chat if rollout.chat else render_text
         episode.context_limit = _context_limit(self, gen_kwargs)
         episodes.append(episode)
     concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)

@@ -3,7 +3,6 @@ whose one request per doc is a whole ReAct rollout, run by ``backend.react_gener
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from lm_eval.api.instance import Instance
@@ -12,7 +11,7 @@ from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
 from fireact_eval.prompts import build_prompt
-from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
 from fireact_eval.scoring import higher_is_better
 
 
@@ -41,7 +40,7 @@ class ReactTask(ConfigurableTask):
         s = self.settings
         prompt = build_prompt(doc["question"], s.method, s.shots,
                               "chat" if chat else s.format, s.family)
-        rollout = {"chat": chat, **asdict(s)}
+        rollout = RolloutRequest(s, chat)
         gen_kwargs = dict(self.config.generation_kwargs or {})
         return Instance(
             request_type=REQUEST_TYPE,
