@@ -4,6 +4,9 @@ Two runs of the same questions are paired data: a question one agent answers and
 does not is the evidence, a question both answer is not.  So the paired view uses McNemar's
 exact test on the discordant questions and a paired bootstrap of the per-question
 differences; a single run's score gets the Wilson interval of a binomial proportion.
+Questions run several times (repeats) are clusters: a question's repeats are not independent
+draws, so their interval resamples questions, never single samples, and pass@k / pass^k are
+the unbiased estimators over each question's n tries.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [  # the public API (docs/python-api.md)
     "LEVEL",
@@ -21,6 +24,9 @@ __all__ = [  # the public API (docs/python-api.md)
     "paired_bootstrap",
     "PairedBinary",
     "paired_binary",
+    "pass_at_k",
+    "pass_hat_k",
+    "clustered_mean",
 ]
 
 LEVEL = 0.95
@@ -89,3 +95,39 @@ def paired_binary(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
     return PairedBinary(len(x), both, only_a, only_b, len(x) - both - only_a - only_b,
                         mcnemar_exact(only_a, only_b),
                         float(np.mean(y - x)) if len(x) else float("nan"), low, high)
+
+
+def pass_at_k(n: int, correct: int, k: int) -> float:
+    """The chance that at least one of k tries drawn from a question's n is correct: the
+    unbiased estimator 1 - C(n - c, k) / C(n, k) (Chen et al., 2021, HumanEval)."""
+    _check_tries(n, correct, k)
+    return 1.0 - float(special.comb(n - correct, k, exact=True) / special.comb(n, k, exact=True))
+
+
+def pass_hat_k(n: int, correct: int, k: int) -> float:
+    """pass^k: the chance that all k tries drawn from a question's n are correct,
+    C(c, k) / C(n, k) (tau-bench, Yao et al., 2024): how reliably, not how possibly."""
+    _check_tries(n, correct, k)
+    return float(special.comb(correct, k, exact=True) / special.comb(n, k, exact=True))
+
+
+def _check_tries(n: int, correct: int, k: int) -> None:
+    if not (0 <= correct <= n and 1 <= k <= n):
+        raise ValueError(f"need 0 <= correct <= n and 1 <= k <= n, got n={n}, "
+                         f"correct={correct}, k={k}")
+
+
+def clustered_mean(by_question: Sequence[Sequence[float]], level: float = LEVEL,
+                   resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """The mean score over every try of every question, with the percentile bootstrap
+    interval that resamples whole questions (each with all its tries): repeats of one
+    question are correlated, and an interval over single tries would be too narrow.
+    Every question must have the same number of tries."""
+    counts = {len(tries) for tries in by_question}
+    if not by_question or counts == {0}:
+        return float("nan"), float("nan"), float("nan")
+    if len(counts) > 1:
+        raise ValueError(f"questions with different numbers of tries: {sorted(counts)}")
+    means = np.asarray([np.mean(tries) for tries in by_question], dtype=float)
+    low, high = paired_bootstrap(means, level, resamples, seed)  # one value per question
+    return float(means.mean()), low, high
