@@ -35,6 +35,13 @@ def _draw(seed: int, doc_key: str, turn: int) -> random.Random:
     return random.Random(f"{seed}/{doc_key}/{turn}")  # str seeds hash stably (sha512)
 
 
+def try_key(doc_key: str, attempt: int) -> str:
+    """The noise key of a question's ``attempt``-th try (0: the question itself, so a run
+    without repeats draws as before): each try gets its own draws, a pure function of
+    (seed, doc, try, turn)."""
+    return doc_key if attempt == 0 else f"{doc_key}/try{attempt}"
+
+
 def perturbed_at(p: float, seed: int, doc_key: str, turn: int) -> bool:
     """Whether the tool call of ``turn`` on this doc is perturbed: the draw ``perturb``
     makes, so a trajectory logged without per-step marks can be marked afterwards."""

@@ -40,6 +40,7 @@ LM_EVAL_KEYS = ("version", "config_source")
 # A ReAct prompt grows by a turn and an observation per step: past this many turns it has
 # outgrown any context these agents run with (FireAct stops at 11), so more is a typo.
 MAX_TURNS_LIMIT = 100
+MAX_REPEATS = 64  # tries of one question: pass^k at k = 64 already needs 64 right in a row
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class RolloutSettings:
                             "(FireAct: 11)", "loop")
     reflect_at: tuple[int, ...] = option(DEFAULT_REFLECT_AT, "reflexion: ask for a "
                                          "reflection before these turns", "loop")
+    repeats: int = option(1, "tries of every question, batched together (sample with "
+                          "--gen_kwargs do_sample=True,temperature=T); scored per question: "
+                          "mean EM, pass_at_k (any try right), pass_hat_k (every try right)",
+                          "loop")
     concurrency: int = option(0, "API backends: trajectories in flight at once, each "
                               "advancing on its own reply (0: lm-eval's num_concurrent; 1: "
                               "all advance together, turn by turn)", "loop",
@@ -81,6 +86,8 @@ class RolloutSettings:
         if not 1 <= settings.max_turns <= MAX_TURNS_LIMIT:
             raise FireactError(f"max_turns must be from 1 to {MAX_TURNS_LIMIT} (FireAct: 11), "
                                f"got {settings.max_turns}")
+        if not 1 <= settings.repeats <= MAX_REPEATS:
+            raise FireactError(f"repeats must be from 1 to {MAX_REPEATS}, got {settings.repeats}")
         if any(turn < 1 for turn in settings.reflect_at):
             raise FireactError(f"reflect_at turns start at 1, got {list(settings.reflect_at)}")
         if settings.concurrency < 0:

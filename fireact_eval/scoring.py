@@ -5,11 +5,13 @@ Plain Python: it reads the trajectory JSON the engine returned and never calls a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 
-from fireact_eval.answer_match import choice_letter, exact_match, f1, yes_no
+from fireact_eval.answer_match import choice_letter, exact_match, f1, normalize_answer, yes_no
 from fireact_eval.outcomes import OUTCOMES, PREFIX, classify, outcome_metrics
-from fireact_eval.trajectory import Trajectory
+from fireact_eval.stats import pass_at_k, pass_hat_k
+from fireact_eval.trajectory import Trajectory, tries_from_json
 
 QUALITY_METRICS = ("exact_match", "acc")  # a task's headline score: the first it reports
 COST_METRICS = (
@@ -42,29 +44,53 @@ def scorer(*quality: str):
 
 
 def _scored(traj: Trajectory, quality: dict[str, float]) -> dict[str, float]:
-    """Quality metrics (the first is the headline), the outcome and the cost of a sample."""
+    """Quality metrics (the first is the headline), the outcome and the cost of one try."""
     correct = next(iter(quality.values())) == 1.0
     return {**quality, **outcome_metrics(classify(traj, correct)), **cost(traj)}
+
+
+def _score_tries(response: str, quality: Callable[[Trajectory], dict[str, float]]
+                 ) -> dict[str, float]:
+    """A sample's metrics over its tries: each metric's mean over them (one try: its own
+    values; outcome shares still add up to 1), and for repeated questions pass@k (a try
+    was right), pass^k (every try was) and the majority answer's headline score."""
+    tries = tries_from_json(response)
+    scored = [_scored(t, quality(t)) for t in tries]
+    metrics = {name: sum(s[name] for s in scored) / len(scored) for name in scored[0]}
+    if len(tries) > 1:
+        headline = next(iter(quality(tries[0])))
+        right = sum(s[headline] == 1.0 for s in scored)
+        n = len(tries)
+        votes = Counter(normalize_answer(t.answer) for t in tries if t.answer is not None)
+        majority = next((i for i, t in enumerate(tries) if t.answer is not None
+                         and normalize_answer(t.answer) == votes.most_common(1)[0][0]), None) \
+            if votes else None
+        metrics |= {"pass_at_k": pass_at_k(n, right, n), "pass_hat_k": pass_hat_k(n, right, n),
+                    "majority_" + headline: scored[majority][headline] if majority is not None
+                    else 0.0}
+    return metrics
 
 
 @scorer("exact_match", "f1")
 def qa(doc: dict, results: Sequence[str]) -> dict[str, float]:
     """Open-answer QA (HotpotQA, the demo): exact match and F1 on ``doc["answer"]``, plus cost."""
-    traj = Trajectory.from_json(results[0])
-    return _scored(traj, {"exact_match": exact_match(traj.answer, doc["answer"]),
-                          "f1": f1(traj.answer, doc["answer"])})
+    return _score_tries(results[0], lambda t: {"exact_match": exact_match(t.answer, doc["answer"]),
+                                               "f1": f1(t.answer, doc["answer"])})
 
 
 @scorer("acc")
 def yes_no_accuracy(doc: dict, results: Sequence[str]) -> dict[str, float]:
     """StrategyQA: accuracy on the answer's leading yes/no."""
-    traj = Trajectory.from_json(results[0])
-    return _scored(traj, {"acc": float(yes_no(traj.answer) == doc["answer"])})
+    return _score_tries(results[0], lambda t: {"acc": float(yes_no(t.answer) == doc["answer"])})
 
 
 @scorer("acc")
 def multiple_choice_accuracy(doc: dict, results: Sequence[str]) -> dict[str, float]:
     """MMLU: accuracy on the chosen option, given as its letter or its text."""
-    traj = Trajectory.from_json(results[0])
-    return _scored(traj, {"acc": float(choice_letter(traj.answer, doc["choices"])
-                                       == doc["answer"])})
+    return _score_tries(results[0], lambda t: {
+        "acc": float(choice_letter(t.answer, doc["choices"]) == doc["answer"])})
+
+
+def repeat_metrics(headline: str) -> tuple[str, ...]:
+    """What a task with repeats reports besides its scorer's metrics."""
+    return ("pass_at_k", "pass_hat_k", "majority_" + headline)

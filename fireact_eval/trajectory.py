@@ -69,7 +69,30 @@ class Trajectory:
 
     @classmethod
     def from_json(cls, data: str) -> Trajectory:
-        raw = json.loads(data)
+        """The sample's (first) trajectory; a sample of repeated tries holds the others
+        under ``repeats``, which ``tries_from_json`` reads."""
+        return cls._from_raw(json.loads(data))
+
+    @classmethod
+    def _from_raw(cls, raw: dict) -> Trajectory:
         known = {f.name for f in fields(cls)}
         steps = [Step(**s) for s in raw.get("steps", [])]
         return cls(**{k: v for k, v in raw.items() if k in known and k != "steps"}, steps=steps)
+
+
+def tries_to_json(tries: list[Trajectory], identical: bool = False) -> str:
+    """One sample's response: its first try as a trajectory (what every reader of a single
+    trajectory sees), the other tries under ``repeats``; ``repeats_identical`` when greedy
+    decoding made the tries copies of one rollout rather than samples."""
+    first, *others = tries
+    record = asdict(first)
+    if others:
+        record["repeats"] = [asdict(t) for t in others]
+        record["repeats_identical"] = identical
+    return json.dumps(record, ensure_ascii=False)
+
+
+def tries_from_json(data: str) -> list[Trajectory]:
+    """Every try of a sample: one for a plain run, ``repeats`` + 1 for a repeated one."""
+    raw = json.loads(data)
+    return [Trajectory._from_raw(raw), *(Trajectory._from_raw(t) for t in raw.get("repeats", []))]

@@ -19,8 +19,10 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM, hash_args
 
 from fireact_eval.errors import FireactError
+from fireact_eval.perturb import try_key
 from fireact_eval.rollout import run_concurrently, run_episodes
 from fireact_eval.rollout_settings import RolloutRequest
+from fireact_eval.trajectory import tries_to_json
 from fireact_eval.transcript import render_messages, render_text
 
 log = logging.getLogger(__name__)
@@ -124,9 +126,11 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
         return self.apply_chat_template(render_messages(prompt, steps, reflect))
 
     episodes = []
+    owners: list[int] = []  # the request each episode is a try of
+    identical: set[int] = set()  # requests whose tries greedy decoding makes copies of one
     concurrency = 0
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
-    for req in requests:
+    for number, req in enumerate(requests):
         prompt, gen_kwargs, rollout = req.args
         if not isinstance(rollout, RolloutRequest):
             raise TypeError("react_generate takes requests whose third argument is a "
@@ -134,11 +138,18 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
         settings = rollout.settings
         concurrency = max(concurrency, settings.concurrency)
         doc_key = str(req.doc.get("id", req.doc_id))
-        episode = settings.episode(prompt, gen_kwargs, doc_key, pools)
-        # each task renders its own way: a chat task in the run leaves a plain one plain
-        episode.render = render_chat if rollout.chat else render_text
-        episode.context_limit = _context_limit(self, gen_kwargs)
-        episodes.append(episode)
+        tries = settings.repeats
+        if tries > 1 and not gen_kwargs.get("do_sample"):
+            _warn_identical_repeats(tries)
+            identical.add(number)
+            tries = 1  # one rollout, reported as every try: greedy decoding repeats itself
+        for attempt in range(tries):
+            episode = settings.episode(prompt, gen_kwargs, try_key(doc_key, attempt), pools)
+            # each task renders its own way: a chat task in the run leaves a plain one plain
+            episode.render = render_chat if rollout.chat else render_text
+            episode.context_limit = _context_limit(self, gen_kwargs)
+            episodes.append(episode)
+            owners.append(number)
     concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)
     generate = functools.partial(_cached_generate, self)
     if _is_api(self) and concurrency > 1:
@@ -154,7 +165,21 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     else:
         _warn_one_at_a_time(self, len(episodes))
         trajectories = run_episodes(episodes, generate, count_tokens=_token_counter(self))
-    return [t.to_json() for t in trajectories]
+    by_request: list[list] = [[] for _ in requests]
+    for owner, trajectory in zip(owners, trajectories, strict=True):
+        by_request[owner].append(trajectory)
+    for number in identical:
+        by_request[number] *= requests[number].args[2].settings.repeats
+    return [tries_to_json(tries, number in identical) for number, tries in enumerate(by_request)]
+
+
+def _warn_identical_repeats(tries: int) -> None:
+    if "repeats" not in _WARNED:
+        _WARNED.add("repeats")
+        log.warning("repeats=%d with greedy decoding: the tries would be identical, so each "
+                    "question runs once and is reported %d times (repeats_identical in its "
+                    "sample); pass --gen_kwargs do_sample=True,temperature=T to sample",
+                    tries, tries)
 
 
 @contextlib.contextmanager

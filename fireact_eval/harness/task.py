@@ -12,7 +12,7 @@ from lm_eval.api.task import ConfigurableTask
 from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
-from fireact_eval.scoring import higher_is_better
+from fireact_eval.scoring import higher_is_better, repeat_metrics
 
 
 class ReactTask(ConfigurableTask):
@@ -27,6 +27,8 @@ class ReactTask(ConfigurableTask):
         # The metric list is what the task's scorer declares (``scoring.scorer``): quality,
         # outcome and cost metrics, each a mean with its direction; a YAML lists none
         declared = getattr(config.get("process_results"), "metrics", ())
+        if self.settings.repeats > 1 and declared:
+            declared = (*declared, *repeat_metrics(declared[0]))
         listed = {m["metric"] for m in config.get("metric_list") or []}
         config["metric_list"] = [*(config.get("metric_list") or []), *(
             {"metric": name, "aggregation": "mean", "higher_is_better": higher_is_better(name)}

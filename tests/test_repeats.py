@@ -1,0 +1,94 @@
+"""Repeated tries of every question (``--metadata repeats=k``): batched in one engine run,
+each with its own noise draws, scored per question as mean EM, pass@k, pass^k and the
+majority answer; greedy decoding says its tries are copies instead of pretending."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from fireact_eval.harness.backend import react_generate
+from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
+from fireact_eval.scoring import qa
+from fireact_eval.trajectory import tries_from_json
+
+from conftest import read_outputs, run_lm_eval
+
+
+class Answers:
+    """A fake backend: the i-th prompt it is ever asked answers ``answers[i % len]``; it
+    counts the prompts of each ``generate_until`` call."""
+
+    tokenizer = None
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers, self.asked, self.calls = answers, 0, []
+
+    def generate_until(self, instances, disable_tqdm=False):
+        self.calls.append(len(instances))
+        out = []
+        for _ in instances:
+            answer = self.answers[self.asked % len(self.answers)]
+            out.append(f"Thought: so.\nAction: finish[{answer}]")
+            self.asked += 1
+        return out
+
+
+def requests(settings: RolloutSettings, n: int, sample: bool) -> list[Instance]:
+    gen = {"until": ["\nObservation"], "do_sample": sample}
+    return [Instance("react_generate", {"id": f"q{i}"}, (f"Q{i}\n", gen,
+                                                         RolloutRequest(settings)), idx=0)
+            for i in range(n)]
+
+
+def test_tries_are_batched_and_scored_per_question():
+    lm = Answers(["Paris", "Rome", "Paris", "Paris"])  # 4 tries of one question, in order
+    settings = RolloutSettings(search="local", repeats=4, max_turns=2)
+    [response] = react_generate(lm, requests(settings, 1, sample=True))
+    assert lm.calls == [4]  # the four tries went to the model in one call
+    tries = tries_from_json(response)
+    assert [t.answer for t in tries] == ["Paris", "Rome", "Paris", "Paris"]
+    scores = qa({"answer": "Paris"}, [response])
+    assert scores["exact_match"] == pytest.approx(0.75)
+    assert scores["pass_at_k"] == 1.0 and scores["pass_hat_k"] == 0.0
+    assert scores["majority_exact_match"] == 1.0
+    assert sum(v for k, v in scores.items() if k.startswith("outcome_")) == pytest.approx(1.0)
+    assert not json.loads(response)["repeats_identical"]
+
+
+def test_greedy_repeats_run_once_and_say_so(caplog):
+    lm = Answers(["Paris"])
+    settings = RolloutSettings(search="local", repeats=3, max_turns=2)
+    responses = react_generate(lm, requests(settings, 2, sample=False))
+    assert lm.calls == [2]  # one rollout per question
+    for response in responses:
+        assert len(tries_from_json(response)) == 3 and json.loads(response)["repeats_identical"]
+    assert "greedy decoding" in caplog.text
+
+
+def test_each_try_draws_its_own_noise():
+    from fireact_eval.perturb import perturbed_at, try_key
+
+    draws = {tuple(perturbed_at(0.5, 0, try_key("q0", attempt), turn) for turn in range(8))
+             for attempt in range(6)}
+    assert len(draws) > 1  # the tries of one question are not perturbed alike
+    assert try_key("q0", 0) == "q0"  # a run without repeats draws exactly as before
+
+
+def test_repeats_through_lm_eval(tiny_model, tmp_path):
+    """The tiny agent, sampled at temperature 1.0, 4 tries of 4 demo questions: one
+    sample per question, its tries in ``repeats``; the table's pass@k >= EM >= pass^k."""
+    run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks",
+                "fireact_demo", "--device", "cpu", "--batch_size", "16", "--limit", "4",
+                "--metadata", "shots=zeroshot", "max_turns=3", "repeats=4", "--gen_kwargs",
+                "do_sample=True,temperature=1.0,max_gen_toks=48", "--seed", "1",
+                "--output_path", str(tmp_path), "--log_samples")
+    scores, samples = read_outputs(tmp_path, "fireact_demo")
+    results = json.loads(next(tmp_path.glob("*/results_*.json")).read_text())
+    assert len(samples) == 4 and all(len(tries_from_json(s["resps"][0][0])) == 4
+                                     for s in samples)
+    assert scores["pass_at_k,none"] >= scores["exact_match,none"] >= scores["pass_hat_k,none"]
+    assert "majority_exact_match,none" in scores
+    assert results["configs"]["fireact_demo"]["metadata"]["repeats"] == 4
