@@ -16,7 +16,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import TaskResult, read_run, results_files
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
-from fireact_eval.stats import wilson_interval
+from fireact_eval.stats import clustered_mean, wilson_interval
 
 # Everything besides the model and the task that changes a run's numbers: the rollout
 # settings (defaults from RolloutSettings, for files that do not record them all), where the
@@ -71,9 +71,23 @@ def score_interval(score: float, n: int | None) -> tuple[float, float]:
     return wilson_interval(round(score * n), n)
 
 
+def task_interval(task: TaskResult, metric: str) -> tuple[float, float, str]:
+    """A task's headline interval and how it was made: with repeats, the bootstrap over
+    questions of their mean scores (a question's tries are not independent), when the
+    samples are there; else Wilson over the questions."""
+    score = task.metrics[metric]
+    if int(task.metadata.get("repeats", 1) or 1) > 1:
+        per_question = list(task.sample_scores(metric).values())
+        if per_question:
+            _, low, high = clustered_mean([[v] for v in per_question])
+            return low, high, "question bootstrap"
+    return (*score_interval(score, task.n), "wilson")
+
+
 def load_runs(specs: list[str]) -> pd.DataFrame:
     """A row per (run, task): label, task, dataset, settings, n, score (the headline metric),
-    score_stderr, score_low / score_high (its interval at ``stats.LEVEL``), every
+    score_stderr, score_low / score_high (its interval at ``stats.LEVEL``; ``interval`` says
+    which: Wilson, or with repeats a bootstrap over questions), every
     ``metric`` / ``metric_stderr`` the run reported, and ``result``
     (the ``TaskResult``: samples, lm-eval's ``higher_is_better``).  The same run found
     twice is an error: results are never averaged."""
@@ -90,8 +104,8 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
                 "results_file": str(run.path), **task.metrics, "metric": primary,
                 "score": task.metrics[primary],
                 "score_stderr": task.metrics.get(f"{primary}_stderr"),
-                **dict(zip(("score_low", "score_high"),
-                           score_interval(task.metrics[primary], task.n), strict=True)),
+                **dict(zip(("score_low", "score_high", "interval"),
+                           task_interval(task, primary), strict=True)),
                 "result": task,
             })
     if not rows:

@@ -92,3 +92,9 @@ def test_repeats_through_lm_eval(tiny_model, tmp_path):
     assert scores["pass_at_k,none"] >= scores["exact_match,none"] >= scores["pass_hat_k,none"]
     assert "majority_exact_match,none" in scores
     assert results["configs"]["fireact_demo"]["metadata"]["repeats"] == 4
+    # a table's interval resamples questions, not tries, and says so
+    from fireact_eval.results.frame import load_runs
+
+    [row] = load_runs([str(tmp_path)]).itertuples()
+    assert row.interval == "question bootstrap" and row.repeats == "4"
+    assert row.score_low <= row.score <= row.score_high
