@@ -13,8 +13,8 @@ and run again.  Every turn a pair generated is kept in its turn cache (``OUT/tur
 lm-eval's ``--use_cache``), so a run killed half way regenerates nothing it had generated
 (greedy decoding; sampled turns are not cached, as in lm-eval).  The marker records what
 made the pair (teacher, decoding, task settings): rerunning into ``OUT`` with other settings
-is refused before the teacher loads, since neither the finished pairs nor the turn cache
-(keyed by prompt, not by model) belong to the new settings.
+is refused before the teacher loads: the finished pairs, which would be kept and converted,
+were made by the old ones.
 """
 
 from __future__ import annotations
