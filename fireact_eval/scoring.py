@@ -58,16 +58,13 @@ def _score_tries(response: str, quality: Callable[[Trajectory], dict[str, float]
     scored = [_scored(t, quality(t)) for t in tries]
     metrics = {name: sum(s[name] for s in scored) / len(scored) for name in scored[0]}
     if len(tries) > 1:
-        headline = next(iter(quality(tries[0])))
-        right = sum(s[headline] == 1.0 for s in scored)
-        n = len(tries)
-        votes = Counter(normalize_answer(t.answer) for t in tries if t.answer is not None)
-        majority = next((i for i, t in enumerate(tries) if t.answer is not None
-                         and normalize_answer(t.answer) == votes.most_common(1)[0][0]), None) \
-            if votes else None
+        headline = next(iter(scored[0]))  # _scored puts the quality metrics first
+        n, right = len(tries), sum(s[headline] == 1.0 for s in scored)
+        answers = [None if t.answer is None else normalize_answer(t.answer) for t in tries]
+        votes = Counter(a for a in answers if a is not None)
+        majority = scored[answers.index(votes.most_common(1)[0][0])][headline] if votes else 0.0
         metrics |= {"pass_at_k": pass_at_k(n, right, n), "pass_hat_k": pass_hat_k(n, right, n),
-                    "majority_" + headline: scored[majority][headline] if majority is not None
-                    else 0.0}
+                    "majority_" + headline: majority}
     return metrics
 
 

@@ -265,7 +265,8 @@ def train(cfg: TrainConfig) -> dict:
     if not Path(cfg.data).is_file():
         raise FireactError(f"training data not found: {cfg.data}")
     data_sha256 = hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest()
-    resume_from = _check_resume(cfg, cfg.run_record(data_sha256))
+    record = cfg.run_record(data_sha256)
+    resume_from = _check_resume(cfg, record)
     mapped = return_freed_memory(cfg.mmap_threshold_kb)
     host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
     tokenizer = AutoTokenizer.from_pretrained(cfg.base)
@@ -318,8 +319,7 @@ def train(cfg: TrainConfig) -> dict:
         data_collator=partial(pad_collate, pad_id=tokenizer.pad_token_id),
     )
     if trainer.is_world_process_zero():
-        write_atomic(Path(args.output_dir) / RUN_RECORD,
-                     json.dumps(cfg.run_record(data_sha256), indent=2))
+        write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(record, indent=2))
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
 
     trainer.save_model(cfg.out)  # collective under FSDP / ZeRO-3: every process calls it

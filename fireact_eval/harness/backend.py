@@ -127,7 +127,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
 
     episodes = []
     owners: list[int] = []  # the request each episode is a try of
-    identical: set[int] = set()  # requests whose tries greedy decoding makes copies of one
+    copies = [1] * len(requests)  # > 1: greedy tries, one rollout reported that many times
     concurrency = 0
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for number, req in enumerate(requests):
@@ -141,8 +141,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
         tries = settings.repeats
         if tries > 1 and not gen_kwargs.get("do_sample"):
             _warn_identical_repeats(tries)
-            identical.add(number)
-            tries = 1  # one rollout, reported as every try: greedy decoding repeats itself
+            copies[number], tries = tries, 1  # greedy decoding would repeat itself
         for attempt in range(tries):
             episode = settings.episode(prompt, gen_kwargs, try_key(doc_key, attempt), pools)
             # each task renders its own way: a chat task in the run leaves a plain one plain
@@ -168,9 +167,8 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     by_request: list[list] = [[] for _ in requests]
     for owner, trajectory in zip(owners, trajectories, strict=True):
         by_request[owner].append(trajectory)
-    for number in identical:
-        by_request[number] *= requests[number].args[2].settings.repeats
-    return [tries_to_json(tries, number in identical) for number, tries in enumerate(by_request)]
+    return [tries_to_json(tries * n, identical=n > 1)
+            for tries, n in zip(by_request, copies, strict=True)]
 
 
 def _warn_identical_repeats(tries: int) -> None:
