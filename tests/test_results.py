@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -100,14 +101,47 @@ def test_gate_noise_is_paired_per_question(tmp_path):
     one_flip = write_run(tmp_path, "flip", [0.0] + [1.0] * 5 + [0.0] * 2)
     [v] = gate(base, one_flip)
     assert v.paired == 8 and v.delta == pytest.approx(-0.125) and not v.regressed
+    assert v.test == "McNemar exact" and v.p_value == 1.0 and v.low < v.delta <= v.high
     big_drop = write_run(tmp_path, "drop", [0.0] * 6 + [0.0] * 2)
     [v] = gate(base, big_drop)
+    # 6 discordant questions, all lost: p = 2 / 2**6
     assert v.regressed and v.delta == pytest.approx(-0.75)
-    [v] = gate(base, one_flip, tolerance=0.2)
+    assert v.p_value == pytest.approx(2 / 64) and v.high < 0
+    assert "p=0.0312 (McNemar exact, paired n=8 of 8)  REGRESSED" in v.line()
+    [v] = gate(base, big_drop, tolerance=0.8)
+    assert not v.regressed
+    [v] = gate(base, big_drop, level=0.99)  # p = 0.031 is not below 0.01
     assert not v.regressed
     unpaired = write_run(tmp_path, "nosamples", [0.0] + [1.0] * 5 + [0.0] * 2, samples=False)
     [v] = gate(base, unpaired)
-    assert v.paired == 0 and v.noise > 0.3 and not v.regressed  # wider without pairing
+    # wider without pairing
+    assert v.paired == 0 and v.test == "unpaired normal" and v.high - v.low > 0.6
+    assert not v.regressed
+
+
+def test_gate_on_five_lost_and_none_won_is_mcnemars_not_a_z_tests(tmp_path):
+    """5 of 40 questions lost, none won: the paired z-test said REGRESSED (mean -0.125, se
+    0.053, z = 2.4); McNemar's exact p is 2 / 32 = 0.0625, not significant at 0.95."""
+    base = write_run(tmp_path, "base", [1.0] * 20 + [0.0] * 20)
+    cand = write_run(tmp_path, "cand", [0.0] * 5 + [1.0] * 15 + [0.0] * 20)
+    [v] = gate(base, cand)
+    assert v.p_value == pytest.approx(0.0625) and not v.regressed
+    six = write_run(tmp_path, "six", [0.0] * 6 + [1.0] * 14 + [0.0] * 20)
+    [v] = gate(base, six)
+    assert v.p_value == pytest.approx(2 / 64) and v.regressed
+
+
+def test_gate_on_graded_scores_uses_the_paired_bootstrap(tmp_path):
+    """Turns (lower is better) are not 0/1: the bootstrap interval of the paired difference
+    decides, and the direction comes from the file."""
+    base = write_run(tmp_path, "base", [1.0] * 10, turns=[2] * 10)
+    slower = write_run(tmp_path, "slower", [1.0] * 10, turns=[3, 4] * 5)
+    [v] = gate(base, slower, metrics=["turns"])
+    assert v.test == "paired bootstrap" and math.isnan(v.p_value)
+    assert v.delta == pytest.approx(-1.5) and v.high < 0 and v.regressed
+    noisy = write_run(tmp_path, "noisy", [1.0] * 10, turns=[1, 3] * 5)
+    [v] = gate(base, noisy, metrics=["turns"])
+    assert v.low < 0 < v.high and not v.regressed
 
 
 def test_bad_result_paths_are_clear_errors(tmp_path):
@@ -197,11 +231,11 @@ def test_gate_refuses_runs_of_different_environments_and_bad_thresholds(tmp_path
     with pytest.raises(FireactError, match="max_turns: baseline 11, candidate 2"):
         gate(clean, short)
     [v] = gate(clean, noisy, allow_different_settings=True)
-    assert v.regressed
+    assert v.delta == -0.5 and v.p_value == pytest.approx(2 / 16)  # 4 lost of 8: not enough
     fewshot = write_run(tmp_path, "fewshot", [0.0] * 8, metadata={"shots": "fewshot"})
     [v] = gate(fewshot, clean)  # the agent's own settings may differ: that is the comparison
     assert v.delta == 1.0
-    for bad in ({"z": float("nan")}, {"z": -1.0}, {"min_overlap": -1.0},
+    for bad in ({"level": float("nan")}, {"level": 1.0}, {"level": 95.0}, {"min_overlap": -1.0},
                 {"tolerance": float("nan")}):
         with pytest.raises(FireactError, match="must be"):
             gate(clean, clean, **bad)

@@ -55,9 +55,10 @@ def _gate(args: argparse.Namespace) -> None:
     from fireact_eval.results.gate import as_records, gate
 
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
-    verdicts = gate(args.baseline, args.candidate, metrics, args.z, args.tolerance,
+    verdicts = gate(args.baseline, args.candidate, metrics, args.level, args.tolerance,
                     args.min_overlap, args.allow_different_settings)
-    print(f"{'task':<32} {'metric':<12} {'baseline':>8} {'candid.':>8} {'delta':>8}  noise")
+    print(f"{'task':<32} {'metric':<12} {'baseline':>8} {'candid.':>8} {'delta':>8} "
+          f"[{args.level:.0%} interval], p (test, questions)")
     for verdict in verdicts:
         print(verdict.line())
     if args.report:
@@ -93,6 +94,7 @@ def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from fireact_eval.results import gate as gate_defaults
+    from fireact_eval.stats import LEVEL
 
     p = sub.add_parser("results", help="leaderboard tables and plots from lm_eval result folders")
     results = p.add_subparsers(dest="results_command", required=True)
@@ -113,8 +115,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--candidate", required=True)
     p.add_argument("--metrics", default=None,
                    help="comma list (default: each task's score: exact_match or acc)")
-    p.add_argument("--z", type=float, default=gate_defaults.Z,
-                   help="standard errors counted as noise")
+    p.add_argument("--level", type=float, default=LEVEL,
+                   help="confidence level (default 0.95): a drop regresses when McNemar's "
+                   "exact p (0/1 scores) is below 1 - level, or, for other scores, the paired "
+                   "bootstrap interval lies below 0")
     p.add_argument("--tolerance", type=float, default=gate_defaults.TOLERANCE,
                    help="also ignore drops up to this size")
     p.add_argument("--min-overlap", type=float, default=gate_defaults.MIN_OVERLAP,
