@@ -19,6 +19,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from fireact_eval.perturb import Perturb, no_noise
+from fireact_eval.seeds import call_seed
 from fireact_eval.tools import Search, ToolError, ask
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step, Trajectory
 from fireact_eval.transcript import FINISH, one_line, parse_step, reflection_step, render_text
@@ -79,7 +80,8 @@ class Episode:
     through it: the noisy-tool perturbation, or ``no_noise``).  ``context_limit``: the most
     prompt tokens the model can take with room for its generation (``None``: no known
     limit); a trajectory whose next prompt is longer is stopped, since the backend would
-    cut its question off the front."""
+    cut its question off the front.  ``seed``: this try's sampling seed, for backends that
+    take one per request: each call then carries its own (``seeds.call_seed``)."""
 
     prompt: str
     tools: Mapping[str, Search] = field(default_factory=dict)
@@ -89,6 +91,13 @@ class Episode:
     reflect: Reflect = never_reflect
     render: Render | None = None  # this episode's own rendering (else run_episodes' render)
     context_limit: int | None = None
+    seed: int | None = None
+
+    def request_kwargs(self, call: int) -> dict:
+        """The generation settings of this episode's ``call``-th request."""
+        if self.seed is None:
+            return self.gen_kwargs
+        return {**self.gen_kwargs, "seed": call_seed(self.seed, call)}
 
 
 def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
@@ -156,7 +165,7 @@ def run_episodes(
     progress: bool | TurnProgress = True,
 ) -> list[Trajectory]:
     """Roll out all episodes together and return one Trajectory per episode, in order."""
-    trajectories = [Trajectory() for _ in episodes]
+    trajectories = [Trajectory(seed=ep.seed) for ep in episodes]
     live = [i for i, ep in enumerate(episodes) if ep.max_turns > 0]
     bar = progress if isinstance(progress, TurnProgress) else TurnProgress(episodes, progress)
     bar.ended(len(episodes) - len(live), 0)
@@ -179,7 +188,8 @@ def run_episodes(
                 sent.append((i, context, size))
         generations = [
             "" if text is None else text  # a backend that returned nothing wrote nothing
-            for text in (generate([(c, episodes[i].gen_kwargs) for i, c, _ in sent])
+            for text in (generate([(c, episodes[i].request_kwargs(len(trajectories[i].steps)))
+                                   for i, c, _ in sent])
                          if sent else [])
         ]
 

@@ -49,6 +49,9 @@ class Trajectory:
     evenly among the trajectories still running in it, so the shares add up to the run.
     ``context_exceeded``: the engine stopped it because its next prompt no longer fit the
     model's context (the backend would have cut the question off the front).
+    ``seed``: the sampling seed of this try (``seeds.try_seed``), whose per-call seeds the
+    backend was given; None where there was none to give (greedy decoding, or ``hf``, which
+    samples from the one generator ``lm_eval --seed`` seeds).
     """
 
     steps: list[Step] = field(default_factory=list)
@@ -63,6 +66,7 @@ class Trajectory:
     gen_tokens: int = 0
     seconds: float = 0.0
     context_exceeded: bool = False
+    seed: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -40,6 +40,7 @@ class CompletionServer:
         self.requests = 0
         self.started = 0  # requests received, counted before the latency
         self.prompts = 0
+        self.seeds: list[int | None] = []  # the ``seed`` of every request, in arrival order
         self._lock = threading.Lock()
         self.httpd = _Server(("127.0.0.1", 0), self._handler())
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1/completions"
@@ -82,6 +83,7 @@ class CompletionServer:
                 with server._lock:
                     server.requests += 1
                     server.prompts += len(prompts)
+                    server.seeds.append(body.get("seed"))
                     texts = server.complete(
                         prompts, body.get("max_tokens", 64), body.get("stop") or []
                     )

@@ -79,3 +79,22 @@ def test_lm_evals_advice_we_drop_still_reads_as_we_match_it():
         inspect.getsource(lm_eval.evaluator.simple_evaluate).split())
     assert "Custom kwargs can be passed to `--metadata`" in inspect.getsource(
         lm_eval.api.task.ConfigurableTask.download)
+
+
+def test_per_request_seeds_reach_the_backends_that_take_them():
+    """``backend.request_seed`` reads ``TemplateAPI._seed`` (lm-eval sends it with every
+    request, and a ``seed`` in the request's gen_kwargs overrides it in the payload) and the
+    vllm backend's ``model_args["seed"]`` (its generate_until builds ``SamplingParams(**kwargs)``
+    per request, ungrouped), by the class name ``VLLM``."""
+    import pathlib
+
+    from fireact_eval.harness.backend import PER_REQUEST_SEED_BACKENDS
+
+    assert "self._seed" in inspect.getsource(lm_eval.models.api_models.TemplateAPI.__init__)
+    import lm_eval.models.openai_completions as completions
+
+    payload = inspect.getsource(completions.LocalCompletionsAPI._create_payload)
+    assert payload.index('"seed": seed') < payload.index("**gen_kwargs")
+    vllm = (pathlib.Path(lm_eval.models.__file__).parent / "vllm_causallms.py").read_text()
+    assert "class VLLM(" in vllm and PER_REQUEST_SEED_BACKENDS == ("VLLM",)
+    assert '"seed": int(seed)' in vllm and "SamplingParams(max_tokens=max_gen_toks" in vllm

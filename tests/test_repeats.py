@@ -68,6 +68,81 @@ def test_greedy_repeats_run_once_and_say_so(caplog):
     assert "greedy decoding" in caplog.text
 
 
+class VLLM(Answers):
+    """A fake of lm-eval's vllm backend (by class name, as the harness finds it): its
+    ``seed=`` model arg, and the generation settings of every prompt it was sent."""
+
+    def __init__(self, answers: list[str], seed: int) -> None:
+        super().__init__(answers)
+        self.model_args, self.sent = {"seed": seed}, []
+
+    def generate_until(self, instances, disable_tqdm=False):
+        self.sent += [inst.args[1] for inst in instances]
+        return [f"Thought: look.\nAction: search[{a}]" if len(self.sent) <= 6 else t
+                for a, t in zip("abcdef", super().generate_until(instances), strict=False)]
+
+
+def test_each_try_samples_with_its_own_recorded_seed():
+    """Before: every try of a question was sent with no seed of its own (an API server got
+    lm-eval's one ``seed=1234`` for all), so a server honouring seeds drew every try alike."""
+    from fireact_eval.seeds import call_seed, try_seed
+
+    lm = VLLM(["Paris"], seed=7)
+    settings = RolloutSettings(search="local", repeats=3, max_turns=3)
+    responses = react_generate(lm, requests(settings, 2, sample=True))
+    tries = [t for r in responses for t in tries_from_json(r)]
+    assert [t.seed for t in tries] == [try_seed(7, f"q{i}", a) for i in range(2)
+                                       for a in range(3)]
+    assert len({t.seed for t in tries}) == 6
+    # first calls of the six tries, then their second calls: a seed per (try, call)
+    assert [g["seed"] for g in lm.sent] == [call_seed(t.seed, call) for call in (0, 1)
+                                            for t in tries]
+    assert len({g["seed"] for g in lm.sent}) == 12
+    again = VLLM(["Paris"], seed=7)
+    react_generate(again, requests(settings, 2, sample=True))
+    assert again.sent == lm.sent  # a pure function of (run seed, question, try, call)
+    other = VLLM(["Paris"], seed=8)
+    react_generate(other, requests(settings, 2, sample=True))
+    assert {g["seed"] for g in other.sent}.isdisjoint(g["seed"] for g in lm.sent)
+
+
+def test_no_seed_where_the_backend_takes_none_or_decoding_is_greedy():
+    greedy = VLLM(["Paris"], seed=7)
+    [response] = react_generate(greedy, requests(RolloutSettings(search="local"), 1, False))
+    assert "seed" not in greedy.sent[0] and tries_from_json(response)[0].seed is None
+    hf = Answers(["Paris"])  # transformers' generate would reject a seed kwarg
+    calls = []
+    hf.generate_until = lambda inst, disable_tqdm=False: calls.extend(
+        i.args[1] for i in inst) or ["Action: finish[Paris]"] * len(inst)
+    [response] = react_generate(hf, requests(RolloutSettings(search="local", repeats=2), 1,
+                                             True))
+    assert all("seed" not in g for g in calls)
+    assert [t.seed for t in tries_from_json(response)] == [None, None]
+
+
+def test_api_tries_send_their_own_seeds_through_lm_eval(monkeypatch):
+    """local-completions: lm-eval puts its one ``seed`` in every payload; ours overrides it
+    per try and call, and the sample records each try's seed."""
+    from lm_eval.api.registry import get_model
+
+    from fireact_eval.seeds import call_seed
+
+    from openai_server import CompletionServer
+
+    server = CompletionServer(None, respond=lambda prompt: "Thought: t.\nAction: finish[x]")
+    try:
+        lm = get_model("local-completions").create_from_arg_string(
+            f"base_url={server.base_url},model=s,tokenized_requests=False,"
+            "tokenizer_backend=None,max_retries=1,seed=5", {"batch_size": 1})
+        settings = RolloutSettings(search="local", repeats=3, concurrency=2)
+        [response] = react_generate(lm, requests(settings, 1, sample=True))
+    finally:
+        server.close()
+    tries = tries_from_json(response)
+    assert sorted(server.seeds) == sorted(call_seed(t.seed, 0) for t in tries)
+    assert len(set(server.seeds)) == 3 and 5 not in server.seeds
+
+
 def test_each_try_draws_its_own_noise():
     from fireact_eval.perturb import perturbed_at, try_key
 

@@ -22,6 +22,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.perturb import try_key
 from fireact_eval.rollout import run_concurrently, run_episodes
 from fireact_eval.rollout_settings import RolloutRequest
+from fireact_eval.seeds import try_seed
 from fireact_eval.trajectory import tries_to_json
 from fireact_eval.transcript import render_messages, render_text
 
@@ -102,6 +103,25 @@ def _cached_generate(lm: LM, requests: Sequence[tuple[Any, dict]]) -> list[str]:
     return outputs  # type: ignore[return-value]
 
 
+# Local backends that build a sampler per request (lm-eval's vllm: ``SamplingParams(**kwargs)``
+# per request, ungrouped), by class name: importing the class needs vllm itself.
+PER_REQUEST_SEED_BACKENDS = ("VLLM",)
+
+
+def request_seed(lm: LM) -> int | None:
+    """The run seed of a backend that takes a sampling seed per request, from which each
+    try's seeds are derived: vLLM's ``seed=`` model arg, an API backend's ``seed=`` (lm-eval
+    sends that one seed with every request, so without ours every try of a question would
+    draw alike on a server that honours it).  None for ``hf``: transformers' ``generate``
+    has no per-call seed (lm-eval's ``--seed`` seeds the one torch generator it draws from)."""
+    if _is_api(lm):
+        return int(getattr(lm, "_seed", 1234))
+    args = getattr(lm, "model_args", None)
+    if type(lm).__name__ in PER_REQUEST_SEED_BACKENDS and isinstance(args, dict):
+        return int(args.get("seed", 1234))
+    return None
+
+
 def _context_limit(lm: LM, gen_kwargs: dict) -> int | None:
     """The prompt tokens a local backend (hf, vllm) takes before it cuts the context from
     the left: its ``max_length`` less the generation budget, as their ``generate_until``
@@ -129,6 +149,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     owners: list[int] = []  # the request each episode is a try of
     copies = [1] * len(requests)  # > 1: greedy tries, one rollout reported that many times
     concurrency = 0
+    run_seed = request_seed(self)
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     for number, req in enumerate(requests):
         prompt, gen_kwargs, rollout = req.args
@@ -147,6 +168,8 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
             # each task renders its own way: a chat task in the run leaves a plain one plain
             episode.render = render_chat if rollout.chat else render_text
             episode.context_limit = _context_limit(self, gen_kwargs)
+            if run_seed is not None and gen_kwargs.get("do_sample"):
+                episode.seed = try_seed(run_seed, doc_key, attempt)
             episodes.append(episode)
             owners.append(number)
     concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)
