@@ -48,3 +48,7 @@ def data_format_of(path: str | Path) -> str:
 
 def data_file_suffix(fmt: str) -> str:
     return "json" if fmt == "alpaca" else "jsonl"
+
+# The card ``fireact-eval train`` writes beside an adapter or model: its recipe and seed, which
+# the results frame reads to tell the runs of one recipe under different seeds apart.
+TRAINING_CARD = "fireact_eval.json"

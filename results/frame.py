@@ -16,14 +16,22 @@ from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import TaskResult, read_run, results_files
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
-from fireact_eval.stats import clustered_mean, wilson_interval
+from fireact_eval.stats import LEVEL, clustered_mean, wilson_interval
+
+__all__ = ["Run", "IDENTITY", "SEEDS", "ENVIRONMENT", "find_runs", "load_runs", "pool_seeds",
+           "SeedPool", "distinguishing", "sample_scores", "score_interval", "task_interval"]
 
 # Everything besides the model and the task that changes a run's numbers: the rollout
 # settings (defaults from RolloutSettings, for files that do not record them all), where the
 # questions came from, and how many were asked.
 SETTINGS = (*(f.name for f in fields(RolloutSettings) if f.metadata["changes_results"]),
             "data")
-IDENTITY = ("model", "task", *SETTINGS, "n")
+# The model's side: its decoding (--gen_kwargs), its training recipe (from the card of a
+# checkpoint `fireact-eval train` made), and every seed (``run_files.run_seed``).
+IDENTITY = ("model", "training", "decoding", "task", *SETTINGS, "seed", "n")
+# What a second run of the same recipe would change: ``pool_seeds`` pools runs differing
+# only in these into a mean +- spread.
+SEEDS = ("seed", "noise_seed")
 # The settings of the world the agent acts in, as opposed to the agent's own (method, shots,
 # format, family, reflect_at): two runs compared question by question must share these.
 ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "max_turns", "data")
@@ -99,8 +107,9 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
             if primary is None:
                 continue
             rows.append({
-                "model": found.label or run.model, "task": task.task, "dataset": task.dataset,
-                **_settings(task.metadata, defaults), "n": task.n,
+                "model": found.label or run.model, "training": run.training,
+                "decoding": run.decoding, "task": task.task, "dataset": task.dataset,
+                **_settings(task.metadata, defaults), "seed": run.seed, "n": task.n,
                 "results_file": str(run.path), **task.metrics, "metric": primary,
                 "score": task.metrics[primary],
                 "score_stderr": task.metrics.get(f"{primary}_stderr"),
@@ -120,6 +129,82 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
             f"n={first['n']}): {', '.join(files['results_file'])}; keep one (runs are never "
             "averaged) or name them apart with LABEL=PATH")
     return frame
+
+
+@dataclass(frozen=True)
+class SeedPool:
+    """The runs of one recipe under different seeds, read like one ``TaskResult``: a
+    question's score is its mean over the runs (on the questions every run answered), its
+    samples are all of theirs."""
+
+    results: tuple[TaskResult, ...]
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:
+        return self.results[0].higher_is_better
+
+    @property
+    def metadata(self) -> dict:
+        return self.results[0].metadata
+
+    def by_question(self, metric: str) -> dict[str, list[float]]:
+        """Each shared question's score in every run, in run order."""
+        scores = [r.sample_scores(metric) for r in self.results]
+        shared = set.intersection(*(set(s) for s in scores)) if scores else set()
+        return {k: [s[k] for s in scores] for k in sorted(shared)}
+
+    def sample_scores(self, metric: str) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in self.by_question(metric).items()}
+
+    def samples(self):
+        for result in self.results:
+            yield from result.samples()
+
+
+def _pooled(group: pd.DataFrame) -> dict:
+    """One row for runs of one recipe differing only in their seeds: every metric's mean
+    over the runs, ``score_spread`` (their standard deviation, ddof 1), ``runs``, the seeds
+    joined, and the interval of the mean: a bootstrap over questions with each run as a
+    try (a question's runs are not independent), or without samples a t interval over the
+    runs' scores."""
+    first = group.iloc[0]
+    row = first.to_dict()
+    metrics = [c for c in group.columns if c not in IDENTITY and c not in (
+        "dataset", "results_file", "metric", "result", "interval", "score_low", "score_high")
+        and pd.api.types.is_numeric_dtype(group[c])]
+    for column in metrics:
+        row[column] = (float("nan") if column.endswith("_stderr")
+                       else float(group[column].mean()))
+    for column in SEEDS:
+        row[column] = "; ".join(sorted(set(group[column].astype(str))))
+    pool = SeedPool(tuple(group["result"]))
+    by_question = list(pool.by_question(first["metric"]).values())
+    if by_question:
+        row["score"], low, high = clustered_mean(by_question)
+        row["interval"] = f"question bootstrap over {len(group)} runs"
+    else:
+        from scipy import stats
+
+        mean, sd, k = group["score"].mean(), group["score"].std(ddof=1), len(group)
+        half = float(stats.t.ppf(0.5 + LEVEL / 2, k - 1)) * sd / math.sqrt(k)
+        low, high, row["interval"] = mean - half, mean + half, f"t over {k} runs"
+    row.update(score_low=low, score_high=high, score_spread=float(group["score"].std(ddof=1)),
+               runs=len(group), results_file="; ".join(group["results_file"]), result=pool)
+    return row
+
+
+def pool_seeds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs that differ only in their seeds (``SEEDS``) as one row each: the mean over them
+    +- ``score_spread`` over seeds, ``runs`` saying how many, the seed columns listing
+    them.  A run that differs in anything else stays its own row (``runs`` 1, no spread)."""
+    keys = [c for c in IDENTITY if c not in SEEDS]
+    rows = []
+    for _, group in frame.groupby(keys, dropna=False, sort=False):
+        if len(group) == 1:
+            rows.append({**group.iloc[0].to_dict(), "score_spread": float("nan"), "runs": 1})
+        else:
+            rows.append(_pooled(group))
+    return pd.DataFrame(rows)
 
 
 def distinguishing(frame: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -23,9 +23,9 @@ from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample
 from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES
 from fireact_eval.perturb import perturbed_at
-from fireact_eval.results.frame import load_runs
+from fireact_eval.results.frame import load_runs, pool_seeds
 from fireact_eval.results.gate import environment_differences, one_run, shared_tasks
-from fireact_eval.results.tables import SHAPES, provenance
+from fireact_eval.results.tables import SHAPES, interval_notes, provenance, readable
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
 from fireact_eval.stats import LEVEL, PairedBinary, paired_binary
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
@@ -272,10 +272,11 @@ def build_report(specs: list[str], baseline: str | None = None,
                                   "the environment's")
             a, b = (ids[(row["results_file"], task)] for row in rows)
             pairs.append(_pair(task, a, b, by_run))
-    tables, notes = [], [*pair_notes, *provenance(frame)]
+    pooled = pool_seeds(frame)
+    tables, notes = [], [*pair_notes, *interval_notes(pooled), *provenance(frame)]
     for name, shape in SHAPES.items():
         try:
-            tables.append(_table(name, shape(frame)))
+            tables.append(_table(name, readable(shape(pooled))))
         except FireactError as err:  # one table that cannot be drawn; the rest still can
             notes.append(f"no {name} table: {err}")
     return Report(runs, questions, pairs, tables, notes)

@@ -1,8 +1,12 @@
-"""The paper's table shapes, from the runs frame (``frame.load_runs``).
+"""The paper's table shapes, from the runs frame (``frame.load_runs``, seeds pooled by
+``frame.pool_seeds``).
 
 FireAct reports: quality per dataset for each model and method (its Tables 2 and 5), the
 same under noisy search (Table 3: the tool returns ``None`` or a random other result), and the
-cost of a trajectory (turns, tokens, time; Table 4).  Each function is one ``pivot``.
+cost of a trajectory (turns, tokens, time; Table 4).  Each function is one ``pivot``.  Every
+score column ``X`` comes with ``X_low`` / ``X_high``, its interval at ``stats.LEVEL``, and,
+where runs of several seeds were pooled, ``X_sd``, the spread over them; ``readable`` folds
+them into one cell and ``interval_notes`` says how each was made.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from fireact_eval.catalog import DATASETS, NOISE_KINDS
 from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.frame import distinguishing, sample_scores
+from fireact_eval.stats import LEVEL, paired_bootstrap
 
 DATASET_ORDER, NOISE_ORDER = DATASETS, NOISE_KINDS
 COST_COLUMNS = ("score", "finished", "turns", "tool_calls", "invalid_actions", "prompt_tokens",
@@ -26,10 +31,72 @@ def _ordered(columns: pd.Index, order: tuple[str, ...]) -> list[str]:
     return known + sorted(c for c in columns if c not in order)
 
 
-def _cells(runs: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
-    """``score`` with a row per ``index`` and a column per ``column``, one run per cell; a
-    score that is NaN stays a NaN cell (``pivot_table`` drops such a column whole)."""
-    return runs.set_index([*index, column])["score"].unstack(column)
+BOUNDS = ("_low", "_high", "_sd")  # the suffixes of a score column's interval and spread
+_PARTS = {"score": "", "score_low": "_low", "score_high": "_high", "score_spread": "_sd"}
+
+
+def _cells(runs: pd.DataFrame, index: list[str], column: str,
+           order: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``score`` with a row per ``index`` and a column per ``column``, one run per cell,
+    each followed by its ``_low`` / ``_high`` (and ``_sd`` where seeds were pooled); a score
+    that is NaN stays a NaN cell (``pivot_table`` drops such a column whole)."""
+    indexed = runs.set_index([*index, column])
+    parts = {suffix: indexed[name].unstack(column) for name, suffix in _PARTS.items()
+             if name in indexed.columns}
+    scores = parts[""]
+    pieces = []
+    for name in _ordered(scores.columns, order):
+        for suffix, table in parts.items():
+            if suffix != "_sd" or table[name].notna().any():
+                pieces.append(table[name].rename(f"{name}{suffix}"))
+    return pd.concat(pieces, axis=1)
+
+
+def score_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of ``table`` that are scores with an interval (not their bounds)."""
+    return [c for c in table.columns if f"{c}_low" in table.columns]
+
+
+def readable(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Each score and its bounds as one cell, ``0.583 ± 0.040 [0.320, 0.807]`` (the ± only
+    for pooled seeds), for Markdown and LaTeX; CSV keeps the numbers apart."""
+    out = table.copy().astype(object)
+    for name in score_columns(table):
+        def cell(row, name=name):
+            value = row[name]
+            if pd.isna(value):
+                return "nan"  # a score that is NaN says so, never a blank
+            text = f"{value:.{digits}f}"
+            if pd.notna(row.get(f"{name}_sd", float("nan"))):
+                text += f" ± {row[f'{name}_sd']:.{digits}f}"
+            if pd.notna(row[f"{name}_low"]):
+                text += f" [{row[f'{name}_low']:.{digits}f}, {row[f'{name}_high']:.{digits}f}]"
+            return text
+        out[name] = table.apply(cell, axis=1)
+    return out.drop(columns=[f"{n}{b}" for n in score_columns(table) for b in BOUNDS
+                             if f"{n}{b}" in out.columns])
+
+
+def _described(kind: str) -> str:
+    if kind == "wilson":
+        return "Wilson over the questions of one run"
+    if kind == "question bootstrap":
+        return "bootstrap over questions, each with all its tries (repeats)"
+    if kind.startswith("question bootstrap over"):
+        return f"bootstrap over questions, each with its score in all {kind.split()[-2]} runs"
+    return kind  # "t over k runs": pooled runs without sample files
+
+
+def interval_notes(runs: pd.DataFrame) -> list[str]:
+    """How the intervals of a table from ``runs`` were made, for the notes under it."""
+    lines = [f"[low, high]: the {LEVEL:.0%} interval of a score: "
+             + "; ".join(_described(k) for k in sorted(set(runs["interval"])))
+             + "; a drop's: paired bootstrap over the questions both runs answered; "
+             "a mean over datasets has none"]
+    if "runs" in runs.columns and (runs["runs"] > 1).any():
+        lines.append("±: the standard deviation of the score over the runs pooled (`runs`; "
+                     "`seed` and `noise_seed` list their seeds); the score is their mean")
+    return lines
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
@@ -38,25 +105,32 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     one (or whose score is NaN) has no mean, rather than a mean over other datasets."""
     clean = runs[runs["noise"] == "off"]
     index = ["model", "method", "shots"]
-    index += distinguishing(clean, [*index, "dataset"])
+    index += distinguishing(clean, [*index, "dataset"]) + _pooling(clean)
     _one_run_per_cell(clean, [*index, "dataset"])
-    table = _cells(clean, index, "dataset")
-    table = table[_ordered(table.columns, DATASET_ORDER)]
-    table["mean"] = table.mean(axis=1, skipna=False)
+    table = _cells(clean, index, "dataset", DATASET_ORDER)
+    table["mean"] = table[score_columns(table)].mean(axis=1, skipna=False)
     return table.sort_values("mean", ascending=False, na_position="last")
 
 
-def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int]:
-    """Mean of clean - noisy over the questions both runs answered, and how many; without
-    sample files, the runs' scores when they asked the same number of questions."""
+def _pooling(runs: pd.DataFrame) -> list[str]:
+    """``runs`` (how many seeds a row pools) as an index column, when any row pools some."""
+    return ["runs"] if "runs" in runs.columns and (runs["runs"] > 1).any() else []
+
+
+def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int, float, float]:
+    """Mean of clean - noisy over the questions both runs answered, how many, and its
+    paired bootstrap interval; without sample files, the runs' scores when they asked the
+    same number of questions (no interval)."""
     a = sample_scores(clean, clean["metric"])
     b = sample_scores(noisy, noisy["metric"])
     shared = sorted(a.keys() & b.keys())
     if shared:
-        return sum(a[k] - b[k] for k in shared) / len(shared), len(shared)
+        drops = [a[k] - b[k] for k in shared]
+        return (sum(drops) / len(shared), len(shared), *paired_bootstrap(drops))
+    nan = float("nan")
     if not a and not b and clean["n"] == noisy["n"]:
-        return float(clean["score"] - noisy["score"]), int(clean["n"] or 0)
-    return float("nan"), 0
+        return float(clean["score"] - noisy["score"]), int(clean["n"] or 0), nan, nan
+    return nan, 0, nan, nan
 
 
 def _conditions(runs: pd.DataFrame) -> pd.Series:
@@ -85,33 +159,36 @@ def robustness(runs: pd.DataFrame) -> pd.DataFrame:
     share a cell are an error."""
     index = ["model", "method", "dataset"]
     index += [c for c in distinguishing(runs, [*index, "noise"])
-              if c not in ("noise_p", "noise_seed", "n")]
+              if c not in ("noise_p", "noise_seed", "n")] + _pooling(runs)
     runs = runs.assign(condition=_conditions(runs))
     _one_run_per_cell(runs, [*index, "condition"])
-    table = _cells(runs, index, "condition")
-    table = table[_ordered(table.columns, NOISE_ORDER)]
+    table = _cells(runs, index, "condition", NOISE_ORDER)
     table.columns.name = "noise"
     if "off" not in table.columns:
         return table
     by_key = runs.set_index(index)
-    for noise in [c for c in table.columns if c != "off"]:
-        drops, counts = [], []
+    nan = float("nan")
+    for noise in [c for c in score_columns(table) if c != "off"]:
+        found = []
         for key in table.index:
             rows = by_key.loc[[key]]
             clean, noisy = rows[rows["noise"] == "off"], rows[rows["condition"] == noise]
-            drop, n = (_paired_drop(clean.iloc[0], noisy.iloc[0])
-                       if len(clean) and len(noisy) else (float("nan"), 0))
-            drops.append(drop)
-            counts.append(n)
-        table[f"drop_{noise}"], table[f"n_{noise}"] = drops, counts
+            found.append(_paired_drop(clean.iloc[0], noisy.iloc[0])
+                         if len(clean) and len(noisy) else (nan, 0, nan, nan))
+        drop, n, low, high = (list(column) for column in zip(*found, strict=True))
+        table[f"drop_{noise}"], table[f"drop_{noise}_low"] = drop, low
+        table[f"drop_{noise}_high"], table[f"n_{noise}"] = high, n
     return table
 
 
 def cost(runs: pd.DataFrame) -> pd.DataFrame:
-    """What a trajectory costs on average, next to what it scores."""
-    columns = [c for c in COST_COLUMNS if c in runs.columns]
+    """What a trajectory costs on average, next to what it scores (with its interval)."""
+    pooled = "score_spread" in runs.columns and runs["score_spread"].notna().any()
+    runs = runs.assign(score_sd=runs["score_spread"] if pooled else float("nan"))
+    columns = ["score", "score_low", "score_high", *(["score_sd"] if pooled else []),
+               *(c for c in COST_COLUMNS[1:] if c in runs.columns)]
     keys = ["model", "method", "dataset", "noise"]
-    keys += distinguishing(runs, keys)
+    keys += distinguishing(runs, keys) + _pooling(runs)
     return runs.groupby(keys)[columns].first()
 
 

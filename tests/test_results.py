@@ -65,11 +65,11 @@ def test_gate_fails_a_worse_checkpoint_and_passes_an_equal_one(runs, tmp_path):
 
 def write_run(root, name: str, scores: list[float], samples: bool = True, model: str = "model",
               metadata: dict | None = None, first: int = 0, turns: list[int] | None = None,
-              task: str = "fireact_demo"):
+              task: str = "fireact_demo", config: dict | None = None):
     """An lm-eval result folder for one task (by default fireact_demo) with these
     per-question EMs (and turns) for questions ``first``, ``first + 1``, ..., as lm-eval
     writes them (results, higher_is_better, samples with doc, arguments and resps)."""
-    folder = root / name / model
+    folder = root / name / Path(model).name
     folder.mkdir(parents=True)
     turns = turns or [2] * len(scores)
     n, mean = len(scores), sum(scores) / len(scores)
@@ -81,7 +81,7 @@ def write_run(root, name: str, scores: list[float], samples: bool = True, model:
         "configs": {task: {"metadata": metadata}},
         "higher_is_better": {task: {"exact_match": True, "turns": False}},
         "n-samples": {task: {"effective": n}},
-        "config": {"model_args": {"pretrained": model}},
+        "config": {"model_args": {"pretrained": model}, **(config or {})},
     }))
     if samples:
         trajectory = Trajectory(finished=True, answer="x").to_json()
@@ -200,7 +200,8 @@ def test_a_nan_score_is_a_nan_cell_and_no_mean(tmp_path):
     record["results"]["fireact_bamboogle"]["exact_match,none"] = float("nan")
     results.write_text(json.dumps(record))
     board = leaderboard(load_runs([str(tmp_path / "runs")]))
-    assert list(board.columns) == ["bamboogle", "demo", "mean"]
+    assert list(board.columns) == ["bamboogle", "bamboogle_low", "bamboogle_high", "demo",
+                                   "demo_low", "demo_high", "mean"]
     [row] = board.itertuples()
     assert row.demo == 0.5 and pd.isna(row.bamboogle) and pd.isna(row.mean)
     proc = cli("results", "table", str(tmp_path / "runs"))
@@ -305,3 +306,91 @@ def test_fireact_dumps_import_as_runs_scored_by_our_parser(tmp_path):
     bad.write_text(json.dumps({str(asked[2]): {"em": "True"}, **dump}))
     [row] = load_runs([str(import_dump(bad, tmp_path / "runs2", docs))]).itertuples()
     assert row.score == pytest.approx(1 / 500) and "1 malformed entries, counted" in row.data
+
+
+def seeded(seed: int, **config) -> dict:
+    return {"random_seed": seed, "numpy_seed": 1234, "torch_seed": seed, "fewshot_seed": 1234,
+            **config}
+
+
+def test_runs_differing_only_in_seed_are_pooled_as_mean_and_spread(tmp_path):
+    """Three seeds of one recipe were "the same run there more than once" (an error), and a
+    run at another temperature the same; now the seeds pool into one row that says so, and
+    the other temperature stays its own row."""
+    from fireact_eval.results.frame import pool_seeds
+    from fireact_eval.results.tables import readable
+
+    root = tmp_path / "runs"
+    scores = {0: [1.0] * 6 + [0.0] * 4, 1: [1.0] * 4 + [0.0] * 6, 2: [1.0] * 5 + [0.0] * 5}
+    for seed, row in scores.items():
+        write_run(root, f"s{seed}", row, config=seeded(seed, gen_kwargs="temperature=0.7,"
+                                                       "do_sample=True"))
+    write_run(root, "hot", [0.0] * 10, config=seeded(0, gen_kwargs="do_sample=True,"
+                                                     "temperature=1.5"))
+    frame = load_runs([str(root)])
+    assert len(frame) == 4 and set(frame["decoding"]) == {
+        "do_sample=True,temperature=0.7", "do_sample=True,temperature=1.5"}
+    pooled = pool_seeds(frame).set_index("decoding")
+    three = pooled.loc["do_sample=True,temperature=0.7"]
+    assert three["runs"] == 3 and three["score"] == pytest.approx(0.5)
+    assert three["score_spread"] == pytest.approx(0.1)  # sd of 0.6, 0.4, 0.5
+    assert three["seed"] == "; ".join(f"run={s},1234,{s},1234" for s in range(3))
+    assert three["interval"] == "question bootstrap over 3 runs"
+    assert three["score_low"] < 0.5 < three["score_high"]
+    hot = pooled.loc["do_sample=True,temperature=1.5"]
+    assert hot["runs"] == 1 and pd.isna(hot["score_spread"]) and hot["interval"] == "wilson"
+    board = leaderboard(pool_seeds(frame))
+    # the identity columns say what was pooled and what differs
+    assert {"decoding", "seed", "runs"} <= set(board.index.names) and "demo_sd" in board.columns
+    [cell] = readable(board).xs("do_sample=True,temperature=0.7", level="decoding")["demo"]
+    assert cell.startswith("0.500 ± 0.100 [")
+    proc = cli("results", "table", str(root))
+    assert proc.returncode == 0, proc.stderr
+    assert "0.500 ± 0.100 [" in proc.stdout and "standard deviation of the score over the " \
+        "runs pooled" in proc.stdout and "bootstrap over questions, each with its score in " \
+        "all 3 runs" in proc.stdout
+
+
+def test_adapters_of_one_recipe_pool_by_their_cards_and_other_recipes_never(tmp_path):
+    """Adapters trained with seeds 0 and 1, labelled alike, pool (their cards say only the
+    seed differs); one trained at another learning rate stays its own row."""
+    from fireact_eval.results.frame import pool_seeds
+
+    def adapter(name: str, seed: int, lr: float) -> str:
+        folder = tmp_path / "adapters" / name
+        folder.mkdir(parents=True)
+        (folder / "fireact_eval.json").write_text(json.dumps({
+            "base_model": "base", "data_sha256": "abc", "method": "lora",
+            "hyperparameters": {"seed": seed, "lr": lr}}))
+        return str(folder)
+
+    specs = []
+    for name, seed, lr, row in (("a0", 0, 1e-4, [1.0] * 4), ("a1", 1, 1e-4, [1.0, 0.0] * 2),
+                                ("b0", 0, 3e-4, [0.0] * 4)):
+        write_run(tmp_path / "runs", name, row, model=adapter(name, seed, lr))
+        specs.append(f"lora={tmp_path / 'runs' / name}")
+    frame = pool_seeds(load_runs(specs))
+    assert sorted(frame["runs"]) == [1, 2]
+    pair = frame[frame["runs"] == 2].iloc[0]
+    assert pair["score"] == pytest.approx(0.75) and pair["seed"] == "train=0; train=1"
+    assert frame["training"].nunique() == 2
+    assert "training" in leaderboard(frame).index.names
+
+
+def test_every_table_shape_carries_intervals(tmp_path):
+    from fireact_eval.results.tables import readable
+    from fireact_eval.stats import wilson_interval
+
+    clean = write_run(tmp_path / "r", "clean", [1.0] * 8 + [0.0] * 2)
+    noisy = write_run(tmp_path / "r", "noisy", [1.0] * 3 + [0.0] * 7, metadata={"noise": "none"})
+    frame = load_runs([clean, noisy])
+    [row] = leaderboard(frame).itertuples()
+    assert (row.demo_low, row.demo_high) == pytest.approx(wilson_interval(8, 10))
+    robust = robustness(frame).iloc[0]
+    assert robust["drop_none"] == pytest.approx(0.5) and robust["n_none"] == 10
+    assert 0 < robust["drop_none_low"] < 0.5 < robust["drop_none_high"] <= 1
+    assert (robust["none_low"], robust["none_high"]) == pytest.approx(wilson_interval(3, 10))
+    costs = cost(frame)
+    assert {"score_low", "score_high"} <= set(costs.columns)
+    text = readable(robustness(frame)).iloc[0]
+    assert text["drop_none"].startswith("0.500 [") and text["off"].startswith("0.800 [")

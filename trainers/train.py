@@ -17,14 +17,14 @@ from functools import partial
 from pathlib import Path
 
 from fireact_eval import __version__
-from fireact_eval.catalog import CUTOFF, HELD_OUT, task_name
+from fireact_eval.catalog import CUTOFF, HELD_OUT, TRAINING_CARD, task_name
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, write_atomic
 from fireact_eval.options import option
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.encode import build_examples, pad_collate
 
-CARD = "fireact_eval.json"
+CARD = TRAINING_CARD
 RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were trained on
 # what a resumed run must share with the checkpoints it resumes (epochs and max_steps may
 # grow: that is what resuming is for; memory and logging settings change no weight)

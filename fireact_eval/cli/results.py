@@ -21,12 +21,12 @@ def _results_import(args: argparse.Namespace) -> None:
 
 
 def _results(args: argparse.Namespace) -> None:
-    from fireact_eval.results.frame import load_runs
-    from fireact_eval.results.tables import SHAPES, provenance
+    from fireact_eval.results.frame import load_runs, pool_seeds
+    from fireact_eval.results.tables import SHAPES, interval_notes, provenance, readable
 
     if args.action == "plot" and args.shape in ("cost", "outcomes"):
         raise FireactError("plot shapes: leaderboard, robustness")
-    runs = load_runs(args.runs)
+    runs = pool_seeds(load_runs(args.runs))
     table = SHAPES[args.shape](runs)
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
@@ -38,10 +38,11 @@ def _results(args: argparse.Namespace) -> None:
     if out.endswith(".csv"):
         text = table.to_csv()
     elif out.endswith(".tex"):
-        text = table.to_latex(float_format="%.3f")
+        text = readable(table).to_latex(float_format="%.3f")
     else:
-        text = table.reset_index().to_markdown(index=False, floatfmt=".3f")
-        text += "\n\n" + "\n".join(f"- {line}" for line in provenance(runs)) + "\n"
+        text = readable(table).reset_index().to_markdown(index=False, floatfmt=".3f")
+        notes = [*interval_notes(runs), *provenance(runs)]
+        text += "\n\n" + "\n".join(f"- {line}" for line in notes) + "\n"
         if not out:
             print(text, end="")
             return

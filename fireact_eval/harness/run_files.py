@@ -11,6 +11,7 @@ module only, and take every setting from what the task recorded, never from its 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fireact_eval.catalog import TRAINING_CARD
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl, read_json, write_atomic
 from fireact_eval.outcomes import classify, from_metrics
@@ -37,6 +39,9 @@ __all__ = [  # the public API (docs/python-api.md)
     "samples_task",
     "recorded_dataset",
     "model_name",
+    "decoding_of",
+    "run_seed",
+    "training_of",
     "sample_record",
     "write_run",
 ]
@@ -181,6 +186,75 @@ class RunResult:
     path: Path
     model: str
     tasks: dict[str, TaskResult] = field(default_factory=dict)
+    decoding: str = ""  # lm-eval's --gen_kwargs, normalised ("" for the task's own)
+    seed: str = ""  # every seed the run was given (``run_seed``)
+    training: str = ""  # the recipe of the adapter or model, from its card (``training_of``)
+
+
+def decoding_of(results: dict) -> str:
+    """The run's ``--gen_kwargs`` as sorted ``key=value`` pairs: a run at temperature 0.7
+    is not a greedy run of the same model."""
+    kwargs = (results.get("config") or {}).get("gen_kwargs") or ""
+    if isinstance(kwargs, dict):
+        pairs = [f"{k}={v}" for k, v in kwargs.items()]
+    else:
+        pairs = [p.strip() for p in str(kwargs).split(",") if p.strip()]
+    return ",".join(sorted(pairs))
+
+
+def _model_args(results: dict) -> dict:
+    args = (results.get("config") or {}).get("model_args") or {}
+    if isinstance(args, str):  # lm-eval records the command line's string as given
+        args = dict(p.split("=", 1) for p in args.split(",") if "=" in p)
+    return args
+
+
+def _card(args: dict) -> dict:
+    """``fireact-eval train``'s card beside the adapter or model the run loaded, if it is
+    on this machine (a merged model sits in the adapter's ``merged/``)."""
+    for key in ("peft", "lora_local_path", "pretrained"):
+        if not isinstance(args.get(key), str):
+            continue
+        folder = Path(args[key])
+        for card in (folder / TRAINING_CARD, folder.parent / TRAINING_CARD):
+            if card.is_file() and (card.parent == folder or folder.name == "merged"):
+                try:
+                    found = read_json(card, "training card")
+                except FireactError:
+                    return {}
+                return found if isinstance(found, dict) else {}
+    return {}
+
+
+def training_of(card: dict) -> str:
+    """What the checkpoint was trained from and how, its seed left out: a digest of the
+    card's base, data and hyperparameters (so two adapters of one recipe and two seeds
+    pool, and two of different learning rates never do); "" without a card."""
+    if not card:
+        return ""
+    recipe = {"base": card.get("base_model"), "data": card.get("data_sha256"),
+              "method": card.get("method"),
+              "hyperparameters": {k: v for k, v in (card.get("hyperparameters") or {}).items()
+                                  if k != "seed"}}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def run_seed(results: dict, card: dict) -> str:
+    """Every seed a run was given: lm-eval's ``--seed`` (python, numpy, torch, few-shot),
+    the backend's sampler ``seed=`` model arg (vllm, API), the checkpoint's training seed
+    from its card.  Runs that differ only here are one recipe under different seeds."""
+    config = results.get("config") or {}
+    run = [config.get(k) for k in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed")]
+    parts = []
+    if len(set(run)) == 1 and run[0] is not None:
+        parts.append(f"run={run[0]}")  # lm_eval --seed N: the one seed for all four
+    elif any(v is not None for v in run):
+        parts.append("run=" + ",".join("-" if v is None else str(v) for v in run))
+    if (sampler := _model_args(results).get("seed")) is not None:
+        parts.append(f"sampler={sampler}")
+    if (train := (card.get("hyperparameters") or {}).get("seed")) is not None:
+        parts.append(f"train={train}")
+    return " ".join(parts)
 
 
 def model_name(results: dict) -> str:
@@ -216,7 +290,9 @@ def read_run(path: str | Path) -> RunResult:
             n=(results.get("n-samples") or {}).get(task, {}).get("effective"),
             samples_path=samples if samples.is_file() else None,
         )
-    return RunResult(path, model_name(results), tasks)
+    card = _card(_model_args(results))
+    return RunResult(path, model_name(results), tasks, decoding_of(results),
+                     run_seed(results, card), training_of(card))
 
 
 def results_files(path: str | Path) -> list[Path]:
