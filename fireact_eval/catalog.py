@@ -1,7 +1,8 @@
 """What fireact-eval knows by name, each fact once: every list, default and choice in the
 package (task variants, flags, tables, the mixer, the trainer) reads it from here.
 
-A new dataset is a row in ``DATASETS`` (and a loader in ``questions``); a new method a name in
+A new dataset is a row in ``DATASETS`` (and a loader in ``questions``, a scorer in
+``scoring.DATASET_SCORERS``); a new method a name in
 ``METHODS`` (and its few-shot prompts in ``tasks/prompts/``).
 """
 

@@ -20,14 +20,30 @@ from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, de
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample, read_samples, samples_files
+from fireact_eval.scoring import tries_correct
+from fireact_eval.trajectory import Trajectory
 
 
-def is_success(logged: LoggedSample) -> bool:
+def is_success(trajectory: Trajectory, correct: bool) -> bool:
     """Finished, and right by the task's own quality metric (exact match, or accuracy), with
     a turn to learn from (a trajectory without one would be a row with an empty output)."""
-    trajectory = logged.trajectory
-    return (trajectory.finished and logged.correct
+    return (trajectory.finished and correct
             and any(step.kind == "act" for step in trajectory.steps))
+
+
+def scored_tries(logged: LoggedSample) -> list[tuple[Trajectory, bool]]:
+    """Every try of a logged question with whether it was right: a sample's recorded
+    score for a single try; for repeats, each try scored by its dataset's scorer (the
+    sample records only their mean).  Greedy repeats are copies: one try."""
+    if len(logged.tries) <= 1 or logged.identical_tries:
+        return [(logged.trajectory, logged.correct)]
+    right = tries_correct(logged.dataset, logged.doc, logged.tries)
+    if right is None:
+        raise FireactError(
+            f"{logged.task}: its samples hold {len(logged.tries)} tries each and dataset "
+            f"{logged.dataset!r} has no scorer in fireact_eval.scoring.DATASET_SCORERS to "
+            "tell which were right; add one, or convert a run without repeats")
+    return list(zip(logged.tries, right, strict=True))
 
 
 def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:
@@ -36,17 +52,18 @@ def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:
         yield from read_samples(path)
 
 
-def as_example(logged: LoggedSample) -> Example:
-    """The rollout with the zero-shot prompt, the bare question, labelled with its dataset
-    (as the task recorded it) and method."""
-    return Example(logged.question.strip(), logged.trajectory.steps,
+def as_example(logged: LoggedSample, trajectory: Trajectory) -> Example:
+    """A try with the zero-shot prompt, the bare question, labelled with its dataset (as
+    the task recorded it) and method."""
+    return Example(logged.question.strip(), trajectory.steps,
                    logged.dataset or logged.task,
                    str(logged.settings.get("method", "react")), logged.doc_hash)
 
 
 @dataclass
 class ConvertReport:
-    """How many rollouts each (task, method) had, and how many became training rows."""
+    """How many rollouts each (task, method) had (each try of a repeated question is one),
+    and how many became training rows."""
 
     seen: Counter
     kept: Counter
@@ -69,7 +86,9 @@ def convert(
     index: EvalIndex | None = None,
 ) -> ConvertReport:
     """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``);
-    with an ``index`` of the evaluation sets, drop the questions found in one."""
+    with an ``index`` of the evaluation sets, drop the questions found in one.  A run with
+    ``repeats`` gives every successful try (distinct transcripts of one question are
+    distinct rows; identical ones one)."""
     if fmt not in DATA_FORMATS:
         raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(DATA_FORMATS)}")
     methods = tuple(methods)
@@ -77,15 +96,17 @@ def convert(
     examples: dict[str, Example] = {}
     tasks: dict[str, tuple[str, str]] = {}
     for logged in teacher_samples(paths):
-        example = as_example(logged)
-        key = (example.task, example.method)  # as the rows are labelled
-        tasks[example.key()] = key
-        seen[key] += 1
-        if example.method not in methods or not (is_success(logged) or keep_failed):
-            continue
-        if example.key() in examples:  # the same file given twice, or a run in a given folder
-            continue
-        examples[example.key()] = example
+        for trajectory, correct in scored_tries(logged):
+            example = as_example(logged, trajectory)
+            key = (example.task, example.method)  # as the rows are labelled
+            tasks[example.key()] = key
+            seen[key] += 1
+            if example.method not in methods or not (is_success(trajectory, correct)
+                                                     or keep_failed):
+                continue
+            if example.key() in examples:  # the same file twice, or a try like another
+                continue
+            examples[example.key()] = example
     if not examples:
         raise FireactError("no successful rollouts to convert (of "
                            f"{sum(seen.values())} read; methods: {', '.join(methods)})")

@@ -88,6 +88,21 @@ def multiple_choice_accuracy(doc: dict, results: Sequence[str]) -> dict[str, flo
         "acc": float(choice_letter(t.answer, doc["choices"]) == doc["answer"])})
 
 
+# Which scorer each dataset's answers need: ReactTask's ``process_results`` unless a YAML
+# names its own, and what ``convert`` scores each try of a repeated question with.
+DATASET_SCORERS = {"hotpotqa": qa, "bamboogle": qa, "demo": qa,
+                   "strategyqa": yes_no_accuracy, "mmlu": multiple_choice_accuracy}
+
+
+def tries_correct(dataset: str, doc: dict, tries: Sequence[Trajectory]) -> list[bool] | None:
+    """Whether each try was right by its dataset's headline metric; None for a dataset
+    without a known scorer (a custom task's own ``process_results``)."""
+    score = DATASET_SCORERS.get(dataset)
+    if score is None:
+        return None
+    return [score(doc, [t.to_json()])[score.metrics[0]] == 1.0 for t in tries]
+
+
 def repeat_metrics(headline: str) -> tuple[str, ...]:
     """What a task with repeats reports besides its scorer's metrics."""
     return ("pass_at_k", "pass_hat_k", "majority_" + headline)

@@ -155,3 +155,46 @@ def test_convert_drops_evaluation_questions(teacher_run, tmp_path):
     assert [r["instruction"] for r in rows] == ["Q cot?", "Q reflexion?"]
     assert report.kept[("fireact_hotpotqa", "react")] == 0
     assert any("dropped 1 exact" in line for line in report.lines())
+
+
+def repeated_run(tmp_path, tries: list[list[Step]], dataset: str = "hotpotqa",
+                 identical: bool = False, em: float = 0.5):
+    """One question run with repeats: its tries in one sample, as react_generate returns
+    them, with the results file that records the task's dataset."""
+    from fireact_eval.trajectory import tries_to_json
+
+    run = tmp_path / "rep" / "model"
+    run.mkdir(parents=True)
+    trajectories = [Trajectory(steps=steps, answer=steps[-1].argument, finished=True,
+                               turns=len(steps)) for steps in tries]
+    response = tries_to_json(trajectories, identical=identical)
+    line = {**record("Q repeated?", "react", tries[0], em), "resps": [[response]],
+            "filtered_resps": [response]}
+    stamp = "2026-12-01T10-00-00.000001"
+    (run / f"samples_fireact_x_{stamp}.jsonl").write_text(json.dumps(line) + "\n")
+    (run / f"results_{stamp}.json").write_text(json.dumps({
+        "results": {"fireact_x": {}}, "configs": {"fireact_x": {"metadata": {
+            "dataset": dataset}}}}))
+    return tmp_path / "rep"
+
+
+def test_a_repeated_run_gives_every_successful_try(tmp_path):
+    """Before: only try 0 was read, kept when the mean over tries was 1 (every try right),
+    so a question right in 2 of 3 tries gave nothing."""
+    wrong = Step("Thought: Surely Z.\nAction: finish[Z]", "Surely Z.", "finish", "Z")
+    other = Step("Thought: It is Y.\nAction: finish[Y]", "It is Y.", "finish", "Y")
+    run = repeated_run(tmp_path, [[SEARCH, FINISH], [wrong], [SEARCH, other]])
+    report = convert([run], tmp_path / "train.json")
+    rows = json.loads((tmp_path / "train.json").read_text())
+    assert [r["output"].splitlines()[-1] for r in rows] == ["Action: finish[Y]"] * 2
+    assert len({r["output"] for r in rows}) == 2
+    assert report.seen[("hotpotqa", "react")] == 3 and report.kept[("hotpotqa", "react")] == 2
+
+
+def test_greedy_repeats_are_one_try_and_unknown_datasets_say_why(tmp_path):
+    run = repeated_run(tmp_path / "a", [[SEARCH, FINISH]] * 3, identical=True, em=1.0)
+    report = convert([run], tmp_path / "a.json")
+    assert report.seen[("hotpotqa", "react")] == 1 and report.kept[("hotpotqa", "react")] == 1
+    custom = repeated_run(tmp_path / "b", [[SEARCH, FINISH], [FINISH]], dataset="mine")
+    with pytest.raises(FireactError, match="dataset 'mine' has no scorer"):
+        convert([custom], tmp_path / "b.json")

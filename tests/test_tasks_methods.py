@@ -184,3 +184,26 @@ def _configs(names):
     manager = TaskManager(include_defaults=False)
     for name in names:
         yield name, manager._factory._load_full_config(manager.task_index[name], None)
+
+
+def test_every_dataset_has_its_scorer_in_one_place(monkeypatch):
+    """ReactTask takes a task's scorer from scoring.DATASET_SCORERS (no YAML names one), and
+    convert scores each try of a repeated question with the same one."""
+    from lm_eval.api.task import ConfigurableTask
+
+    from fireact_eval.catalog import DATASETS
+    from fireact_eval.harness.task import ReactTask
+    from fireact_eval.scoring import DATASET_SCORERS, yes_no_accuracy
+
+    assert set(DATASET_SCORERS) == set(DATASETS)
+    captured = {}  # the config ReactTask hands lm-eval (no dataset is loaded)
+    monkeypatch.setattr(ConfigurableTask, "__init__", lambda self, config: captured.update(config))
+    ReactTask({"task": "t", "metadata": {"dataset": "strategyqa"}})
+    assert captured["process_results"] is yes_no_accuracy
+    assert captured["metric_list"][0]["metric"] == "acc"
+
+    def own(doc, results):  # a YAML's own scorer wins
+        return {}
+
+    ReactTask({"task": "t", "metadata": {"dataset": "strategyqa"}, "process_results": own})
+    assert captured["process_results"] is own

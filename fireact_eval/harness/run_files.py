@@ -25,7 +25,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl, read_json, write_atomic
 from fireact_eval.outcomes import classify, from_metrics
 from fireact_eval.scoring import QUALITY_METRICS
-from fireact_eval.trajectory import Trajectory
+from fireact_eval.trajectory import Trajectory, tries_from_json
 
 __all__ = [  # the public API (docs/python-api.md)
     "LoggedSample",
@@ -58,7 +58,9 @@ class LoggedSample:
     ``settings`` are the rollout settings the request carried (``arguments.gen_args_0``),
     ``scores`` every per-sample metric lm-eval recorded next to it, ``prompt`` the prompt
     the rollout started from, ``doc_id`` lm-eval's index of the doc, ``dataset`` as the
-    task's YAML names it (``hotpotqa`` for ``fireact_hotpotqa_cot``)."""
+    task's YAML names it (``hotpotqa`` for ``fireact_hotpotqa_cot``).  ``trajectory`` is
+    the first try; ``tries`` every try of a question run with ``repeats`` (one otherwise),
+    ``identical_tries`` when greedy decoding made them copies of one rollout."""
 
     task: str
     doc_hash: str
@@ -69,6 +71,8 @@ class LoggedSample:
     prompt: str = ""
     doc_id: int = -1
     dataset: str = ""
+    tries: tuple[Trajectory, ...] = ()
+    identical_tries: bool = False
 
     @property
     def question(self) -> str:
@@ -94,7 +98,9 @@ def logged_sample(record: Any, task: str, where: str, dataset: str = "") -> Logg
     """One samples line of a fireact task; a FireactError naming ``where`` otherwise."""
     try:
         settings = record["arguments"]["gen_args_0"].get("arg_2") or {}
-        trajectory = Trajectory.from_json(record["resps"][0][0])
+        response = record["resps"][0][0]
+        tries = tuple(tries_from_json(response))
+        identical = bool(json.loads(response).get("repeats_identical"))
         doc = record["doc"]
         if "question" not in doc:
             raise KeyError("question")
@@ -105,9 +111,9 @@ def logged_sample(record: Any, task: str, where: str, dataset: str = "") -> Logg
               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "doc_id"}
     prompt = record["arguments"]["gen_args_0"].get("arg_0")
     return LoggedSample(task, str(record.get("doc_hash", record.get("doc_id"))), doc,
-                        dict(settings), trajectory, scores,
+                        dict(settings), tries[0], scores,
                         prompt if isinstance(prompt, str) else "", int(record.get("doc_id", -1)),
-                        dataset)
+                        dataset, tries, identical)
 
 
 def samples_task(path: Path) -> str:

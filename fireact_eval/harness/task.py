@@ -12,18 +12,22 @@ from lm_eval.api.task import ConfigurableTask
 from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
-from fireact_eval.scoring import higher_is_better, repeat_metrics
+from fireact_eval.scoring import DATASET_SCORERS, higher_is_better, repeat_metrics
 
 
 class ReactTask(ConfigurableTask):
     """A YAML task (``class: !function fireact_eval.harness.task.ReactTask``) whose one request
-    per doc is a whole ReAct rollout; scoring stays in the YAML's ``process_results``."""
+    per doc is a whole ReAct rollout, scored by the YAML's ``process_results`` or, where it
+    names none, its dataset's scorer (``scoring.DATASET_SCORERS``)."""
 
     def __init__(self, config: dict | None = None) -> None:
         config = {k: v for k, v in (config or {}).items() if k != "class"}
         self.settings = RolloutSettings.from_metadata(config.get("metadata"))
         # The result file records every setting the run used, defaults included.
         config["metadata"] = {**(config.get("metadata") or {}), **self.settings.as_metadata()}
+        dataset = str(config["metadata"].get("dataset", ""))
+        if config.get("process_results") is None and dataset in DATASET_SCORERS:
+            config["process_results"] = DATASET_SCORERS[dataset]
         # The metric list is what the task's scorer declares (``scoring.scorer``): quality,
         # outcome and cost metrics, each a mean with its direction; a YAML lists none
         declared = getattr(config.get("process_results"), "metrics", ())
