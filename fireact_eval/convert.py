@@ -20,7 +20,6 @@ from fireact_eval.data.decontaminate import DecontaminationReport, EvalIndex, de
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample, read_samples, samples_files
-from fireact_eval.scoring import tries_correct
 from fireact_eval.trajectory import Trajectory
 
 
@@ -29,21 +28,6 @@ def is_success(trajectory: Trajectory, correct: bool) -> bool:
     a turn to learn from (a trajectory without one would be a row with an empty output)."""
     return (trajectory.finished and correct
             and any(step.kind == "act" for step in trajectory.steps))
-
-
-def scored_tries(logged: LoggedSample) -> list[tuple[Trajectory, bool]]:
-    """Every try of a logged question with whether it was right: a sample's recorded
-    score for a single try; for repeats, each try scored by its dataset's scorer (the
-    sample records only their mean).  Greedy repeats are copies: one try."""
-    if len(logged.tries) <= 1 or logged.identical_tries:
-        return [(logged.trajectory, logged.correct)]
-    right = tries_correct(logged.dataset, logged.doc, logged.tries)
-    if right is None:
-        raise FireactError(
-            f"{logged.task}: its samples hold {len(logged.tries)} tries each and dataset "
-            f"{logged.dataset!r} has no scorer in fireact_eval.scoring.DATASET_SCORERS to "
-            "tell which were right; add one, or convert a run without repeats")
-    return list(zip(logged.tries, right, strict=True))
 
 
 def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:
@@ -96,7 +80,7 @@ def convert(
     examples: dict[str, Example] = {}
     tasks: dict[str, tuple[str, str]] = {}
     for logged in teacher_samples(paths):
-        for trajectory, correct in scored_tries(logged):
+        for trajectory, correct in logged.scored_tries():
             example = as_example(logged, trajectory)
             key = (example.task, example.method)  # as the rows are labelled
             tasks[example.key()] = key

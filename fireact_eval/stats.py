@@ -24,6 +24,7 @@ __all__ = [  # the public API (docs/python-api.md)
     "paired_bootstrap",
     "PairedBinary",
     "paired_binary",
+    "paired_scores",
     "pass_at_k",
     "pass_hat_k",
     "clustered_mean",
@@ -69,14 +70,15 @@ def paired_bootstrap(differences: Sequence[float], level: float = LEVEL,
 
 @dataclass(frozen=True)
 class PairedBinary:
-    """Two runs' 0/1 scores on the questions they share: the 2x2 table, McNemar's exact
-    p-value, and the mean difference (b - a) with its paired bootstrap interval."""
+    """Two runs' scores on the questions they share: the mean difference (b - a) with its
+    paired bootstrap interval, and for 0/1 scores the 2x2 table and McNemar's exact
+    p-value (None and NaN for graded scores, such as a question's mean over tries)."""
 
     n: int
-    both: int
-    only_a: int
-    only_b: int
-    neither: int
+    both: int | None
+    only_a: int | None
+    only_b: int | None
+    neither: int | None
     p_value: float
     difference: float
     low: float
@@ -95,6 +97,22 @@ def paired_binary(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
     return PairedBinary(len(x), both, only_a, only_b, len(x) - both - only_a - only_b,
                         mcnemar_exact(only_a, only_b),
                         float(np.mean(y - x)) if len(x) else float("nan"), low, high)
+
+
+def paired_scores(a: Sequence[float], b: Sequence[float], level: float = LEVEL,
+                  seed: int = 0) -> PairedBinary:
+    """``paired_binary`` for 0/1 scores; for graded ones (per-question means over repeated
+    tries) only the mean difference and its paired bootstrap interval: McNemar's test
+    needs each question to be right or wrong."""
+    if all(v in (0.0, 1.0) for v in (*a, *b)):
+        return paired_binary(a, b, level, seed)
+    if len(a) != len(b):
+        raise ValueError(f"paired scores of unequal length: {len(a)} and {len(b)}")
+    differences = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    low, high = paired_bootstrap(differences, level, seed=seed)
+    return PairedBinary(len(differences), None, None, None, None, float("nan"),
+                        float(differences.mean()) if len(differences) else float("nan"),
+                        low, high)
 
 
 def pass_at_k(n: int, correct: int, k: int) -> float:

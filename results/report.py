@@ -21,13 +21,13 @@ import pandas as pd
 
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample
-from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES
-from fireact_eval.perturb import perturbed_at
+from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES, classify
+from fireact_eval.perturb import perturbed_at, try_key
 from fireact_eval.results.frame import load_runs, pool_seeds
 from fireact_eval.results.gate import environment_differences, one_run, shared_tasks
 from fireact_eval.results.tables import SHAPES, interval_notes, provenance, readable
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
-from fireact_eval.stats import LEVEL, PairedBinary, paired_binary
+from fireact_eval.stats import LEVEL, PairedBinary, paired_scores
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
 
 # A run's settings the report lists beside its label.
@@ -51,7 +51,8 @@ class StepView:
 
 @dataclass
 class QuestionView:
-    """One run's rollout of one question, with what it scored, how it ended and its cost."""
+    """One run's rollout of one question (one try of it, for a run with repeats), with what
+    it scored, how it ended and its cost."""
 
     run: int  # index into Report.runs
     key: str  # lm-eval's doc hash: the same question in two runs has the same key
@@ -70,6 +71,8 @@ class QuestionView:
     gen_tokens: int
     seconds: float
     steps: list[StepView]
+    attempt: int = 0  # which try of the question (0: the first, or the only one)
+    tries: int = 1  # how many tries the run made of it
 
     @property
     def tokens(self) -> int:
@@ -147,14 +150,15 @@ class Report:
         return data
 
 
-def step_marks(sample: LoggedSample) -> list[str | None]:
-    """Each step's mark: as recorded, or for runs logged before marks were, derived."""
-    steps = sample.trajectory.steps
+def step_marks(sample: LoggedSample, attempt: int = 0) -> list[str | None]:
+    """Each step's mark of one try: as recorded, or for runs logged before marks were,
+    derived."""
+    steps = sample.tries[attempt].steps if sample.tries else sample.trajectory.steps
     if any(step.mark for step in steps) or not steps:
         return [step.mark for step in steps]
     noise = str(sample.settings.get("noise", "off"))
     p, seed = float(sample.settings.get("noise_p", 0.5)), int(sample.settings.get("noise_seed", 0))
-    doc_key = str(sample.doc.get("id", sample.doc_id))
+    doc_key = try_key(str(sample.doc.get("id", sample.doc_id)), attempt)
     marks, turn = [], 0
     for step in steps:
         turn += step.kind == "act"
@@ -174,26 +178,33 @@ def _derived_mark(step: Step, turn: int, drawn: bool) -> str | None:
     return PERTURBED if drawn else None
 
 
-def question_view(run: int, sample: LoggedSample) -> QuestionView:
-    t = sample.trajectory
-    marks = step_marks(sample)
-    steps = [StepView(s.kind, s.thought, s.action, s.argument, s.observation, mark,
-                      s.text if mark == INVALID_ACTION or (s.kind == "act" and not s.thought)
-                      else "")
-             for s, mark in zip(t.steps, marks, strict=True)]
-    return QuestionView(
-        run=run, key=sample.doc_hash, question=sample.question,
-        gold=str(sample.doc.get("answer", "")), predicted=t.answer, outcome=sample.outcome,
-        correct=sample.correct, perturbed=PERTURBED in marks, turns=t.turns,
-        tool_calls=t.tool_calls, invalid_actions=t.invalid_actions, tool_errors=t.tool_errors,
-        perturbed_calls=t.perturbed_calls, prompt_tokens=t.prompt_tokens,
-        gen_tokens=t.gen_tokens, seconds=t.seconds, steps=steps)
+def question_views(run: int, sample: LoggedSample) -> list[QuestionView]:
+    """A view per try of the sample's question (one without repeats, or for greedy
+    repeats, which are copies), each scored and classified on its own."""
+    tries = sample.scored_tries()
+    views = []
+    for attempt, (t, correct) in enumerate(tries):
+        marks = step_marks(sample, attempt)
+        steps = [StepView(s.kind, s.thought, s.action, s.argument, s.observation, mark,
+                          s.text if mark == INVALID_ACTION or (s.kind == "act" and not s.thought)
+                          else "")
+                 for s, mark in zip(t.steps, marks, strict=True)]
+        outcome = sample.outcome if len(tries) == 1 else classify(t, correct)
+        views.append(QuestionView(
+            run=run, key=sample.doc_hash, question=sample.question,
+            gold=str(sample.doc.get("answer", "")), predicted=t.answer, outcome=outcome,
+            correct=correct, perturbed=PERTURBED in marks, turns=t.turns,
+            tool_calls=t.tool_calls, invalid_actions=t.invalid_actions,
+            tool_errors=t.tool_errors, perturbed_calls=t.perturbed_calls,
+            prompt_tokens=t.prompt_tokens, gen_tokens=t.gen_tokens, seconds=t.seconds,
+            steps=steps, attempt=attempt, tries=len(tries)))
+    return views
 
 
 def _run_view(run_id: int, row: pd.Series, questions: list[QuestionView],
               prompt: str) -> RunView:
-    counts = Counter(q.outcome for q in questions)
-    n = len(questions) or int(row["n"] or 0)
+    counts = Counter(q.outcome for q in questions)  # over every try
+    n = len({q.key for q in questions}) or int(row["n"] or 0)
     cost = {name: sum(getattr(q, name) for q in questions) / len(questions)
             for name in ("turns", "tool_calls", "invalid_actions", "prompt_tokens",
                          "gen_tokens", "seconds")} if questions else {}
@@ -218,8 +229,10 @@ def _table(title: str, frame: pd.DataFrame) -> Table:
                  [[cell(v) for v in row] for row in frame.itertuples(index=False)])
 
 
-def _pair(task: str, a: RunView, b: RunView, by_run: dict[int, dict[str, QuestionView]]
-          ) -> PairView:
+def _pair(task: str, a: RunView, b: RunView,
+          by_run: dict[int, dict[str, list[QuestionView]]]) -> PairView:
+    """Paired on each question's score: right or wrong, or with repeats its mean over the
+    tries (then no McNemar); outcomes and answers compared on the first tries."""
     qa, qb = by_run[a.id], by_run[b.id]
     if not qa or not qb:
         raise FireactError(f"{task}: the paired view needs per-question samples; run "
@@ -228,13 +241,15 @@ def _pair(task: str, a: RunView, b: RunView, by_run: dict[int, dict[str, Questio
     if not shared:
         raise FireactError(f"{task}: {a.label} and {b.label} share no question (matched by "
                            "lm-eval's doc hash); evaluate them on the same questions")
-    test = paired_binary([float(qa[k].correct) for k in shared],
-                         [float(qb[k].correct) for k in shared])
+    def score(views: list[QuestionView]) -> float:
+        return sum(v.correct for v in views) / len(views)
+
+    test = paired_scores([score(qa[k]) for k in shared], [score(qb[k]) for k in shared])
     transitions = {x: {y: 0 for y in OUTCOMES} for x in OUTCOMES}
     for key in shared:
-        transitions[qa[key].outcome][qb[key].outcome] += 1
-    differing = [k for k in shared if qa[k].correct != qb[k].correct
-                 or (qa[k].predicted or "").strip() != (qb[k].predicted or "").strip()]
+        transitions[qa[key][0].outcome][qb[key][0].outcome] += 1
+    differing = [k for k in shared if score(qa[k]) != score(qb[k])
+                 or (qa[k][0].predicted or "").strip() != (qb[k][0].predicted or "").strip()]
     return PairView(task, a.id, b.id, len(qa) - test.n, len(qb) - test.n, test, transitions,
                     differing)
 
@@ -256,10 +271,12 @@ def build_report(specs: list[str], baseline: str | None = None,
     runs, questions, by_run = [], [], {}
     for run_id, (_, row) in enumerate(frame.iterrows()):
         samples = list(row["result"].samples())
-        views = [question_view(run_id, sample) for sample in samples]
+        views = [view for sample in samples for view in question_views(run_id, sample)]
         runs.append(_run_view(run_id, row, views, samples[0].prompt if samples else ""))
         questions += views
-        by_run[run_id] = {view.key: view for view in views}
+        by_run[run_id] = {}
+        for view in views:
+            by_run[run_id].setdefault(view.key, []).append(view)
     pairs, pair_notes = [], []
     if baseline is not None:
         ids = {(r.results_file, r.task): r for r in runs}

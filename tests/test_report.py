@@ -388,3 +388,69 @@ def test_convert_labels_rows_with_the_dataset_not_the_lm_eval_task(runs, tmp_pat
     rows = read_json(out, "training data")
     assert rows and {row["task"] for row in rows} == {"demo"}
     assert all(task == "demo" for task, _ in report.seen)  # the report says what the file has
+
+
+# ------------------------------------------------------------------ repeated tries
+
+
+def _repeated_run(folder: Path, label: str, answers: list[list[str]]) -> str:
+    """A run of ``fireact_demo`` with repeats: question i's tries answer ``answers[i]``
+    (gold: Paris), written in lm-eval's layout and scored by the task's own scorer."""
+    from fireact_eval.harness.run_files import sample_record, write_run
+    from fireact_eval.trajectory import Step, tries_to_json
+
+    metadata = {"dataset": "demo", "repeats": len(answers[0])}
+    samples = []
+    for i, tries in enumerate(answers):
+        trajectories = [Trajectory([Step(f"Action: finish[{a}]", None, "finish", a)], a, True,
+                                   turns=1) for a in tries]
+        response = tries_to_json(trajectories)
+        doc = {"id": f"q{i}", "question": f"Where is thing {i}?", "answer": "Paris"}
+        samples.append(sample_record(i, doc, doc["question"], metadata, response,
+                                     qa(doc, [response])))
+    write_run(folder / label, "fireact_demo", metadata, samples, label,
+              "2026-12-01T10-00-00.000001")
+    return f"{label}={folder / label}"
+
+
+def test_the_report_shows_every_try_and_pairs_on_question_means(tmp_path):
+    """Before: each question's first try alone was shown, and the paired view's McNemar
+    test ran on first tries, as if a question run 3 times were run once."""
+    a = _repeated_run(tmp_path, "a", [["Paris", "Rome", "Rome"], ["Rome"] * 3,
+                                      ["Paris"] * 3, ["Rome", "Paris", "Paris"]])
+    b = _repeated_run(tmp_path, "b", [["Paris"] * 3, ["Rome", "Paris", "Rome"],
+                                      ["Paris"] * 3, ["Paris"] * 3])
+    report = build_report([a, b])
+    assert len(report.questions) == 24 and [r.n for r in report.runs] == [4, 4]
+    first = [q for q in report.questions if q.run == 0 and q.key == report.questions[0].key]
+    assert [(q.attempt, q.tries, q.correct) for q in first] == [(0, 3, True), (1, 3, False),
+                                                                (2, 3, False)]
+    assert [q.outcome for q in first] == ["correct", "wrong_answer", "wrong_answer"]
+    [pair] = report.pairs
+    # per-question means: a = 1/3, 0, 1, 2/3; b = 1, 1/3, 1, 1
+    assert pair.test.difference == pytest.approx((2 / 3 + 1 / 3 + 0 + 1 / 3) / 4)
+    assert pair.test.both is None and math.isnan(pair.test.p_value)
+    assert pair.test.low <= pair.test.difference <= pair.test.high
+    html = render(report, "t")
+    assert "no McNemar test" in html and "Who got it right" not in html
+
+
+def test_a_repeated_report_in_a_real_browser(browser, tmp_path):
+    a = _repeated_run(tmp_path, "a", [["Paris", "Rome", "Rome"], ["Rome"] * 3])
+    b = _repeated_run(tmp_path, "b", [["Paris"] * 3, ["Rome", "Paris", "Rome"]])
+    out = write_report(build_report([a, b]), tmp_path / "report.html")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(out.resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("nav button[data-view='questions']")
+    assert page.inner_text("#q-count") == "12 of 12 rollouts"
+    assert "a · try 2/3" in page.inner_text("#q-list")
+    page.click("#q-list .row >> nth=1")
+    assert "2 of 3" in page.text_content("#q-detail")
+    page.click("nav button[data-view='paired']")
+    assert "no McNemar test" in page.inner_text("#pair-0")
+    page.click("#p-list .row >> nth=0")
+    assert "A: a" in page.inner_text("#p-detail")
+    assert not errors, errors

@@ -24,7 +24,7 @@ from fireact_eval.catalog import TRAINING_CARD
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl, read_json, write_atomic
 from fireact_eval.outcomes import classify, from_metrics
-from fireact_eval.scoring import QUALITY_METRICS
+from fireact_eval.scoring import QUALITY_METRICS, tries_correct
 from fireact_eval.trajectory import Trajectory, tries_from_json
 
 __all__ = [  # the public API (docs/python-api.md)
@@ -86,6 +86,20 @@ class LoggedSample:
     @property
     def correct(self) -> bool:
         return self.metric is not None and self.scores[self.metric] == 1.0
+
+    def scored_tries(self) -> list[tuple[Trajectory, bool]]:
+        """Every try with whether it was right: the recorded score for a single try; for
+        repeats, each try scored by its dataset's scorer (the sample records only their
+        mean).  Greedy repeats are copies: one try."""
+        if len(self.tries) <= 1 or self.identical_tries:
+            return [(self.trajectory, self.correct)]
+        right = tries_correct(self.dataset, self.doc, self.tries)
+        if right is None:
+            raise FireactError(
+                f"{self.task}: its samples hold {len(self.tries)} tries each and dataset "
+                f"{self.dataset!r} has no scorer in fireact_eval.scoring.DATASET_SCORERS to "
+                "tell which were right; add one there")
+        return list(zip(self.tries, right, strict=True))
 
     @property
     def outcome(self) -> str:
