@@ -295,5 +295,6 @@ def build_report(specs: list[str], baseline: str | None = None,
         try:
             tables.append(_table(name, readable(shape(pooled))))
         except FireactError as err:  # one table that cannot be drawn; the rest still can
-            notes.append(f"no {name} table: {err}")
+            if name != "repeats":  # that one is there only for runs that have repeats
+                notes.append(f"no {name} table: {err}")
     return Report(runs, questions, pairs, tables, notes)

@@ -105,16 +105,20 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     one (or whose score is NaN) has no mean, rather than a mean over other datasets."""
     clean = runs[runs["noise"] == "off"]
     index = ["model", "method", "shots"]
-    index += distinguishing(clean, [*index, "dataset"]) + _pooling(clean)
+    index += distinguishing(clean, [*index, "dataset"])
+    index += _pooling(clean, index)
     _one_run_per_cell(clean, [*index, "dataset"])
     table = _cells(clean, index, "dataset", DATASET_ORDER)
     table["mean"] = table[score_columns(table)].mean(axis=1, skipna=False)
     return table.sort_values("mean", ascending=False, na_position="last")
 
 
-def _pooling(runs: pd.DataFrame) -> list[str]:
-    """``runs`` (how many seeds a row pools) as an index column, when any row pools some."""
-    return ["runs"] if "runs" in runs.columns and (runs["runs"] > 1).any() else []
+def _pooling(runs: pd.DataFrame, index: list[str]) -> list[str]:
+    """``runs`` (how many a row pools) and ``seed`` (theirs) as index columns, when any row
+    pools some: what was pooled is said, never implied."""
+    if "runs" not in runs.columns or not (runs["runs"] > 1).any():
+        return []
+    return ["runs"] + (["seed"] if "seed" not in index else [])
 
 
 def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int, float, float]:
@@ -159,7 +163,8 @@ def robustness(runs: pd.DataFrame) -> pd.DataFrame:
     share a cell are an error."""
     index = ["model", "method", "dataset"]
     index += [c for c in distinguishing(runs, [*index, "noise"])
-              if c not in ("noise_p", "noise_seed", "n")] + _pooling(runs)
+              if c not in ("noise_p", "noise_seed", "n")]
+    index += _pooling(runs, index)
     runs = runs.assign(condition=_conditions(runs))
     _one_run_per_cell(runs, [*index, "condition"])
     table = _cells(runs, index, "condition", NOISE_ORDER)
@@ -188,8 +193,34 @@ def cost(runs: pd.DataFrame) -> pd.DataFrame:
     columns = ["score", "score_low", "score_high", *(["score_sd"] if pooled else []),
                *(c for c in COST_COLUMNS[1:] if c in runs.columns)]
     keys = ["model", "method", "dataset", "noise"]
-    keys += distinguishing(runs, keys) + _pooling(runs)
+    keys += distinguishing(runs, keys)
+    keys += _pooling(runs, keys)
     return runs.groupby(keys)[columns].first()
+
+
+def repeats(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with ``repeats`` > 1: the mean score over tries, pass@k (a try was right),
+    pass^k (every try was) and the majority answer's score, each with the bootstrap interval
+    over questions of its per-question values."""
+    runs = runs[runs["repeats"].astype(int) > 1]
+    if runs.empty:
+        raise FireactError("no run with repeats (lm_eval --metadata repeats=k)")
+    keys = ["model", "method", "dataset", "noise", "repeats"]
+    keys += distinguishing(runs, keys)
+    keys += _pooling(runs, keys)
+    rows = []
+    for _, row in runs.iterrows():
+        cells = {k: row[k] for k in keys}
+        for name, metric in (("score", row["metric"]), ("pass_at_k", "pass_at_k"),
+                             ("pass_hat_k", "pass_hat_k"),
+                             ("majority", f"majority_{row['metric']}")):
+            per_question = list(sample_scores(row, metric).values())
+            low, high = (paired_bootstrap(per_question) if per_question
+                         else (float("nan"), float("nan")))
+            value = row["score"] if name == "score" else row.get(metric, float("nan"))
+            cells |= {name: value, f"{name}_low": low, f"{name}_high": high}
+        rows.append(cells)
+    return pd.DataFrame(rows).set_index(keys)
 
 
 def outcome_counts(row: pd.Series) -> dict[str, int] | None:
@@ -232,4 +263,4 @@ def provenance(runs: pd.DataFrame) -> list[str]:
 
 
 SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost,
-          "outcomes": outcomes}
+          "outcomes": outcomes, "repeats": repeats}

@@ -173,3 +173,9 @@ def test_repeats_through_lm_eval(tiny_model, tmp_path):
     [row] = load_runs([str(tmp_path)]).itertuples()
     assert row.interval == "question bootstrap" and row.repeats == "4"
     assert row.score_low <= row.score <= row.score_high
+    from fireact_eval.results.tables import repeats
+
+    [shape] = repeats(load_runs([str(tmp_path)])).to_dict("records")
+    assert shape["pass_at_k"] == pytest.approx(scores["pass_at_k,none"])
+    for name in ("score", "pass_at_k", "pass_hat_k", "majority"):
+        assert shape[f"{name}_low"] <= shape[name] <= shape[f"{name}_high"], name

@@ -20,12 +20,15 @@ def _results_import(args: argparse.Namespace) -> None:
         print(f"{path} -> {folder}")
 
 
+PLOTTED = ("leaderboard", "robustness", "repeats")  # the shapes drawn as bars
+
+
 def _results(args: argparse.Namespace) -> None:
     from fireact_eval.results.frame import load_runs, pool_seeds
     from fireact_eval.results.tables import SHAPES, interval_notes, provenance, readable
 
-    if args.action == "plot" and args.shape in ("cost", "outcomes"):
-        raise FireactError("plot shapes: leaderboard, robustness")
+    if args.action == "plot" and args.shape not in PLOTTED:
+        raise FireactError(f"plot shapes: {', '.join(PLOTTED)}")
     runs = pool_seeds(load_runs(args.runs))
     table = SHAPES[args.shape](runs)
     if args.action == "plot":
@@ -86,8 +89,9 @@ def _report(args: argparse.Namespace) -> None:
 def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
                    "LABEL=PATH names a run")
-    p.add_argument("--shape", choices=["leaderboard", "robustness", "cost", "outcomes"],
-                   default="leaderboard")
+    from fireact_eval.results.tables import SHAPES
+
+    p.add_argument("--shape", choices=list(SHAPES), default="leaderboard")
     p.add_argument("--out", default=None, type=OUT_FILE, help=".md (default: print), .csv or .tex"
                    if action == "table" else ".png, .pdf or .svg")
     p.set_defaults(func=_results, action=action)
