@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import TaskResult, read_run, results_files
@@ -183,10 +184,8 @@ def _pooled(group: pd.DataFrame) -> dict:
         row["score"], low, high = clustered_mean(by_question)
         row["interval"] = f"question bootstrap over {len(group)} runs"
     else:
-        from scipy import stats
-
         mean, sd, k = group["score"].mean(), group["score"].std(ddof=1), len(group)
-        half = float(stats.t.ppf(0.5 + LEVEL / 2, k - 1)) * sd / math.sqrt(k)
+        half = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, k - 1)) * sd / math.sqrt(k)
         low, high, row["interval"] = mean - half, mean + half, f"t over {k} runs"
     row.update(score_low=low, score_high=high, score_spread=float(group["score"].std(ddof=1)),
                runs=len(group), results_file="; ".join(group["results_file"]), result=pool)

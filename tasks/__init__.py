@@ -6,3 +6,8 @@
 from pathlib import Path
 
 TASKS_DIR = str(Path(__file__).resolve().parent)
+
+
+def task_names() -> set[str]:
+    """Every task (and group) defined here: one YAML file each, named as the task."""
+    return {path.stem for path in Path(TASKS_DIR).glob("fireact*.yaml")}
