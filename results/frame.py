@@ -19,8 +19,9 @@ from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.stats import LEVEL, clustered_mean, wilson_interval
 
-__all__ = ["Run", "IDENTITY", "SEEDS", "ENVIRONMENT", "find_runs", "load_runs", "pool_seeds",
-           "SeedPool", "distinguishing", "sample_scores", "score_interval", "task_interval"]
+__all__ = ["Run", "EXPERIMENT_AXES", "experiment_runs", "IDENTITY", "SEEDS", "ENVIRONMENT",
+           "find_runs", "load_runs", "pool_seeds", "SeedPool", "distinguishing",
+           "sample_scores", "score_interval", "task_interval"]
 
 # Everything besides the model and the task that changes a run's numbers: the rollout
 # settings (defaults from RolloutSettings, for files that do not record them all), where the
@@ -38,22 +39,60 @@ SEEDS = ("seed", "noise_seed")
 ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "max_turns", "data")
 
 
+# The grid axes of a run from an experiment folder (``fireact-eval experiment``): prompted or
+# finetuned, its base, the training set's name and size (0: all of it).
+EXPERIMENT_AXES = ("kind", "base", "train_data", "train_size")
+
+
 @dataclass(frozen=True)
 class Run:
-    """One ``lm_eval --output_path`` result file and the name it goes by in tables."""
+    """One ``lm_eval --output_path`` result file, the name it goes by in tables, and its
+    cell's axes when it comes from an experiment."""
 
     label: str
     results_file: Path
+    axes: tuple[tuple[str, object], ...] = ()
 
 
-def find_runs(specs: list[str]) -> list[Run]:
+def experiment_runs(folder: Path) -> tuple[list[Run], list[str]]:
+    """The finished cells of an experiment folder as runs (labelled by the cell, with its
+    axes), and a line for each cell that is not there (failed, running, not run), so a
+    table says what is missing instead of leaving a silent hole."""
+    from fireact_eval.jsonio import read_json
+
+    plan = read_json(folder / "experiment.json", "experiment plan")
+    runs, missing = [], []
+    for cell in plan["cells"]:
+        where = folder / "eval" / cell["eval_hash"]
+        record = (read_json(where / "cell.json", "cell record")
+                  if (where / "cell.json").is_file() else {"status": "not run"})
+        if record.get("status") != "done":
+            error = f": {record['error']}" if record.get("error") else ""
+            log = f" (log: {record['log']})" if record.get("error") and record.get("log") else ""
+            missing.append(f"missing cell {cell['name']}: {record.get('status')}{error}{log}")
+            continue
+        axes = (("kind", cell["kind"]), ("base", cell["axes"]["base"]),
+                ("train_data", cell["axes"]["data"] or ""),
+                ("train_size", cell["axes"]["size"] or 0))
+        runs += [Run(cell["name"], f, axes) for f in results_files(where / "results")]
+    return runs, missing
+
+
+def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
     """``PATH`` or ``LABEL=PATH``; a folder means every ``results_*.json`` under it (one run
-    each, labelled by the model), a file means that run."""
+    each, labelled by the model), a file means that run, an experiment folder its finished
+    cells (the others are added to ``missing``)."""
     runs = []
     for spec in specs:
         label, sep, rest = spec.partition("=")
         if not sep or "/" in label:
             label, rest = "", spec
+        if (Path(rest) / "experiment.json").is_file():
+            found, absent = experiment_runs(Path(rest))
+            runs += found
+            if missing is not None:
+                missing += absent
+            continue
         runs += [Run(label, f) for f in results_files(rest)]
     return runs
 
@@ -98,10 +137,11 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
     score_stderr, score_low / score_high (its interval at ``stats.LEVEL``; ``interval`` says
     which: Wilson, or with repeats a bootstrap over questions), every
     ``metric`` / ``metric_stderr`` the run reported, and ``result``
-    (the ``TaskResult``: samples, lm-eval's ``higher_is_better``).  The same run found
-    twice is an error: results are never averaged."""
-    rows, defaults = [], _defaults()
-    for found in find_runs(specs):
+    (the ``TaskResult``: samples, lm-eval's ``higher_is_better``), and for an experiment's
+    cells their ``EXPERIMENT_AXES``; ``frame.attrs["missing"]`` lists its cells without
+    results.  The same run found twice is an error: results are never averaged."""
+    rows, defaults, missing = [], _defaults(), []
+    for found in find_runs(specs, missing):
         run = read_run(found.results_file)
         for task in run.tasks.values():
             primary = next((m for m in QUALITY_METRICS if m in task.metrics), None)
@@ -116,11 +156,13 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
                 "score_stderr": task.metrics.get(f"{primary}_stderr"),
                 **dict(zip(("score_low", "score_high", "interval"),
                            task_interval(task, primary), strict=True)),
-                "result": task,
+                "result": task, **dict(found.axes),
             })
     if not rows:
-        raise FireactError("no fireact task results in " + ", ".join(specs))
+        raise FireactError("no fireact task results in " + ", ".join(specs)
+                           + "".join(f"; {line}" for line in missing))
     frame = pd.DataFrame(rows)
+    frame.attrs["missing"] = missing  # cells of an experiment that have no results
     twice = frame[frame.duplicated(list(IDENTITY), keep=False)]
     if not twice.empty:
         first = twice.iloc[0]

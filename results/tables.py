@@ -223,6 +223,57 @@ def repeats(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(keys)
 
 
+def _experiment(runs: pd.DataFrame, shape: str) -> pd.DataFrame:
+    if "kind" not in runs.columns or runs["kind"].isna().all():
+        raise FireactError(f"--shape {shape} reads an experiment folder (fireact-eval "
+                           "experiment); these runs are not from one")
+    return runs[runs["kind"].notna() & (runs["noise"] == "off")]
+
+
+def figure3(runs: pd.DataFrame) -> pd.DataFrame:
+    """FireAct Figure 3: the fine-tuned agent's score against the number of training
+    trajectories, a column per size (each with its interval), a row per base x training
+    set x evaluated dataset; the prompted base, where the grid has it, as size 0."""
+    runs = _experiment(runs, "figure3")
+    prompted = runs[runs["kind"] == "prompted"]
+    tuned = runs[runs["kind"] == "finetuned"]
+    rows = [tuned.assign(trajectories=tuned["train_size"])]
+    for data in sorted(set(tuned["train_data"])):
+        rows.append(prompted.assign(train_data=data, trajectories=0))
+    table = pd.concat(rows)
+    index = ["base", "train_data", "dataset"]
+    _one_run_per_cell(table, [*index, "trajectories"])
+    return _cells(table, index, "trajectories")
+
+
+def table2(runs: pd.DataFrame) -> pd.DataFrame:
+    """FireAct Table 2: prompted against fine-tuned, per base and evaluated dataset (and
+    training set and size where the grid has several): both scores with their intervals,
+    the gain B - A with its paired bootstrap interval over the shared questions, and the
+    relative gain (B / A - 1)."""
+    runs = _experiment(runs, "table2")
+    prompted = runs[runs["kind"] == "prompted"].set_index(["base", "dataset"])
+    rows = []
+    for _, tuned in runs[runs["kind"] == "finetuned"].iterrows():
+        key = (tuned["base"], tuned["dataset"])
+        if key not in prompted.index:
+            continue
+        base = prompted.loc[[key]].iloc[0]
+        gain, n, low, high = _paired_drop(tuned, base)
+        rows.append({"base": tuned["base"], "dataset": tuned["dataset"],
+                     "train_data": tuned["train_data"], "train_size": tuned["train_size"],
+                     "prompted": base["score"], "prompted_low": base["score_low"],
+                     "prompted_high": base["score_high"], "finetuned": tuned["score"],
+                     "finetuned_low": tuned["score_low"], "finetuned_high": tuned["score_high"],
+                     "gain": gain, "gain_low": low, "gain_high": high, "n_paired": n,
+                     "relative_gain": (tuned["score"] / base["score"] - 1
+                                       if base["score"] else float("nan"))})
+    if not rows:
+        raise FireactError("--shape table2 needs a prompted and a fine-tuned cell of one base "
+                           "(prompted: in the experiment YAML)")
+    return pd.DataFrame(rows).set_index(["base", "dataset", "train_data", "train_size"])
+
+
 def outcome_counts(row: pd.Series) -> dict[str, int] | None:
     """How many of a run's samples ended each way: from its samples file (recorded, or
     derived from the trajectory for runs logged before outcomes were), else from the
@@ -263,4 +314,4 @@ def provenance(runs: pd.DataFrame) -> list[str]:
 
 
 SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost,
-          "outcomes": outcomes, "repeats": repeats}
+          "outcomes": outcomes, "repeats": repeats, "figure3": figure3, "table2": table2}

@@ -123,6 +123,11 @@ class TrainConfig:
         return {"data_sha256": data_sha256, **{k: getattr(self, k) for k in RESUME_FIXED}}
 
 
+def served_lora_rank(r: int) -> int:
+    """The ``max_lora_rank`` vLLM serves an adapter of rank ``r`` with (it accepts only these)."""
+    return next((rank for rank in (8, 16, 32, 64, 128, 256, 320, 512) if rank >= r), 512)
+
+
 def _datasets(data: str) -> list[str]:
     """The tasks a training file's rows are labelled with (ours are; FireAct's are not)."""
     from fireact_eval.data.examples import read_rows
@@ -238,10 +243,9 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
               f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.method == "lora":
         hf = f"pretrained={cfg.base},peft={out}"
-        # lm-eval turns LoRA on from lora_local_path; vLLM accepts only these max ranks
-        rank = next((r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= cfg.lora_r), 512)
+        # lm-eval turns LoRA on from lora_local_path
         vllm = (f"--model vllm --model_args pretrained={cfg.base},"
-                f"lora_local_path={out},max_lora_rank={rank}")
+                f"lora_local_path={out},max_lora_rank={served_lora_rank(cfg.lora_r)}")
     else:
         hf = f"pretrained={out}"
         vllm = f"--model vllm --model_args pretrained={out}"

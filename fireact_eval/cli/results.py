@@ -20,7 +20,7 @@ def _results_import(args: argparse.Namespace) -> None:
         print(f"{path} -> {folder}")
 
 
-PLOTTED = ("leaderboard", "robustness", "repeats")  # the shapes drawn as bars
+PLOTTED = ("leaderboard", "robustness", "repeats", "figure3")  # the shapes drawn as bars
 
 
 def _results(args: argparse.Namespace) -> None:
@@ -29,7 +29,9 @@ def _results(args: argparse.Namespace) -> None:
 
     if args.action == "plot" and args.shape not in PLOTTED:
         raise FireactError(f"plot shapes: {', '.join(PLOTTED)}")
-    runs = pool_seeds(load_runs(args.runs))
+    loaded = load_runs(args.runs)
+    missing = loaded.attrs.get("missing", [])  # an experiment's cells without results
+    runs = pool_seeds(loaded)
     table = SHAPES[args.shape](runs)
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
@@ -44,13 +46,15 @@ def _results(args: argparse.Namespace) -> None:
         text = readable(table).to_latex(float_format="%.3f")
     else:
         text = readable(table).reset_index().to_markdown(index=False, floatfmt=".3f")
-        notes = [*interval_notes(runs), *provenance(runs)]
+        notes = [*missing, *interval_notes(runs), *provenance(runs)]
         text += "\n\n" + "\n".join(f"- {line}" for line in notes) + "\n"
         if not out:
             print(text, end="")
             return
     write_atomic(out, text)
     print(f"wrote {out}")
+    for line in missing:
+        print(line, file=sys.stderr)
 
 
 def _gate(args: argparse.Namespace) -> None:

@@ -1,0 +1,260 @@
+"""The experiment YAML: what to train, what to evaluate, which axes to sweep.
+
+Every key is checked against these dataclasses; an unknown key, axis, preset, training
+option or task, a base or data file that is not there, or a grid of zero cells is one line
+naming the YAML file and the key, before anything runs.  ``${VAR}`` in a string is the
+environment variable (an unset one is an error, never an empty path).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fireact_eval.catalog import NOISE_KINDS
+from fireact_eval.errors import FireactError
+from fireact_eval.jsonio import read_text
+
+AXES = ("base", "data", "size")  # what a grid may sweep; the cross product is its cells
+OFFLINE_BASE = "smollm2"  # the offline SmolLM2-135M-Instruct (fireact_eval.offline_model)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One training set, by name: a file as ``train`` reads it, FireAct's released file
+    imported (``data import-fireact``: decontaminated, labelled), or a ``data mix`` of
+    files (a preset or ``task:method=N,...``)."""
+
+    file: str = ""
+    import_fireact: str = ""
+    mix: str = ""
+    files: list[str] = field(default_factory=list)
+    data_dir: str = ""  # FireAct's data folder, for import_fireact's decontamination
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """The replay search index built once for the whole experiment (``index build``):
+    from trajectory files, and from FireAct's released evaluation dumps (imported with
+    ``results import-fireact``); ``search: replay`` in the evaluation metadata uses it."""
+
+    files: list[str] = field(default_factory=list)
+    fireact_runs: list[str] = field(default_factory=list)
+    data_dir: str = ""
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One ``lm_eval`` run per cell: the tasks, each under every noise condition."""
+
+    tasks: list[str] = field(default_factory=list)
+    noise: list[str] = field(default_factory=lambda: ["off"])
+    limit: int = 0  # first N questions (0: all)
+    model: str = "hf"  # lm_eval --model: hf or vllm
+    model_args: dict = field(default_factory=dict)  # besides pretrained / peft
+    batch_size: str = "auto"
+    device: str = "cpu"
+    metadata: dict = field(default_factory=dict)  # --metadata for every task
+    gen_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole grid: ``axes`` (base x data x size; ``size`` is the number of training
+    rows, 0 for all), the named ``data``, ``train`` (``fireact-eval train`` options),
+    ``evaluate``, the metadata of the prompted and fine-tuned evaluations (``prompted``
+    absent: no prompted cells), and the ``launcher`` options (submitit's, for SLURM)."""
+
+    path: Path
+    axes: dict[str, list]
+    data: dict[str, DataSpec]
+    train: dict[str, Any]
+    evaluate: EvalSpec
+    prompted: dict | None
+    finetuned: dict
+    replay: ReplaySpec | None = None
+    launcher: dict = field(default_factory=dict)
+
+    def error(self, key: str, message: str) -> FireactError:
+        return FireactError(f"{self.path}: {key}: {message}")
+
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _expand(value: Any, where: str, path: Path) -> Any:
+    if isinstance(value, str):
+        def var(match: re.Match) -> str:
+            if match[1] not in os.environ:
+                raise FireactError(f"{path}: {where}: ${{{match[1]}}} is not set")
+            return os.environ[match[1]]
+        return _VAR.sub(var, value)
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", path) for k, v in value.items()}
+    return value
+
+
+def _globbed(files: list[str], where: str, path: Path) -> list[str]:
+    """Each entry as the files it matches (sorted); a pattern that matches none is an error."""
+    import glob
+
+    found = []
+    for i, pattern in enumerate(files):
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise FireactError(f"{path}: {where}[{i}]: no file matches {pattern}")
+        found += matches
+    return found
+
+
+def _build(cls: type, values: Any, where: str, path: Path) -> Any:
+    if not isinstance(values, dict):
+        raise FireactError(f"{path}: {where}: expected a mapping, got {type(values).__name__}")
+    known = {f.name for f in fields(cls)}
+    if unknown := sorted(set(values) - known):
+        raise FireactError(f"{path}: {where}.{unknown[0]}: unknown key (valid: "
+                           f"{', '.join(sorted(known))})")
+    values = dict(values)
+    for f in fields(cls):
+        if f.name in values and f.type.startswith("list"):
+            if not isinstance(values[f.name], list):
+                raise FireactError(f"{path}: {where}.{f.name}: expected a list")
+            if f.name in ("files", "fireact_runs"):
+                values[f.name] = _globbed(values[f.name], f"{where}.{f.name}", path)
+    return cls(**values)
+
+
+TOP = ("axes", "data", "train", "evaluate", "prompted", "finetuned", "replay", "launcher")
+
+
+def load(path: str | Path) -> Experiment:
+    """The experiment in ``path``, checked (files, options, tasks), or a FireactError."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(read_text(path, "experiment"))
+    except yaml.YAMLError as err:
+        raise FireactError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise FireactError(f"{path}: expected a mapping of {', '.join(TOP)}")
+    if unknown := sorted(set(raw) - set(TOP)):
+        raise FireactError(f"{path}: {unknown[0]}: unknown key (valid: {', '.join(TOP)})")
+    raw = _expand(raw, "", path)
+    axes = raw.get("axes") or {}
+    if not isinstance(axes, dict):
+        raise FireactError(f"{path}: axes: expected a mapping of {', '.join(AXES)}")
+    if unknown := sorted(set(axes) - set(AXES)):
+        raise FireactError(f"{path}: axes.{unknown[0]}: unknown axis (valid: {', '.join(AXES)})")
+    axes = {name: axes.get(name, default) for name, default in
+            (("base", [OFFLINE_BASE]), ("data", []), ("size", [0]))}
+    for name, values in axes.items():
+        if not isinstance(values, list) or not values and name != "data":
+            raise FireactError(f"{path}: axes.{name}: expected a non-empty list")
+    data = {name: _build(DataSpec, spec, f"data.{name}", path)
+            for name, spec in (raw.get("data") or {}).items()}
+    experiment = Experiment(
+        path=path, axes=axes, data=data, train=dict(raw.get("train") or {}),
+        evaluate=_build(EvalSpec, raw.get("evaluate") or {}, "evaluate", path),
+        prompted=raw.get("prompted"), finetuned=dict(raw.get("finetuned") or {}),
+        replay=_build(ReplaySpec, raw["replay"], "replay", path) if raw.get("replay") else None,
+        launcher=dict(raw.get("launcher") or {}))
+    check(experiment)
+    return experiment
+
+
+def check(ex: Experiment) -> None:
+    """Everything that can be checked without running anything."""
+    from fireact_eval.data.mix import parse_mix
+
+    for i, name in enumerate(ex.axes["data"]):
+        if name not in ex.data:
+            raise ex.error(f"axes.data[{i}]", f"no data named {name!r} (named: "
+                           f"{', '.join(ex.data) or 'none'})")
+    for i, size in enumerate(ex.axes["size"]):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ex.error(f"axes.size[{i}]", f"a number of training rows (0: all), got {size!r}")
+    for i, base in enumerate(ex.axes["base"]):
+        if not isinstance(base, str) or not base:
+            raise ex.error(f"axes.base[{i}]", "a model folder, a Hub name or 'smollm2'")
+        # a local folder must hold a model; a Hub name (org/name) is loaded where it runs
+        if base.startswith((".", "/", "~")) and not (Path(base).expanduser() / "config.json"
+                                                    ).is_file():
+            raise ex.error(f"axes.base[{i}]", f"no model folder {base} (no config.json)")
+    for name, spec in ex.data.items():
+        sources = [bool(spec.file), bool(spec.import_fireact), bool(spec.mix)]
+        if sum(sources) != 1:
+            raise ex.error(f"data.{name}", "give exactly one of file, import_fireact, mix")
+        for key, file in (("file", spec.file), ("import_fireact", spec.import_fireact),
+                          *((f"files[{i}]", f) for i, f in enumerate(spec.files))):
+            if file and not Path(file).is_file():
+                raise ex.error(f"data.{name}.{key}", f"no such file {file}")
+        if spec.mix:
+            if not spec.files:
+                raise ex.error(f"data.{name}.files", "a mix needs the files it draws from")
+            try:
+                parse_mix(spec.mix)
+            except FireactError as err:
+                raise ex.error(f"data.{name}.mix", str(err)) from None
+        elif spec.files:
+            raise ex.error(f"data.{name}.files", "files go with mix")
+    if ex.axes["data"] and not ex.train:
+        raise ex.error("train", "fine-tuning cells need train options (method, epochs, ...)")
+    _check_train(ex)
+    _check_evaluate(ex)
+    if not ex.axes["data"] and ex.prompted is None:
+        raise ex.error("axes", "a grid of zero cells: no data to train on and no prompted cells")
+
+
+def _check_train(ex: Experiment) -> None:
+    from fireact_eval.options import from_mapping
+    from fireact_eval.trainers.train import TrainConfig
+
+    fixed = ("base", "data", "out", "limit", "resume")
+    for key in ex.train:
+        if key in fixed:
+            raise ex.error(f"train.{key}", "set by the grid (axes, folders), not here")
+    try:
+        config = from_mapping(TrainConfig, {**ex.train, "base": "b", "data": "d",
+                                            "out": str(ex.path.parent / ".check")})
+        config.validate()
+    except FireactError as err:
+        raise ex.error("train", str(err)) from None
+
+
+def _check_evaluate(ex: Experiment) -> None:
+    from fireact_eval.tasks import task_names
+
+    spec = ex.evaluate
+    if not spec.tasks:
+        raise ex.error("evaluate.tasks", "name at least one task (fireact_hotpotqa, ...)")
+    known = task_names()
+    for i, noise in enumerate(spec.noise):
+        if noise not in NOISE_KINDS:
+            raise ex.error(f"evaluate.noise[{i}]", f"one of {', '.join(NOISE_KINDS)}")
+    for task in spec.tasks:
+        for noise in spec.noise:
+            name = condition_task(task, noise)
+            if name not in known:
+                raise ex.error("evaluate.tasks", f"no task {name} (tasks: fireact_<dataset>"
+                               "[_<method>], each with _noise_none / _noise_random)")
+    if spec.model not in ("hf", "vllm"):
+        raise ex.error("evaluate.model", "hf or vllm")
+    if not isinstance(spec.limit, int) or spec.limit < 0:
+        raise ex.error("evaluate.limit", "a number of questions (0: all)")
+    search = str(spec.metadata.get("search", ""))
+    if search == "replay" and ex.replay is None:
+        raise ex.error("evaluate.metadata.search", "'replay' needs a replay: section")
+    for key, meta in (("prompted", ex.prompted or {}), ("finetuned", ex.finetuned)):
+        if not isinstance(meta, dict):
+            raise ex.error(key, "a mapping of --metadata for that evaluation")
+
+
+def condition_task(task: str, noise: str) -> str:
+    """The task variant of ``task`` under a noise condition (``catalog.NOISE_KINDS``)."""
+    return task if noise == "off" else f"{task}_noise_{noise}"

@@ -1,0 +1,151 @@
+"""An experiment as cells: each fine-tuned cell trains on one (base, data, size) and
+evaluates the result; each prompted cell evaluates a base few-shot.
+
+A cell's folders are named by hashes of everything that changes what they hold: the
+training folder by the base, the data (its source files' sha256, the mix), the size and
+every training option; the evaluation folder by that and every evaluation setting.  So a
+rerun finds finished cells by name, and a changed evaluation setting re-evaluates without
+retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+from fireact_eval.experiment.config import Experiment, condition_task
+
+PROMPTED, FINETUNED = "prompted", "finetuned"
+# Measured on the 2-core CPU of docs/performance.md (SmolLM2-135M): LoRA training seconds
+# per row (reproduce: 1,000 row-epochs in 47 min), hf rollout seconds per question and
+# turn budget (demo: 36 questions x 5 turns in 85 s); a finished cell's own rates replace them.
+TRAIN_SECONDS_PER_ROW, EVAL_SECONDS_PER_ROLLOUT_TURN = 2.8, 0.47
+
+
+@cache
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid.  ``axes``: its base, data and size (data and size None for a
+    prompted cell); ``recipe``: what its training is made of (None: prompted);
+    ``evaluation``: the lm_eval run's settings."""
+
+    kind: str
+    axes: dict
+    recipe: dict | None
+    evaluation: dict
+
+    @property
+    def train_hash(self) -> str | None:
+        return _digest(self.recipe) if self.recipe is not None else None
+
+    @property
+    def eval_hash(self) -> str:
+        return _digest({"train": self.train_hash, "base": self.axes["base"],
+                        "evaluation": self.evaluation})
+
+    @property
+    def name(self) -> str:
+        if self.kind == PROMPTED:
+            return f"prompted base={self.axes['base']}"
+        return (f"finetuned base={self.axes['base']} data={self.axes['data']} "
+                f"size={self.axes['size'] or 'all'}")
+
+    def train_dir(self, root: Path) -> Path:
+        return root / "train" / str(self.train_hash)
+
+    def eval_dir(self, root: Path) -> Path:
+        return root / "eval" / self.eval_hash
+
+    def tasks(self) -> list[str]:
+        spec = self.evaluation
+        return [condition_task(t, n) for t in spec["tasks"] for n in spec["noise"]]
+
+    def record(self) -> dict:
+        return {**asdict(self), "name": self.name, "train_hash": self.train_hash,
+                "eval_hash": self.eval_hash}
+
+
+def data_identity(ex: Experiment, name: str) -> dict:
+    """What a named training set is made of, by content."""
+    spec = ex.data[name]
+    if spec.file:
+        return {"file": file_sha256(spec.file)}
+    if spec.import_fireact:
+        return {"import_fireact": file_sha256(spec.import_fireact),
+                "decontaminated_against": spec.data_dir}
+    return {"mix": spec.mix, "files": [file_sha256(f) for f in spec.files]}
+
+
+def cells(ex: Experiment) -> list[Cell]:
+    """Every cell: a prompted one per base (when ``prompted`` is given), then a fine-tuned
+    one per base x data x size."""
+    base_eval = {k: v for k, v in asdict(ex.evaluate).items()}
+    found = []
+    if ex.prompted is not None:
+        for base in ex.axes["base"]:
+            found.append(Cell(PROMPTED, {"base": base, "data": None, "size": None}, None,
+                              {**base_eval, "metadata": {**ex.evaluate.metadata,
+                                                         **ex.prompted}}))
+    for base, data, size in itertools.product(ex.axes["base"], ex.axes["data"],
+                                              ex.axes["size"]):
+        recipe = {"base": base, "data": data_identity(ex, data), "size": size,
+                  "train": ex.train}
+        found.append(Cell(FINETUNED, {"base": base, "data": data, "size": size}, recipe,
+                          {**base_eval, "metadata": {**ex.evaluate.metadata,
+                                                     **ex.finetuned}}))
+    return found
+
+
+def rows_of(path: str) -> int:
+    from fireact_eval.data.examples import read_rows
+
+    return len(read_rows(path))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a cell will cost: training steps and rows, rollouts, seconds (and where the
+    rates came from)."""
+
+    train_rows: int
+    train_steps: int
+    rollouts: int
+    seconds: float
+
+
+def estimate(ex: Experiment, cell: Cell, rates: dict[str, float]) -> Estimate:
+    rows = steps = 0
+    if cell.recipe is not None:
+        spec = ex.data[cell.axes["data"]]
+        available = sum(rows_of(f) for f in ([spec.file] if spec.file else
+                                             [spec.import_fireact] if spec.import_fireact
+                                             else spec.files))
+        rows = min(cell.axes["size"] or available, available)
+        per_step = int(ex.train.get("batch_size", 4)) * int(ex.train.get("grad_accum", 1))
+        epochs = float(ex.train.get("epochs", 3.0))
+        steps = int(ex.train.get("max_steps", 0)) or math.ceil(math.ceil(rows / per_step)
+                                                               * epochs)
+        rows = int(rows * epochs) if not ex.train.get("max_steps") else steps * per_step
+    limit = cell.evaluation["limit"] or 500
+    rollouts = limit * len(cell.tasks())
+    turns = int(cell.evaluation["metadata"].get("max_turns", 11))
+    seconds = (rows * rates["train_seconds_per_row"]
+               + rollouts * turns * rates["eval_seconds_per_rollout_turn"])
+    return Estimate(rows, steps, rollouts, seconds)

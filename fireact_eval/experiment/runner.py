@@ -1,0 +1,310 @@
+"""Running an experiment: prepare its data and search once, then every cell (train, then
+evaluate), skipping what is finished, resuming what was cut off, recording what failed.
+
+Each step is a documented command (``fireact-eval train``, ``lm_eval``, ``fireact-eval data
+...``) run as a subprocess with its output in the cell's ``log.txt``.  A cell is done when its
+``cell.json`` says so, written after lm-eval's files; a killed training resumes from its last
+whole checkpoint (``train --resume``), a killed evaluation from lm-eval's request cache (our
+turn cache, ``--use_cache``).  A failed cell is recorded with its log and the grid goes on.
+Cells run here one after another, ``--jobs N`` at once, or as jobs through submitit
+(``slurm``; its ``local`` executor runs them as local processes the same way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fireact_eval.errors import FireactError
+from fireact_eval.experiment.config import OFFLINE_BASE, Experiment
+from fireact_eval.experiment.plan import (
+    EVAL_SECONDS_PER_ROLLOUT_TURN,
+    PROMPTED,
+    TRAIN_SECONDS_PER_ROW,
+    Cell,
+    cells,
+    estimate,
+)
+from fireact_eval.jsonio import read_json, write_atomic
+
+CELL_RECORD, PLAN = "cell.json", "experiment.json"
+LAUNCHERS = ("local", "slurm", "submitit-local")
+CLI = [sys.executable, "-m", "fireact_eval.cli"]
+
+
+def _run(command: list[str], log: Path) -> None:
+    """One step; its output appended to ``log``; a non-zero exit is a FireactError."""
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(f"\n$ {' '.join(command)}\n")
+        out.flush()
+        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
+                              env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    if proc.returncode != 0:
+        raise FireactError(f"{command[2] if len(command) > 2 else command[0]} exited "
+                           f"{proc.returncode}; see {log}")
+
+
+def base_path(base: str) -> str:
+    if base == OFFLINE_BASE:
+        from fireact_eval.offline_model import smollm2_path
+
+        return str(smollm2_path())
+    return base
+
+
+# ------------------------------------------------------------------ shared preparation
+
+def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
+    """The training file of a named data set, made once (import or mix) under ``data/``."""
+    from fireact_eval.experiment.plan import _digest, data_identity
+
+    spec = ex.data[name]
+    if spec.file:
+        return Path(spec.file)
+    folder = root / "data" / f"{name}-{_digest(data_identity(ex, name))}"
+    done = folder / "done.json"
+    if not done.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        log = folder / "log.txt"
+        if spec.import_fireact:
+            _run([*CLI, "data", "import-fireact", spec.import_fireact, "--out",
+                  str(folder / "out"), *(["--data-dir", spec.data_dir] if spec.data_dir
+                                         else [])], log)
+            [made] = [p for p in (folder / "out").rglob("*.json*")]
+        else:
+            made = folder / "out" / "mix.json"
+            made.parent.mkdir()
+            _run([*CLI, "data", "mix", *spec.files, "--mix", spec.mix, "--out", str(made)], log)
+        write_atomic(done, json.dumps({"file": str(made.relative_to(folder))}))
+    return folder / read_json(done, "data record")["file"]
+
+
+def prepared_search(ex: Experiment, root: Path) -> str | None:
+    """``replay:PATH`` for ``search: replay``: the index built once under ``search/``."""
+    if ex.replay is None:
+        return None
+    folder = root / "search"
+    index = folder / "replay.jsonl"
+    if not index.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        log, samples = folder / "log.txt", []
+        if ex.replay.fireact_runs:
+            imported = folder / "fireact_runs"
+            shutil.rmtree(imported, ignore_errors=True)
+            _run([*CLI, "results", "import-fireact", *ex.replay.fireact_runs, "--out",
+                  str(imported), *(["--data-dir", ex.replay.data_dir] if ex.replay.data_dir
+                                   else [])], log)
+            samples = sorted(str(p) for p in imported.rglob("samples_*.jsonl"))
+        _run([*CLI, "index", "build", "--out", str(index), *ex.replay.files, *samples], log)
+    return f"replay:{index.resolve()}"
+
+
+# ------------------------------------------------------------------ one cell
+
+def _train_flags(options: dict) -> list[str]:
+    from fireact_eval.trainers.train import TrainConfig
+
+    kinds = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    flags = []
+    for key, value in options.items():
+        flag = f"--{key.replace('_', '-')}"
+        if isinstance(value, bool) and kinds[key].default is False:
+            flags += [flag] if value else []
+        else:
+            flags += [flag, ",".join(map(str, value)) if isinstance(value, list)
+                      else str(value).lower() if isinstance(value, bool) else str(value)]
+    return flags
+
+
+def _lm_eval_command(cell: Cell, model_args: str, search: str | None, out: Path) -> list[str]:
+    spec = cell.evaluation
+    metadata = {**spec["metadata"]}
+    if metadata.get("search") == "replay":
+        metadata["search"] = search
+    python = os.environ.get("FIREACT_EVAL_LM_EVAL_PYTHON", sys.executable)  # vllm's venv
+    command = [python, "-m", "lm_eval", "--model", spec["model"], "--model_args",
+               ",".join([model_args, *(f"{k}={v}" for k, v in spec["model_args"].items())]),
+               "--tasks", ",".join(cell.tasks()), "--device", spec["device"],
+               "--batch_size", str(spec["batch_size"]), "--output_path", str(out / "results"),
+               "--log_samples", "--use_cache", str(out / "turn_cache")]
+    if spec["limit"]:
+        command += ["--limit", str(spec["limit"])]
+    if metadata:
+        command += ["--metadata", *(f"{k}={v}" for k, v in metadata.items())]
+    if spec["gen_kwargs"]:
+        command += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in spec["gen_kwargs"].items())]
+    return command
+
+
+def tuned_model_args(backend: str, base: str, model: Path, card: dict) -> str:
+    """How lm_eval loads a checkpoint ``fireact-eval train`` wrote: a full model as itself,
+    a LoRA adapter through ``peft=`` (hf) or ``lora_local_path=`` (vllm, whose rank must be
+    one it serves: the trainer's card prints the same commands)."""
+    if card["method"] == "full":
+        return f"pretrained={model.resolve()}"
+    if backend == "vllm":
+        from fireact_eval.trainers.train import served_lora_rank
+
+        rank = served_lora_rank(int(card["hyperparameters"]["lora_r"]))
+        return f"pretrained={base},lora_local_path={model.resolve()},max_lora_rank={rank}"
+    return f"pretrained={base},peft={model.resolve()}"
+
+
+def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict:
+    """Train (unless its card is there) and evaluate (unless recorded done) one cell; its
+    record, ``status`` done or failed (with the error and the log)."""
+    from fireact_eval.trainers.train import CARD
+
+    out = cell.eval_dir(root)
+    out.mkdir(parents=True, exist_ok=True)
+    record_path = out / CELL_RECORD
+    if record_path.is_file() and read_json(record_path, "cell record").get("status") == "done":
+        return read_json(record_path, "cell record")
+    log = out / "log.txt"
+    record = {**cell.record(), "status": "running", "log": str(log)}
+    write_atomic(record_path, json.dumps(record, indent=2))
+    started = time.time()
+    try:
+        base = base_path(cell.axes["base"])
+        if cell.kind == PROMPTED:
+            model_args = f"pretrained={base}"
+        else:
+            model = cell.train_dir(root) / "model"
+            if not (model / CARD).is_file():
+                data = prepared_data(ex, root, cell.axes["data"])
+                resume = ["--resume"] if (model / "checkpoints").is_dir() else []
+                model.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(model.parent / "recipe.json", json.dumps(cell.recipe, indent=2))
+                _run([*CLI, "train", "--base", base, "--data", str(data), "--out", str(model),
+                      "--limit", str(cell.axes["size"]), *_train_flags(ex.train), *resume],
+                     log)
+            card = read_json(model / CARD, "training card")
+            record["train_seconds"], record["train_rows"] = card["train_seconds"], card["examples"]
+            model_args = tuned_model_args(cell.evaluation["model"], base, model, card)
+        shutil.rmtree(out / "results", ignore_errors=True)  # a cut-off run left no results;
+        evaluated = time.time()                              # the turn cache is kept
+        _run(_lm_eval_command(cell, model_args, search, out), log)
+        record.update(status="done", eval_seconds=round(time.time() - evaluated, 1),
+                      rollouts=_rollouts(out / "results"))
+    except Exception as err:  # a cell's failure is recorded; the grid goes on
+        record.update(status="failed", error=f"{type(err).__name__}: {err}")
+    record["seconds"] = round(time.time() - started, 1)
+    write_atomic(record_path, json.dumps(record, indent=2))
+    return record
+
+
+def _rollouts(results: Path) -> int:
+    return sum(1 for path in results.rglob("samples_*.jsonl")
+               for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+# ------------------------------------------------------------------ the grid
+
+def measured_rates(root: Path) -> tuple[dict[str, float], str]:
+    """Seconds per training row and per rollout turn: from this experiment's finished cells
+    where there are some, else the defaults measured on this project's 2-core CPU."""
+    rates = {"train_seconds_per_row": TRAIN_SECONDS_PER_ROW,
+             "eval_seconds_per_rollout_turn": EVAL_SECONDS_PER_ROLLOUT_TURN}
+    done = [read_json(p, "cell record") for p in root.glob(f"eval/*/{CELL_RECORD}")]
+    done = [r for r in done if r.get("status") == "done"]
+    trained = [r for r in done if r.get("train_rows")]
+    source = "defaults measured on a 2-core CPU with SmolLM2-135M"
+    if trained:
+        rates["train_seconds_per_row"] = (sum(r["train_seconds"] for r in trained)
+                                          / sum(r["train_rows"] for r in trained))
+    if done:
+        turns = [int(r["evaluation"]["metadata"].get("max_turns", 11)) for r in done]
+        rates["eval_seconds_per_rollout_turn"] = (
+            sum(r["eval_seconds"] for r in done)
+            / max(sum(r["rollouts"] * t for r, t in zip(done, turns, strict=True)), 1))
+    if trained or done:
+        source = f"measured by this experiment's {len(done)} finished cells"
+    return rates, source
+
+
+def plan_lines(ex: Experiment, root: Path) -> list[str]:
+    """The plan: every cell with its folder, state, training steps, rollouts and
+    estimated time, and the total still to run."""
+    rates, source = measured_rates(root)
+    lines, left = [], 0.0
+    for cell in cells(ex):
+        record = cell.eval_dir(root) / CELL_RECORD
+        state = (read_json(record, "cell record").get("status", "?") if record.is_file()
+                 else "to run")
+        cost = estimate(ex, cell, rates)
+        trained = cell.recipe is None or (cell.train_dir(root) / "model" / "fireact_eval.json"
+                                          ).is_file()
+        seconds = cost.seconds - (cost.train_rows * rates["train_seconds_per_row"]
+                                  if trained else 0)
+        if state != "done":
+            left += seconds
+        train = (f"train {cost.train_steps} steps ({'done' if trained else 'to run'}), "
+                 if cell.recipe is not None else "")
+        lines.append(f"{cell.name:<52} {state:<7} {train}{cost.rollouts} rollouts, "
+                     f"~{seconds / 60:.0f} min  eval/{cell.eval_hash}")
+    lines.append(f"{len(lines)} cells; ~{left / 60:.0f} min left at the rates {source}")
+    return lines
+
+
+def _launch(ex: Experiment, root: Path, todo: list[Cell], search: str | None, jobs: int,
+            launcher: str) -> list[dict]:
+    if launcher == "local":
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            return list(pool.map(lambda c: run_cell(ex, root, c, search), todo))
+    try:
+        import submitit
+    except ImportError:
+        raise FireactError(f"--launcher {launcher} needs submitit (pip install submitit)"
+                           ) from None
+    executor = submitit.AutoExecutor(folder=str(root / "submitit"),
+                                     cluster="local" if launcher == "submitit-local" else "slurm")
+    executor.update_parameters(**{"timeout_min": 24 * 60, **ex.launcher})
+    # SLURM schedules every cell at once; the local executor runs --jobs at a time
+    chunk = max(1, jobs) if launcher == "submitit-local" else len(todo)
+    records = []
+    for start in range(0, len(todo), chunk):
+        batch = todo[start:start + chunk]
+        submitted = [executor.submit(run_cell, ex, root, cell, search) for cell in batch]
+        for cell, job in zip(batch, submitted, strict=True):
+            try:
+                records.append(job.result())
+            except Exception as err:  # the job itself died (node lost, killed): recorded
+                records.append({**cell.record(), "status": "failed",
+                                "error": f"submitit job {job.job_id}: {err}"})
+                write_atomic(cell.eval_dir(root) / CELL_RECORD,
+                             json.dumps(records[-1], indent=2))
+    return records
+
+
+def run(ex: Experiment, root: Path, jobs: int = 1, launcher: str = "local",
+        dry_run: bool = False) -> list[dict]:
+    """Plan, then (unless ``dry_run``) run every cell not done; the records of all."""
+    if launcher not in LAUNCHERS:
+        raise FireactError(f"--launcher: one of {', '.join(LAUNCHERS)}")
+    if jobs < 1:
+        raise FireactError(f"--jobs must be at least 1, got {jobs}")
+    root.mkdir(parents=True, exist_ok=True)
+    grid = cells(ex)
+    write_atomic(root / PLAN, json.dumps({"config": str(ex.path.resolve()),
+                                          "cells": [c.record() for c in grid]}, indent=2))
+    for line in plan_lines(ex, root):
+        print(line, flush=True)
+    if dry_run:
+        return []
+    todo = [c for c in grid if not _done(root, c)]
+    if todo:
+        _launch(ex, root, todo, prepared_search(ex, root), jobs, launcher)
+    return [read_json(c.eval_dir(root) / CELL_RECORD, "cell record") for c in grid]
+
+
+def _done(root: Path, cell: Cell) -> bool:
+    path = cell.eval_dir(root) / CELL_RECORD
+    return path.is_file() and read_json(path, "cell record").get("status") == "done"

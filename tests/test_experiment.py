@@ -1,0 +1,196 @@
+"""``fireact-eval experiment``: a YAML grid of train x evaluate cells, checked before it runs,
+run to the end with failures recorded, resumed without recomputing what is finished, read
+back as the paper's tables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fireact_eval.errors import FireactError
+from fireact_eval.experiment.config import load
+from fireact_eval.experiment.plan import cells
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=900)
+
+
+@pytest.fixture
+def train_file(tmp_path) -> Path:
+    """Alpaca rows: gold trajectories for the tiny agent's 8 demo questions."""
+    from tiny_agent import demo_questions, gold_trajectory
+
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([{"instruction": q["question"], "input": "",
+                                 "output": gold_trajectory(q)} for q in demo_questions()]))
+    return path
+
+
+def grid(tmp_path: Path, base: str, train_file: Path, **changes) -> Path:
+    config = {
+        "axes": {"base": [base], "data": ["gold"], "size": [4, 8]},
+        "data": {"gold": {"file": str(train_file)}},
+        "train": {"method": "full", "epochs": 40, "learning_rate": 3e-3, "batch_size": 8,
+                  "warmup": 0, "save_steps": 1000},
+        "evaluate": {"tasks": ["fireact_demo"], "noise": ["off"], "limit": 4,
+                     "batch_size": 8, "metadata": {"max_turns": 3},
+                     "gen_kwargs": {"max_gen_toks": 48}},
+        "prompted": {"shots": "zeroshot"},
+        "finetuned": {"shots": "zeroshot", "format": "alpaca"},
+    }
+    for key, value in changes.items():
+        section, _, name = key.partition(".")
+        if name:
+            config[section][name] = value
+        elif value is None:
+            config.pop(section)
+        else:
+            config[section] = value
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"axes.colour": ["red"]}, "axes.colour: unknown axis"),
+    ({"evaluate.taskz": ["x"]}, "evaluate.taskz: unknown key"),
+    ({"data": {"gold": {"mix": "no-such-preset", "files": []}}}, "data.gold.files"),
+    ({"data": {"gold": {"file": "/no/such.json"}}}, "data.gold.file: no such file"),
+    ({"axes.data": ["silver"]}, "axes.data[0]: no data named 'silver'"),
+    ({"axes.size": [-1]}, "axes.size[0]"),
+    ({"evaluate.tasks": ["fireact_nope"]}, "no task fireact_nope"),
+    ({"evaluate.noise": [False]}, "evaluate.noise[0]: one of off, none, random"),
+    ({"train.epochs": 0}, "train: --epochs 0 trains nothing"),
+    ({"train.limit": 3}, "train.limit: set by the grid"),
+    ({"axes.base": ["/no/such/model"]}, "axes.base[0]: no model folder"),
+    ({"axes.data": [], "prompted": None}, "a grid of zero cells"),
+    ({"evaluate.metadata": {"search": "replay"}}, "needs a replay: section"),
+    ({"data": {"gold": {"file": "${NO_SUCH_VAR}/x.json"}}}, "${NO_SUCH_VAR} is not set"),
+])
+def test_bad_yaml_is_one_line_naming_the_file_and_key(tmp_path, train_file, changes, message):
+    path = grid(tmp_path, "smollm2", train_file, **changes)
+    with pytest.raises(FireactError, match=None) as err:
+        load(path)
+    assert message in str(err.value) and str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_mix_preset_that_does_not_exist_is_named(tmp_path, train_file):
+    path = grid(tmp_path, "smollm2", train_file,
+                data={"gold": {"mix": "multi-everything", "files": [str(train_file)]}})
+    with pytest.raises(FireactError, match="data.gold.mix: bad mix item 'multi-everything'"):
+        load(path)
+
+
+def test_cells_are_named_by_what_changes_them(tmp_path, train_file):
+    """An evaluation setting changes the evaluation folders only: the trained checkpoints
+    are reused; a training setting changes both."""
+    ex = load(grid(tmp_path, "smollm2", train_file))
+    grid_cells = cells(ex)
+    assert [c.name for c in grid_cells] == ["prompted base=smollm2",
+                                            "finetuned base=smollm2 data=gold size=4",
+                                            "finetuned base=smollm2 data=gold size=8"]
+    longer = cells(load(grid(tmp_path, "smollm2", train_file, **{"evaluate.limit": 8})))
+    assert [c.train_hash for c in longer] == [c.train_hash for c in grid_cells]
+    assert all(a.eval_hash != b.eval_hash for a, b in zip(longer, grid_cells, strict=True))
+    slower = cells(load(grid(tmp_path, "smollm2", train_file, **{"train.learning_rate": 1e-3})))
+    assert slower[0].eval_hash == grid_cells[0].eval_hash  # the prompted cell trains nothing
+    assert all(a.train_hash != b.train_hash for a, b in zip(slower[1:], grid_cells[1:],
+                                                             strict=True))
+    assert cells(load(grid(tmp_path, "smollm2", train_file))) == grid_cells  # stable
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, train_file):
+    proc = cli("experiment", str(grid(tmp_path, "smollm2", train_file)), "--out",
+               str(tmp_path / "x"), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "finetuned base=smollm2 data=gold size=8 to run  train 40 steps" in proc.stdout
+    assert "3 cells; ~" in proc.stdout and "min left" in proc.stdout
+    assert not (tmp_path / "x" / "eval").exists() and not (tmp_path / "x" / "train").exists()
+
+
+def _logged_commands(root: Path) -> int:
+    return sum(p.read_text().count("\n$ ") for p in root.rglob("log.txt"))
+
+
+def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untrained_model,
+                                                                 train_file):
+    """Three cells of the tiny model: run, rerun (nothing recomputed), a changed evaluation
+    setting (re-evaluated, not retrained), a broken base (recorded failed, the rest done,
+    the table says what is missing)."""
+    root = tmp_path / "exp"
+    config = grid(tmp_path, str(untrained_model), train_file)
+    proc = cli("experiment", str(config), "--out", str(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 of 3 cells done" in proc.stdout
+    records = [json.loads(p.read_text()) for p in root.glob("eval/*/cell.json")]
+    assert sorted(r["status"] for r in records) == ["done"] * 3
+    assert all(r["rollouts"] == 4 for r in records)
+    commands = _logged_commands(root)  # 2 trainings + 3 evaluations
+    assert commands == 5
+
+    again = cli("experiment", str(config), "--out", str(root))
+    assert again.returncode == 0 and _logged_commands(root) == commands  # nothing rerun
+    assert again.stdout.count(" done ") >= 3
+
+    table = cli("results", "table", str(root), "--shape", "figure3")
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0]
+    assert "| 0 " in header and "| 4 " in header and "| 8 " in header  # prompted = size 0
+    gains = cli("results", "table", str(root), "--shape", "table2", "--out",
+                str(tmp_path / "t2.csv"))
+    assert gains.returncode == 0, gains.stderr
+    t2 = (tmp_path / "t2.csv").read_text()
+    assert "gain_low" in t2 and "relative_gain" in t2 and "n_paired" in t2
+
+    shorter = grid(tmp_path, str(untrained_model), train_file, **{"evaluate.limit": 2})
+    proc = cli("experiment", str(shorter), "--out", str(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _logged_commands(root) == commands + 3  # three evaluations, no training
+    assert len(list(root.glob("train/*/model/fireact_eval.json"))) == 2
+
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    two = grid(tmp_path, str(untrained_model), train_file,
+               **{"axes.base": [str(untrained_model), str(broken)]})
+    proc = cli("experiment", str(two), "--out", str(root))
+    assert proc.returncode == 1
+    assert proc.stdout.count("FAILED") == 3 and "3 of 6 cells done" in proc.stdout
+    table = cli("results", "table", str(root), "--shape", "figure3")
+    assert table.returncode == 0 and table.stdout.count("missing cell") == 3
+    assert "failed" in table.stdout and "log.txt" in table.stdout
+
+
+def test_cells_run_as_submitit_jobs(tmp_path, untrained_model, train_file):
+    """submitit's local executor runs each cell as its own process, as SLURM would."""
+    pytest.importorskip("submitit")
+    root = tmp_path / "exp"
+    config = grid(tmp_path, str(untrained_model), train_file, **{"axes.data": []})
+    proc = cli("experiment", str(config), "--out", str(root), "--launcher", "submitit-local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 of 1 cells done" in proc.stdout
+    assert list((root / "submitit").glob("*_result.pkl"))  # the job's own record
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fireact"
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).resolve().parents[1] / "experiments")
+                                          .glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiments_load_and_plan(config, monkeypatch, tmp_path):
+    if not SHARED.is_dir():
+        pytest.skip("FireAct's released data (../shared/data/fireact) is not here")
+    monkeypatch.setenv("FIREACT_DATA", str(SHARED))
+    ex = load(config)
+    grid_cells = cells(ex)
+    assert grid_cells and len({c.eval_hash for c in grid_cells}) == len(grid_cells)
