@@ -25,7 +25,13 @@ from fireact_eval.outcomes import OUTCOME_HELP, OUTCOMES, classify
 from fireact_eval.perturb import perturbed_at, try_key
 from fireact_eval.results.frame import load_runs, pool_seeds
 from fireact_eval.results.gate import environment_differences, one_run, shared_tasks
-from fireact_eval.results.tables import SHAPES, interval_notes, provenance, readable
+from fireact_eval.results.tables import (
+    SHAPES,
+    WHERE_THEY_APPLY,
+    interval_notes,
+    provenance,
+    readable,
+)
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
 from fireact_eval.stats import LEVEL, PairedBinary, paired_scores
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
@@ -295,6 +301,6 @@ def build_report(specs: list[str], baseline: str | None = None,
         try:
             tables.append(_table(name, readable(shape(pooled))))
         except FireactError as err:  # one table that cannot be drawn; the rest still can
-            if name != "repeats":  # that one is there only for runs that have repeats
+            if name not in WHERE_THEY_APPLY:
                 notes.append(f"no {name} table: {err}")
     return Report(runs, questions, pairs, tables, notes)

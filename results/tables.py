@@ -274,6 +274,62 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["base", "dataset", "train_data", "train_size"])
 
 
+def figure4(runs: pd.DataFrame) -> pd.DataFrame:
+    """FireAct Figure 4: the fine-tuned agent's score per training set (its method mix), a
+    row per base, training size and evaluated dataset, each with its interval."""
+    tuned = _experiment(runs, "figure4")
+    tuned = tuned[tuned["kind"] == "finetuned"]
+    index = ["base", "train_size", "dataset"]
+    _one_run_per_cell(tuned, [*index, "train_data"])
+    return _cells(tuned, index, "train_data")
+
+
+def table5(runs: pd.DataFrame) -> pd.DataFrame:
+    """FireAct Table 5: single- against multi-task fine-tuning, a row per base, training
+    size and training set, a column per evaluated dataset (each with its interval)."""
+    tuned = _experiment(runs, "table5")
+    tuned = tuned[tuned["kind"] == "finetuned"]
+    index = ["base", "train_size", "train_data"]
+    _one_run_per_cell(tuned, [*index, "dataset"])
+    return _cells(tuned, index, "dataset", DATASET_ORDER)
+
+
+def table4(runs: pd.DataFrame) -> pd.DataFrame:
+    """FireAct Table 4: per fine-tuned agent (its training set, e.g. a method mix) the score
+    with its interval and the mean and standard deviation of its turns, plus two agents made
+    per question from the ones shown: ``random choice`` (a method drawn at random for each
+    question: the mean of their scores on it) and ``oracle`` (the best of them on it), over
+    the questions every one of them answered."""
+    tuned = _experiment(runs, "table4")
+    tuned = tuned[tuned["kind"] == "finetuned"]
+    rows = []
+    for (base, size, dataset), group in tuned.groupby(["base", "train_size", "dataset"]):
+        by_agent = {}
+        for _, row in group.iterrows():
+            turns = pd.Series(list(sample_scores(row, "turns").values()), dtype=float)
+            by_agent[row["train_data"]] = sample_scores(row, row["metric"])
+            rows.append({"base": base, "train_size": size, "dataset": dataset,
+                         "agent": row["train_data"], "score": row["score"],
+                         "score_low": row["score_low"], "score_high": row["score_high"],
+                         "turns": turns.mean(), "turns_sd": turns.std(ddof=1),
+                         "n": row["n"]})
+        shared = sorted(set.intersection(*(set(v) for v in by_agent.values())))
+        if len(by_agent) < 2 or not shared:
+            continue
+        for agent, pick in (("random choice", lambda xs: sum(xs) / len(xs)),
+                            ("oracle", max)):
+            per_question = [pick([scores[k] for scores in by_agent.values()])
+                            for k in shared]
+            low, high = paired_bootstrap(per_question)
+            rows.append({"base": base, "train_size": size, "dataset": dataset,
+                         "agent": agent, "score": sum(per_question) / len(shared),
+                         "score_low": low, "score_high": high, "turns": float("nan"),
+                         "turns_sd": float("nan"), "n": len(shared)})
+    if not rows:
+        raise FireactError("--shape table4 needs fine-tuned cells")
+    return pd.DataFrame(rows).set_index(["base", "train_size", "dataset", "agent"])
+
+
 def outcome_counts(row: pd.Series) -> dict[str, int] | None:
     """How many of a run's samples ended each way: from its samples file (recorded, or
     derived from the trajectory for runs logged before outcomes were), else from the
@@ -314,4 +370,10 @@ def provenance(runs: pd.DataFrame) -> list[str]:
 
 
 SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost,
-          "outcomes": outcomes, "repeats": repeats, "figure3": figure3, "table2": table2}
+          "outcomes": outcomes, "repeats": repeats,
+          # the paper's, from an experiment folder
+          "table2": table2, "table4": table4, "table5": table5, "figure3": figure3,
+          "figure4": figure4}
+# Shapes for some runs only (with repeats; from an experiment folder): where they do not
+# apply they are left out of the report, not noted as failures.
+WHERE_THEY_APPLY = ("repeats", "table2", "table4", "table5", "figure3", "figure4")

@@ -159,8 +159,9 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     assert _logged_commands(root) == commands + 3  # three evaluations, no training
     assert len(list(root.glob("train/*/model/fireact_eval.json"))) == 2
 
-    broken = tmp_path / "not-a-model"
+    broken = tmp_path / "not-a-model"  # passes the check (a config.json), fails to load
     broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
     two = grid(tmp_path, str(untrained_model), train_file,
                **{"axes.base": [str(untrained_model), str(broken)]})
     proc = cli("experiment", str(two), "--out", str(root))
@@ -194,3 +195,55 @@ def test_shipped_experiments_load_and_plan(config, monkeypatch, tmp_path):
     ex = load(config)
     grid_cells = cells(ex)
     assert grid_cells and len({c.eval_hash for c in grid_cells}) == len(grid_cells)
+
+
+def fake_experiment(root: Path, agents: dict[tuple[str, str, int], list[float]],
+                    turns: dict | None = None) -> Path:
+    """An experiment folder as ``fireact-eval experiment`` leaves it, with these
+    per-question EMs for each (kind, data, size) cell of base ``b``."""
+    from test_results import write_run
+
+    plan = []
+    for number, ((kind, data, size), scores) in enumerate(agents.items()):
+        cell = {"kind": kind, "axes": {"base": "b", "data": data, "size": size},
+                "eval_hash": f"h{number}",
+                "name": f"{kind} base=b" + (f" data={data} size={size}" if data else "")}
+        plan.append(cell)
+        where = root / "eval" / cell["eval_hash"]
+        write_run(where, "results", scores, model=f"m{number}",
+                  turns=(turns or {}).get((kind, data, size)))
+        (where / "cell.json").write_text(json.dumps({**cell, "status": "done"}))
+    (root / "experiment.json").write_text(json.dumps({"cells": plan}))
+    return root
+
+
+def test_table_and_figure_shapes_from_an_experiment_folder(tmp_path):
+    from fireact_eval.results.frame import load_runs
+    from fireact_eval.results.tables import figure3, figure4, table2, table4, table5
+
+    root = fake_experiment(tmp_path / "exp", {
+        ("prompted", None, None): [1.0, 0.0, 0.0, 0.0],
+        ("finetuned", "react", 100): [1.0, 1.0, 0.0, 0.0],
+        ("finetuned", "cot", 100): [0.0, 0.0, 1.0, 0.0],
+        ("finetuned", "react+cot", 100): [1.0, 1.0, 1.0, 0.0],
+    }, turns={("finetuned", "react", 100): [2, 4, 2, 4],
+              ("finetuned", "cot", 100): [1, 1, 1, 1]})
+    runs = load_runs([str(root)])
+    assert {"kind", "base", "train_data", "train_size"} <= set(runs.columns)
+    gains = table2(runs).reset_index().set_index("train_data")
+    assert gains.loc["react", "gain"] == pytest.approx(0.25)
+    assert gains.loc["react", "relative_gain"] == pytest.approx(1.0)  # 0.5 / 0.25 - 1
+    assert gains.loc["react", "n_paired"] == 4
+    assert gains.loc["react", "gain_low"] <= 0.25 <= gains.loc["react", "gain_high"]
+    agents = table4(runs).reset_index().set_index("agent")
+    assert agents.loc["react", "turns"] == 3 and agents.loc["react", "turns_sd"] == pytest.approx(
+        (4 / 3) ** 0.5)
+    # random choice: per question the mean over the three agents; oracle: the best
+    assert agents.loc["random choice", "score"] == pytest.approx((2 + 2 + 2 + 0) / 3 / 4)
+    assert agents.loc["oracle", "score"] == 0.75
+    mixes = figure4(runs)
+    assert set(mixes.columns) >= {"react", "cot", "react+cot", "react_low", "cot_high"}
+    assert table5(runs).loc[("b", 100, "cot"), "demo"] == 0.25
+    curve = figure3(runs)
+    point = curve.loc[("b", "react", "demo")]  # the prompted base is size 0
+    assert point["0"] == 0.25 and point["100"] == 0.5 and point["100_low"] < 0.5

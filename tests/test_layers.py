@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ("fireact_eval.trajectory", "fireact_eval.transcript", "fireact_eval.rollout",
-          "fireact_eval.perturb", "fireact_eval.answer_match", "fireact_eval.outcomes",
+          "fireact_eval.perturb", "fireact_eval.seeds", "fireact_eval.answer_match",
+          "fireact_eval.outcomes",
           "fireact_eval.stats", "fireact_eval.tools", "fireact_eval.tools.cache",
           "fireact_eval.tools.local_search", "fireact_eval.tools.replay",
           "fireact_eval.tools.retriever", "fireact_eval.tools.serpapi")
@@ -45,7 +46,7 @@ ENGINE_FILES = [*(ROOT / "fireact_eval" / f"{m.split('.')[-1]}.py" for m in ENGI
                 *(ROOT / "fireact_eval" / "tools").glob("*.py")]
 ABOVE_THE_ENGINE = ("fireact_eval.harness", "fireact_eval.data", "fireact_eval.results",
                     "fireact_eval.trainers", "fireact_eval.cli", "fireact_eval.generate",
-                    "fireact_eval.convert", "fireact_eval.demo")
+                    "fireact_eval.convert", "fireact_eval.demo", "fireact_eval.experiment")
 
 
 def test_the_engine_imports_nothing_above_it():

@@ -20,7 +20,8 @@ def _results_import(args: argparse.Namespace) -> None:
         print(f"{path} -> {folder}")
 
 
-PLOTTED = ("leaderboard", "robustness", "repeats", "figure3")  # the shapes drawn as bars
+# the shapes drawn as bars
+PLOTTED = ("leaderboard", "robustness", "repeats", "figure3", "figure4", "table5")
 
 
 def _results(args: argparse.Namespace) -> None:

