@@ -130,7 +130,7 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     the table says what is missing)."""
     root = tmp_path / "exp"
     config = grid(tmp_path, str(untrained_model), train_file)
-    proc = cli("experiment", str(config), "--out", str(root))
+    proc = cli("experiment", str(config), "--out", str(root), "--jobs", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 of 3 cells done" in proc.stdout
     records = [json.loads(p.read_text()) for p in root.glob("eval/*/cell.json")]
