@@ -114,7 +114,8 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, train_file):
     proc = cli("experiment", str(grid(tmp_path, "smollm2", train_file)), "--out",
                str(tmp_path / "x"), "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "finetuned base=smollm2 data=gold size=8 to run  train 40 steps" in proc.stdout
+    [line] = [x for x in proc.stdout.splitlines() if "data=gold size=8 " in x]
+    assert "to run" in line and "train 40 steps (to run), 4 rollouts" in line
     assert "3 cells; ~" in proc.stdout and "min left" in proc.stdout
     assert not (tmp_path / "x" / "eval").exists() and not (tmp_path / "x" / "train").exists()
 
