@@ -241,6 +241,7 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
         record = cell.eval_dir(root) / CELL_RECORD
         state = (read_json(record, "cell record").get("status", "?") if record.is_file()
                  else "to run")
+        state = "started" if state == "running" else state  # running now, or killed: resumes
         cost = estimate(ex, cell, rates)
         trained = cell.recipe is None or (cell.train_dir(root) / "model" / "fireact_eval.json"
                                           ).is_file()
