@@ -237,13 +237,16 @@ def figure3(runs: pd.DataFrame) -> pd.DataFrame:
     runs = _experiment(runs, "figure3")
     prompted = runs[runs["kind"] == "prompted"]
     tuned = runs[runs["kind"] == "finetuned"]
-    rows = [tuned.assign(trajectories=tuned["train_size"])]
+    # columns by number of trajectories, in numeric order; "all" for a cell trained on all
+    sizes = tuned["train_size"].map(lambda n: str(int(n)) if n else "all")
+    rows = [tuned.assign(trajectories=sizes)]
     for data in sorted(set(tuned["train_data"])):
-        rows.append(prompted.assign(train_data=data, trajectories=0))
+        rows.append(prompted.assign(train_data=data, trajectories="0"))
     table = pd.concat(rows)
     index = ["base", "train_data", "dataset"]
     _one_run_per_cell(table, [*index, "trajectories"])
-    return _cells(table, index, "trajectories")
+    order = sorted({s for s in table["trajectories"] if s != "all"}, key=int)
+    return _cells(table, index, "trajectories", (*order, "all"))
 
 
 def table2(runs: pd.DataFrame) -> pd.DataFrame:

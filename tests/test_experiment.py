@@ -227,24 +227,28 @@ def test_table_and_figure_shapes_from_an_experiment_folder(tmp_path):
         ("finetuned", "react", 100): [1.0, 1.0, 0.0, 0.0],
         ("finetuned", "cot", 100): [0.0, 0.0, 1.0, 0.0],
         ("finetuned", "react+cot", 100): [1.0, 1.0, 1.0, 0.0],
+        ("finetuned", "react", 1000): [1.0, 1.0, 1.0, 1.0],
+        ("finetuned", "react", 0): [1.0, 1.0, 1.0, 0.0],
     }, turns={("finetuned", "react", 100): [2, 4, 2, 4],
               ("finetuned", "cot", 100): [1, 1, 1, 1]})
     runs = load_runs([str(root)])
     assert {"kind", "base", "train_data", "train_size"} <= set(runs.columns)
-    gains = table2(runs).reset_index().set_index("train_data")
+    gains = table2(runs).xs(100, level="train_size").reset_index().set_index("train_data")
     assert gains.loc["react", "gain"] == pytest.approx(0.25)
     assert gains.loc["react", "relative_gain"] == pytest.approx(1.0)  # 0.5 / 0.25 - 1
     assert gains.loc["react", "n_paired"] == 4
     assert gains.loc["react", "gain_low"] <= 0.25 <= gains.loc["react", "gain_high"]
-    agents = table4(runs).reset_index().set_index("agent")
+    agents = table4(runs).xs(100, level="train_size").reset_index().set_index("agent")
     assert agents.loc["react", "turns"] == 3 and agents.loc["react", "turns_sd"] == pytest.approx(
         (4 / 3) ** 0.5)
     # random choice: per question the mean over the three agents; oracle: the best
     assert agents.loc["random choice", "score"] == pytest.approx((2 + 2 + 2 + 0) / 3 / 4)
     assert agents.loc["oracle", "score"] == 0.75
-    mixes = figure4(runs)
+    mixes = figure4(runs).xs(100, level="train_size")
     assert set(mixes.columns) >= {"react", "cot", "react+cot", "react_low", "cot_high"}
     assert table5(runs).loc[("b", 100, "cot"), "demo"] == 0.25
     curve = figure3(runs)
     point = curve.loc[("b", "react", "demo")]  # the prompted base is size 0
     assert point["0"] == 0.25 and point["100"] == 0.5 and point["100_low"] < 0.5
+    assert point["all"] == 0.75 and point["1000"] == 1.0  # size 0 is all: not the prompted
+    assert [c for c in curve.columns if "_" not in c] == ["0", "100", "1000", "all"]
