@@ -189,7 +189,11 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
                       "--limit", str(cell.axes["size"]), *_train_flags(ex.train), *resume],
                      log)
             card = read_json(model / CARD, "training card")
-            record["train_seconds"], record["train_rows"] = card["train_seconds"], card["examples"]
+            # rows trained on, every epoch counted, as ``plan.estimate`` counts them
+            hyper = card["hyperparameters"]
+            record["train_seconds"] = card["train_seconds"]
+            record["train_rows"] = (card["global_step"] * int(hyper["batch_size"])
+                                    * int(hyper["grad_accum"]))
             model_args = tuned_model_args(cell.evaluation["model"], base, model, card)
         shutil.rmtree(out / "results", ignore_errors=True)  # a cut-off run left no results;
         evaluated = time.time()                              # the turn cache is kept
