@@ -40,8 +40,9 @@ ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "max_turns", "data")
 
 
 # The grid axes of a run from an experiment folder (``fireact-eval experiment``): prompted or
-# finetuned, its base, the training set's name and size (0: all of it).
-EXPERIMENT_AXES = ("kind", "base", "train_data", "train_size")
+# finetuned, its base, the training set's name and size (0: all of it), and the methods that
+# wrote the rows it trained on (``cot+react``; empty for a prompted cell or an older record).
+EXPERIMENT_AXES = ("kind", "base", "train_data", "train_size", "train_methods")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def experiment_runs(folder: Path) -> tuple[list[Run], list[str]]:
             continue
         axes = (("kind", cell["kind"]), ("base", cell["axes"]["base"]),
                 ("train_data", cell["axes"]["data"] or ""),
-                ("train_size", cell["axes"]["size"] or 0))
+                ("train_size", cell["axes"]["size"] or 0),
+                ("train_methods", "+".join(record.get("train_methods") or {})))
         runs += [Run(cell["name"], f, axes) for f in results_files(where / "results")]
     return runs, missing
 

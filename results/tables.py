@@ -300,33 +300,39 @@ def table5(runs: pd.DataFrame) -> pd.DataFrame:
 def table4(runs: pd.DataFrame) -> pd.DataFrame:
     """FireAct Table 4: per fine-tuned agent (its training set, e.g. a method mix) the score
     with its interval and the mean and standard deviation of its turns, plus two agents made
-    per question from the ones shown: ``random choice`` (a method drawn at random for each
-    question: the mean of their scores on it) and ``oracle`` (the best of them on it), over
-    the questions every one of them answered."""
+    per question from the single-method ones (trained on rows of one method only, by the
+    cell's ``train_methods``): ``random choice`` (a method drawn at random for each question:
+    the mean of their scores on it) and ``oracle`` (the best of them on it), over the
+    questions every one of them answered."""
     tuned = _experiment(runs, "table4")
     tuned = tuned[tuned["kind"] == "finetuned"]
     rows = []
     for (base, size, dataset), group in tuned.groupby(["base", "train_size", "dataset"]):
-        by_agent = {}
+        single, wrote = {}, {}  # single-method agents: per-question scores, their method
         for _, row in group.iterrows():
             turns = pd.Series(list(sample_scores(row, "turns").values()), dtype=float)
-            by_agent[row["train_data"]] = sample_scores(row, row["metric"])
+            methods = row.get("train_methods") or ""
+            if methods and "+" not in methods:
+                single[row["train_data"]] = sample_scores(row, row["metric"])
+                wrote[row["train_data"]] = methods
             rows.append({"base": base, "train_size": size, "dataset": dataset,
-                         "agent": row["train_data"], "score": row["score"],
-                         "score_low": row["score_low"], "score_high": row["score_high"],
-                         "turns": turns.mean(), "turns_sd": turns.std(ddof=1),
-                         "n": row["n"]})
-        shared = sorted(set.intersection(*(set(v) for v in by_agent.values())))
-        if len(by_agent) < 2 or not shared:
+                         "agent": row["train_data"], "methods": methods,
+                         "score": row["score"], "score_low": row["score_low"],
+                         "score_high": row["score_high"], "turns": turns.mean(),
+                         "turns_sd": turns.std(ddof=1), "n": row["n"]})
+        if len(single) < 2:
+            continue
+        shared = sorted(set.intersection(*(set(v) for v in single.values())))
+        if not shared:
             continue
         for agent, pick in (("random choice", lambda xs: sum(xs) / len(xs)),
                             ("oracle", max)):
-            per_question = [pick([scores[k] for scores in by_agent.values()])
-                            for k in shared]
+            per_question = [pick([scores[k] for scores in single.values()]) for k in shared]
             low, high = paired_bootstrap(per_question)
             rows.append({"base": base, "train_size": size, "dataset": dataset,
-                         "agent": agent, "score": sum(per_question) / len(shared),
-                         "score_low": low, "score_high": high, "turns": float("nan"),
+                         "agent": agent, "methods": "+".join(sorted(wrote.values())),
+                         "score": sum(per_question) / len(shared), "score_low": low,
+                         "score_high": high, "turns": float("nan"),
                          "turns_sd": float("nan"), "n": len(shared)})
     if not rows:
         raise FireactError("--shape table4 needs fine-tuned cells")

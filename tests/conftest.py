@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -80,3 +81,31 @@ def read_outputs(output_path: Path, task: str) -> tuple[dict, list[dict]]:
     samples = sorted(output_path.glob(f"*/samples_{task}_*.jsonl"))[-1]
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
     return json.loads(results.read_text())["results"][task], lines
+
+
+@pytest.fixture
+def fireact_layout(tmp_path):
+    """A few rows of each task in FireAct's file layout."""
+    (tmp_path / "hotpotqa").mkdir()
+    trained_on = [  # two of the tiny agent's questions (tests/tiny_agent.py)
+        ("In which village was the founder of Velmora Observatory born?", "Kettwick"),
+        ("Who is the governor of the province whose capital is Saltmere?", "Alda Korvin"),
+    ]
+    (tmp_path / "hotpotqa" / "dev.json").write_text(
+        json.dumps([{"question": q, "answer": a} for q, a in trained_on]))
+    (tmp_path / "bamboogle").mkdir()
+    with (tmp_path / "bamboogle" / "test.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([["Question", "Answer"],
+                                  ["Which village was Ilse Brandauer born in?", "Kettwick"],
+                                  ["Who founded Velmora Observatory?", "Ilse Brandauer"]])
+    (tmp_path / "strategyqa").mkdir()
+    (tmp_path / "strategyqa" / "strategyqa_dev.json").write_text(json.dumps(
+        [{"qid": "s1", "question": "Is Mount Tessel higher than Mount Ashgrave?", "answer": False},
+         {"qid": "s2", "question": "Was Ida Sorel born in Pellow?", "answer": True}]))
+    (tmp_path / "mmlu" / "test").mkdir(parents=True)
+    with (tmp_path / "mmlu" / "test" / "geography_test.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([["Which river flows through Brannock?", "Orrin", "Lisk",
+                                   "Amber", "Grey", "B"],
+                                  ["Where is Kettwick?", "Orrin Valley", "Grey Coast", "Serrin",
+                                   "Westmarch", "A"]])
+    return tmp_path

@@ -92,6 +92,40 @@ def test_a_mix_preset_that_does_not_exist_is_named(tmp_path, train_file):
         load(path)
 
 
+def test_a_mix_of_fireacts_imported_file_keeps_the_methods_it_names(tmp_path, train_file,
+                                                                    fireact_layout):
+    """``import_fireact`` + ``mix``: FireAct's multi-method file imported (decontaminated,
+    labelled by method from each transcript's shape), then mixed: ``hotpotqa:cot=1.0`` keeps
+    only the one-turn CoT rows; its hash differs from the unmixed import's."""
+    from fireact_eval.data.examples import read_examples
+    from fireact_eval.experiment.plan import data_identity
+    from fireact_eval.experiment.runner import plan_lines, prepared_data
+
+    gold = json.loads(train_file.read_text())  # the demo's own questions: evaluation ones
+    react = [{**r, "instruction": f"Training question {i} of the multi-method file?"}
+             for i, r in enumerate(gold)]
+    cot = [{"instruction": f"A question a CoT teacher answered, number {i}?", "input": "",
+            "output": "Thought: I know it.\nAction: finish[x]"} for i in range(3)]
+    released = tmp_path / "hotpotqa_multimethod.json"
+    released.write_text(json.dumps(react + cot + gold[:1]))
+    data = {name: {"import_fireact": str(released), "data_dir": str(fireact_layout), **mix}
+            for name, mix in (("cot", {"mix": "hotpotqa:cot=1.0"}), ("all", {}))}
+    ex = load(grid(tmp_path, "smollm2", train_file, data=data, **{"axes.data": ["cot", "all"]}))
+    assert data_identity(ex, "cot") != data_identity(ex, "all")
+    # before the mix is made its size is a bound (8 + 3 + 1 source rows); after, counted
+    before = plan_lines(ex, tmp_path / "out")
+    assert "data=cot size=4" in before[1] and "train <=" in before[1]
+    mixed, _ = read_examples(prepared_data(ex, tmp_path / "out", "cot"))
+    after = plan_lines(ex, tmp_path / "out")
+    assert "train 40 steps" in after[1] and "<=" not in after[1]  # 3 rows, 40 epochs, batch 8
+    whole, _ = read_examples(prepared_data(ex, tmp_path / "out", "all"))
+    assert {e.method for e in mixed} == {"cot"}
+    assert sorted(e.question for e in mixed) == sorted(e.question for e in whole
+                                                       if e.method == "cot")
+    assert len(mixed) == 3 and {e.method for e in whole} == {"cot", "react"}
+    assert len(whole) == len(react) + 3  # decontaminated: the demo's own question dropped
+
+
 def test_cells_are_named_by_what_changes_them(tmp_path, train_file):
     """An evaluation setting changes the evaluation folders only: the trained checkpoints
     are reused; a training setting changes both."""
@@ -213,7 +247,9 @@ def fake_experiment(root: Path, agents: dict[tuple[str, str, int], list[float]],
         where = root / "eval" / cell["eval_hash"]
         write_run(where, "results", scores, model=f"m{number}",
                   turns=(turns or {}).get((kind, data, size)))
-        (where / "cell.json").write_text(json.dumps({**cell, "status": "done"}))
+        methods = {m: 1 for m in sorted((data or "").split("+")) if m and kind == "finetuned"}
+        (where / "cell.json").write_text(json.dumps({**cell, "status": "done",
+                                                     "train_methods": methods}))
     (root / "experiment.json").write_text(json.dumps({"cells": plan}))
     return root
 
@@ -241,8 +277,11 @@ def test_table_and_figure_shapes_from_an_experiment_folder(tmp_path):
     agents = table4(runs).xs(100, level="train_size").reset_index().set_index("agent")
     assert agents.loc["react", "turns"] == 3 and agents.loc["react", "turns_sd"] == pytest.approx(
         (4 / 3) ** 0.5)
-    # random choice: per question the mean over the three agents; oracle: the best
-    assert agents.loc["random choice", "score"] == pytest.approx((2 + 2 + 2 + 0) / 3 / 4)
+    # from the single-method agents (react, cot; not the react+cot mix): random choice, per
+    # question the mean of their scores; oracle, the best of them
+    assert agents.loc["react+cot", "methods"] == "cot+react"
+    assert agents.loc["random choice", "methods"] == "cot+react"
+    assert agents.loc["random choice", "score"] == pytest.approx((0.5 + 0.5 + 0.5 + 0) / 4)
     assert agents.loc["oracle", "score"] == 0.75
     mixes = figure4(runs).xs(100, level="train_size")
     assert set(mixes.columns) >= {"react", "cot", "react+cot", "react_low", "cot_high"}
@@ -252,3 +291,30 @@ def test_table_and_figure_shapes_from_an_experiment_folder(tmp_path):
     assert point["0"] == 0.25 and point["100"] == 0.5 and point["100_low"] < 0.5
     assert point["all"] == 0.75 and point["1000"] == 1.0  # size 0 is all: not the prompted
     assert [c for c in curve.columns if "_" not in c] == ["0", "100", "1000", "all"]
+
+
+def test_the_papers_numbers_stand_beside_ours_only_where_the_design_matches():
+    """Table 4's random and oracle agents on HotpotQA get the paper's 32.4 / 52.0 in a
+    ``paper_score`` column, cited in a note; other rows (another dataset, a trained agent)
+    get NaN, and a shape the paper has no number for is left as it is."""
+    import pandas as pd
+
+    from fireact_eval.results.paper import beside
+
+    table = pd.DataFrame(
+        [("b", 0, "hotpotqa", "react", 0.2), ("b", 0, "hotpotqa", "random choice", 0.3),
+         ("b", 0, "hotpotqa", "oracle", 0.4), ("b", 0, "demo", "oracle", 0.5)],
+        columns=["base", "train_size", "dataset", "agent", "score"],
+    ).set_index(["base", "train_size", "dataset", "agent"])
+    cited_table, notes = beside("table4", table)
+    assert list(cited_table.columns) == ["score", "paper_score"]
+    paper = cited_table["paper_score"].xs("hotpotqa", level="dataset").droplevel([0, 1])
+    assert paper["random choice"] == 0.324 and paper["oracle"] == 0.52
+    assert paper.isna()["react"] and pd.isna(cited_table["paper_score"].iloc[-1])
+    assert len(notes) == 2 and all("not ours" in n and "2310.05915" in n for n in notes)
+    assert beside("figure3", table) == (table, [])
+    gains = pd.DataFrame([("meta-llama/Llama-2-7b-hf", "hotpotqa", 0.5), ("smollm2",
+                          "hotpotqa", 0.4)], columns=["base", "dataset", "relative_gain"]
+                         ).set_index(["base", "dataset"])
+    assert beside("table2", gains)[0]["paper_relative_gain"].tolist()[0] == 0.77
+    assert pd.isna(beside("table2", gains)[0]["paper_relative_gain"].tolist()[1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
@@ -16,34 +15,6 @@ from fireact_eval.scoring import multiple_choice_accuracy, yes_no_accuracy
 from fireact_eval.trajectory import Trajectory
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
-
-
-@pytest.fixture
-def fireact_layout(tmp_path):
-    """A few rows of each task in FireAct's file layout."""
-    (tmp_path / "hotpotqa").mkdir()
-    trained_on = [  # two of the tiny agent's questions (tests/tiny_agent.py)
-        ("In which village was the founder of Velmora Observatory born?", "Kettwick"),
-        ("Who is the governor of the province whose capital is Saltmere?", "Alda Korvin"),
-    ]
-    (tmp_path / "hotpotqa" / "dev.json").write_text(
-        json.dumps([{"question": q, "answer": a} for q, a in trained_on]))
-    (tmp_path / "bamboogle").mkdir()
-    with (tmp_path / "bamboogle" / "test.csv").open("w", newline="") as fh:
-        csv.writer(fh).writerows([["Question", "Answer"],
-                                  ["Which village was Ilse Brandauer born in?", "Kettwick"],
-                                  ["Who founded Velmora Observatory?", "Ilse Brandauer"]])
-    (tmp_path / "strategyqa").mkdir()
-    (tmp_path / "strategyqa" / "strategyqa_dev.json").write_text(json.dumps(
-        [{"qid": "s1", "question": "Is Mount Tessel higher than Mount Ashgrave?", "answer": False},
-         {"qid": "s2", "question": "Was Ida Sorel born in Pellow?", "answer": True}]))
-    (tmp_path / "mmlu" / "test").mkdir(parents=True)
-    with (tmp_path / "mmlu" / "test" / "geography_test.csv").open("w", newline="") as fh:
-        csv.writer(fh).writerows([["Which river flows through Brannock?", "Orrin", "Lisk",
-                                   "Amber", "Grey", "B"],
-                                  ["Where is Kettwick?", "Orrin Valley", "Grey Coast", "Serrin",
-                                   "Westmarch", "A"]])
-    return tmp_path
 
 
 def test_loaders_read_fireact_layout(fireact_layout):

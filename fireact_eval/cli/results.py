@@ -26,6 +26,7 @@ PLOTTED = ("leaderboard", "robustness", "repeats", "figure3", "figure4", "table5
 
 def _results(args: argparse.Namespace) -> None:
     from fireact_eval.results.frame import load_runs, pool_seeds
+    from fireact_eval.results.paper import beside
     from fireact_eval.results.tables import SHAPES, interval_notes, provenance, readable
 
     if args.action == "plot" and args.shape not in PLOTTED:
@@ -33,7 +34,7 @@ def _results(args: argparse.Namespace) -> None:
     loaded = load_runs(args.runs)
     missing = loaded.attrs.get("missing", [])  # an experiment's cells without results
     runs = pool_seeds(loaded)
-    table = SHAPES[args.shape](runs)
+    table, cited = beside(args.shape, SHAPES[args.shape](runs))
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
 
@@ -47,7 +48,7 @@ def _results(args: argparse.Namespace) -> None:
         text = readable(table).to_latex(float_format="%.3f")
     else:
         text = readable(table).reset_index().to_markdown(index=False, floatfmt=".3f")
-        notes = [*missing, *interval_notes(runs), *provenance(runs)]
+        notes = [*missing, *interval_notes(runs), *cited, *provenance(runs)]
         text += "\n\n" + "\n".join(f"- {line}" for line in notes) + "\n"
         if not out:
             print(text, end="")

@@ -25,8 +25,9 @@ OFFLINE_BASE = "smollm2"  # the offline SmolLM2-135M-Instruct (fireact_eval.offl
 @dataclass(frozen=True)
 class DataSpec:
     """One training set, by name: a file as ``train`` reads it, FireAct's released file
-    imported (``data import-fireact``: decontaminated, labelled), or a ``data mix`` of
-    files (a preset or ``task:method=N,...``)."""
+    imported (``data import-fireact``: decontaminated, labelled by task and method), or a
+    ``data mix`` (a preset or ``task:method=N,...``) of ``files`` or of the imported file
+    (``import_fireact`` + ``mix``: FireAct's multi-method file as ReAct only, CoT only, ...)."""
 
     file: str = ""
     import_fireact: str = ""
@@ -187,16 +188,18 @@ def check(ex: Experiment) -> None:
                                                     ).is_file():
             raise ex.error(f"axes.base[{i}]", f"no model folder {base} (no config.json)")
     for name, spec in ex.data.items():
-        sources = [bool(spec.file), bool(spec.import_fireact), bool(spec.mix)]
-        if sum(sources) != 1:
-            raise ex.error(f"data.{name}", "give exactly one of file, import_fireact, mix")
+        if spec.mix and not (spec.files or spec.import_fireact):
+            raise ex.error(f"data.{name}.files", "a mix needs the files it draws from (or "
+                           "import_fireact: a mix of FireAct's imported file)")
+        sources = [bool(spec.file), bool(spec.import_fireact), bool(spec.files)]
+        if sum(sources) != 1 or spec.mix and spec.file:
+            raise ex.error(f"data.{name}", "give exactly one of file, import_fireact, "
+                           "files (a mix of files), and mix only with import_fireact or files")
         for key, file in (("file", spec.file), ("import_fireact", spec.import_fireact),
                           *((f"files[{i}]", f) for i, f in enumerate(spec.files))):
             if file and not Path(file).is_file():
                 raise ex.error(f"data.{name}.{key}", f"no such file {file}")
         if spec.mix:
-            if not spec.files:
-                raise ex.error(f"data.{name}.files", "a mix needs the files it draws from")
             try:
                 parse_mix(spec.mix)
             except FireactError as err:

@@ -89,7 +89,8 @@ def data_identity(ex: Experiment, name: str) -> dict:
         return {"file": file_sha256(spec.file)}
     if spec.import_fireact:
         return {"import_fireact": file_sha256(spec.import_fireact),
-                "decontaminated_against": spec.data_dir}
+                "decontaminated_against": spec.data_dir, **({"mix": spec.mix} if spec.mix
+                                                            else {})}
     return {"mix": spec.mix, "files": [file_sha256(f) for f in spec.files]}
 
 
@@ -128,15 +129,26 @@ class Estimate:
     train_steps: int
     rollouts: int
     seconds: float
+    at_most: bool = False  # a mix or import not made yet: counted from its sources' rows
 
 
-def estimate(ex: Experiment, cell: Cell, rates: dict[str, float]) -> Estimate:
+def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
+             prepared: int | None = None) -> Estimate:
+    """``prepared``: the rows of the cell's training file where it is made already (a mix
+    or a decontaminated import can only be counted once made)."""
     rows = steps = 0
+    at_most = False
     if cell.recipe is not None:
         spec = ex.data[cell.axes["data"]]
-        available = sum(rows_of(f) for f in ([spec.file] if spec.file else
-                                             [spec.import_fireact] if spec.import_fireact
-                                             else spec.files))
+        available = prepared
+        if available is None:
+            available = sum(rows_of(f) for f in ([spec.file] if spec.file else
+                                                 [spec.import_fireact] if spec.import_fireact
+                                                 else spec.files))
+            # an import drops rows (decontamination), a mix keeps some: the made file
+            # has at most the sources' rows, and a mix may have fewer than ``size``
+            at_most = not spec.file and (not cell.axes["size"] or bool(spec.mix)
+                                         or cell.axes["size"] > available)
         rows = min(cell.axes["size"] or available, available)
         per_step = int(ex.train.get("batch_size", 4)) * int(ex.train.get("grad_accum", 1))
         epochs = float(ex.train.get("epochs", 3.0))
@@ -148,4 +160,4 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float]) -> Estimate:
     turns = int(cell.evaluation["metadata"].get("max_turns", 11))
     seconds = (rows * rates["train_seconds_per_row"]
                + rollouts * turns * rates["eval_seconds_per_rollout_turn"])
-    return Estimate(rows, steps, rollouts, seconds)
+    return Estimate(rows, steps, rollouts, seconds, at_most)

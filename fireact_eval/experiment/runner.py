@@ -61,14 +61,19 @@ def base_path(base: str) -> str:
 
 # ------------------------------------------------------------------ shared preparation
 
-def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
-    """The training file of a named data set, made once (import or mix) under ``data/``."""
+def _data_folder(ex: Experiment, root: Path, name: str) -> Path:
+    """Where a named data set's import or mix is made, by what it is made of."""
     from fireact_eval.experiment.plan import _digest, data_identity
 
+    return root / "data" / f"{name}-{_digest(data_identity(ex, name))}"
+
+
+def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
+    """The training file of a named data set, made once (import or mix) under ``data/``."""
     spec = ex.data[name]
     if spec.file:
         return Path(spec.file)
-    folder = root / "data" / f"{name}-{_digest(data_identity(ex, name))}"
+    folder = _data_folder(ex, root, name)
     done = folder / "done.json"
     if not done.is_file():
         shutil.rmtree(folder, ignore_errors=True)
@@ -79,10 +84,11 @@ def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
                   str(folder / "out"), *(["--data-dir", spec.data_dir] if spec.data_dir
                                          else [])], log)
             [made] = [p for p in (folder / "out").rglob("*.json*")]
-        else:
-            made = folder / "out" / "mix.json"
+        if spec.mix:  # of the imported file, or of the files named
+            sources = [str(made)] if spec.import_fireact else spec.files
+            made = folder / "mix" / "mix.json"
             made.parent.mkdir()
-            _run([*CLI, "data", "mix", *spec.files, "--mix", spec.mix, "--out", str(made)], log)
+            _run([*CLI, "data", "mix", *sources, "--mix", spec.mix, "--out", str(made)], log)
         write_atomic(done, json.dumps({"file": str(made.relative_to(folder))}))
     return folder / read_json(done, "data record")["file"]
 
@@ -194,6 +200,7 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
             record["train_seconds"] = card["train_seconds"]
             record["train_rows"] = (card["global_step"] * int(hyper["batch_size"])
                                     * int(hyper["grad_accum"]))
+            record["train_methods"] = _methods(card)
             model_args = tuned_model_args(cell.evaluation["model"], base, model, card)
         shutil.rmtree(out / "results", ignore_errors=True)  # a cut-off run left no results;
         evaluated = time.time()                              # the turn cache is kept
@@ -205,6 +212,18 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
     record["seconds"] = round(time.time() - started, 1)
     write_atomic(record_path, json.dumps(record, indent=2))
     return record
+
+
+def _methods(card: dict) -> dict[str, int]:
+    """How many of the rows trained on (``train --limit``'s first N) each method wrote:
+    what Table 4 needs to tell single-method agents from mixes."""
+    from collections import Counter
+
+    from fireact_eval.data.examples import read_examples
+
+    examples, _ = read_examples(card["data"])
+    limit = int(card["hyperparameters"].get("limit") or 0) or None
+    return dict(sorted(Counter(e.method or "unlabelled" for e in examples[:limit]).items()))
 
 
 def _rollouts(results: Path) -> int:
@@ -236,6 +255,20 @@ def measured_rates(root: Path) -> tuple[dict[str, float], str]:
     return rates, source
 
 
+def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
+    """The rows of a fine-tuned cell's training file where the import or mix is made."""
+    from fireact_eval.experiment.plan import rows_of
+
+    if cell.recipe is None:
+        return None
+    if ex.data[cell.axes["data"]].file:
+        return rows_of(ex.data[cell.axes["data"]].file)
+    done = _data_folder(ex, root, cell.axes["data"]) / "done.json"
+    if not done.is_file():
+        return None
+    return rows_of(done.parent / read_json(done, "data record")["file"])
+
+
 def plan_lines(ex: Experiment, root: Path) -> list[str]:
     """The plan: every cell with its folder, state, training steps, rollouts and
     estimated time, and the total still to run."""
@@ -246,17 +279,18 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
         state = (read_json(record, "cell record").get("status", "?") if record.is_file()
                  else "to run")
         state = "started" if state == "running" else state  # running now, or killed: resumes
-        cost = estimate(ex, cell, rates)
+        cost = estimate(ex, cell, rates, _prepared_rows(ex, root, cell))
         trained = cell.recipe is None or (cell.train_dir(root) / "model" / "fireact_eval.json"
                                           ).is_file()
         seconds = cost.seconds - (cost.train_rows * rates["train_seconds_per_row"]
                                   if trained else 0)
         if state != "done":
             left += seconds
-        train = (f"train {cost.train_steps} steps ({'done' if trained else 'to run'}), "
+        upto = "<=" if cost.at_most and not trained else ""
+        train = (f"train {upto}{cost.train_steps} steps ({'done' if trained else 'to run'}), "
                  if cell.recipe is not None else "")
         lines.append(f"{cell.name:<52} {state:<7} {train}{cost.rollouts} rollouts, "
-                     f"~{seconds / 60:.0f} min  eval/{cell.eval_hash}")
+                     f"{upto or '~'}{seconds / 60:.0f} min  eval/{cell.eval_hash}")
     lines.append(f"{len(lines)} cells; ~{left / 60:.0f} min left at the rates {source}")
     return lines
 
