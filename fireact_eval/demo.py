@@ -27,10 +27,9 @@ from pathlib import Path
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl
-from fireact_eval.tasks import TASKS_DIR
+from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
 from fireact_eval.transcript import parse_step
 
-DEMO_TRAIN_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_train_questions.jsonl"
 TASKS = "fireact_demo,fireact_demo_noise_none"
 
 

@@ -40,7 +40,7 @@ from fireact_eval.jsonio import output_folder, read_json, write_atomic
 from fireact_eval.options import option
 
 log = logging.getLogger(__name__)
-TASKS = TRAINING_DATASETS
+TASKS = (*TRAINING_DATASETS, "demo")  # FireAct's, and the demo's 32 training questions
 
 
 @dataclass
@@ -64,8 +64,8 @@ class GenerateConfig:
                                        "template (chat backends)", "teacher",
                                        flags=("--apply_chat_template",))
     # questions
-    tasks: list[str] = option(list(TASKS), "comma list of hotpotqa, strategyqa, mmlu",
-                              "questions")
+    tasks: list[str] = option(list(TRAINING_DATASETS), "comma list of hotpotqa, strategyqa, "
+                              "mmlu, demo", "questions")
     methods: list[str] = option(list(TRAINING_METHODS), "comma list of methods",
                                 "questions")
     n: int = option(500, "training questions per task (0: all), a seeded draw", "questions")
@@ -80,6 +80,9 @@ class GenerateConfig:
                          choices=DATA_FORMATS)
     keep_contaminated: bool = option(False, "keep training questions found in an evaluation "
                                      "set (default: drop them)", "output")
+    against: list[str] = option([], "the evaluation sets to drop questions of (default: "
+                                "every one shipped: hotpotqa, bamboogle, strategyqa, mmlu, "
+                                "demo)", "output")
     extra: dict = field(default_factory=dict)  # more simple_evaluate arguments, Python only
 
     def pairs(self) -> list[tuple[str, str]]:

@@ -27,6 +27,8 @@ from fireact_eval.options import from_known_keys, option
 from fireact_eval.tasks import TASKS_DIR
 
 DEMO_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_questions.jsonl"
+# other questions over the same corpus, none a test question: the demo's training split
+DEMO_TRAIN_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_train_questions.jsonl"
 HOTPOTQA_HF = ("hotpotqa/hotpot_qa", "distractor")
 SPLITS = ("test", "train")
 
@@ -265,8 +267,9 @@ def mmlu(data_dir: str | None = None, split: str = "test") -> list[dict]:
 
 @accepts_question_file
 def demo(data_dir: str | None = None, split: str = "test") -> list[dict]:
-    """The embedded demo: multi-hop questions over the project's own small corpus."""
-    if split != "test":
-        raise FireactError("fireact_demo has no training split; use questions=PATH")
-    rows = [row for _, row in iter_jsonl(DEMO_QUESTIONS)]
-    return [_qa_doc(r, DEMO_QUESTIONS, i, f"demo-{i}") for i, r in enumerate(rows)]
+    """The embedded demo: multi-hop questions over the project's own small corpus; 36 test
+    questions, and 32 training ones (for a teacher, or the agent's own self-improvement)."""
+    source = DEMO_QUESTIONS if split == "test" else DEMO_TRAIN_QUESTIONS
+    rows = [row for _, row in iter_jsonl(source)]
+    prefix = "demo" if split == "test" else "demo-train"
+    return [_qa_doc(r, source, i, f"{prefix}-{i}") for i, r in enumerate(rows)]

@@ -223,11 +223,36 @@ def repeats(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(keys)
 
 
-def _experiment(runs: pd.DataFrame, shape: str) -> pd.DataFrame:
+def _experiment(runs: pd.DataFrame, shape: str, every_round: bool = False,
+                every_noise: bool = False) -> pd.DataFrame:
+    """An experiment's runs: the clean-search ones and, unless ``every_round``, the cells
+    before any self-improvement round (the paper's shapes have none)."""
     if "kind" not in runs.columns or runs["kind"].isna().all():
         raise FireactError(f"--shape {shape} reads an experiment folder (fireact-eval "
                            "experiment); these runs are not from one")
-    return runs[runs["kind"].notna() & (runs["noise"] == "off")]
+    keep = runs["kind"].notna()
+    if not every_noise:
+        keep &= runs["noise"] == "off"
+    if not every_round and "round" in runs.columns:
+        keep &= runs["round"].fillna(0) == 0
+    return runs[keep]
+
+
+def rounds(runs: pd.DataFrame) -> pd.DataFrame:
+    """Self-improvement: the score of the prompted base (``prompted``), the fine-tuned one
+    (``round 0``) and each round after it, a row per base x training set and size x
+    evaluated dataset x search noise, each with its interval."""
+    runs = _experiment(runs, "rounds", every_round=True, every_noise=True)
+    prompted = runs[runs["kind"] == "prompted"]
+    tuned = runs[runs["kind"] == "finetuned"]
+    parts = [tuned.assign(stage=tuned["round"].map(lambda r: f"round {int(r)}"))]
+    for (data, size), _ in tuned.groupby(["train_data", "train_size"]):
+        parts.append(prompted.assign(train_data=data, train_size=size, stage="prompted"))
+    table = pd.concat(parts)
+    index = ["base", "train_data", "train_size", "dataset", "noise"]
+    _one_run_per_cell(table, [*index, "stage"])
+    order = ("prompted", *(f"round {r}" for r in sorted(set(tuned["round"].astype(int)))))
+    return _cells(table, index, "stage", order)
 
 
 def figure3(runs: pd.DataFrame) -> pd.DataFrame:
@@ -382,7 +407,7 @@ SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost,
           "outcomes": outcomes, "repeats": repeats,
           # the paper's, from an experiment folder
           "table2": table2, "table4": table4, "table5": table5, "figure3": figure3,
-          "figure4": figure4}
+          "figure4": figure4, "rounds": rounds}
 # Shapes for some runs only (with repeats; from an experiment folder): where they do not
 # apply they are left out of the report, not noted as failures.
-WHERE_THEY_APPLY = ("repeats", "table2", "table4", "table5", "figure3", "figure4")
+WHERE_THEY_APPLY = ("repeats", "table2", "table4", "table5", "figure3", "figure4", "rounds")

@@ -207,6 +207,55 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     assert "failed" in table.stdout and "log.txt" in table.stdout
 
 
+def test_self_improvement_rounds_train_on_the_models_own_successes(tmp_path, tiny_model,
+                                                                  train_file):
+    """A round: the fine-tuned cell's checkpoint samples 2 tries per training question
+    (``generate``), its successful ones (and only those) are added to the rows it was
+    trained on, the base is fine-tuned again and evaluated; the card says where the data
+    came from, and ``--shape rounds`` has the round beside the SFT cell."""
+    from fireact_eval.data.examples import read_examples
+    from fireact_eval.transcript import to_text
+
+    questions = tmp_path / "questions.json"  # the questions the SFT cell learned to answer
+    questions.write_text(json.dumps([{"question": r["instruction"], "answer": r["output"]
+                                      .rsplit("finish[", 1)[1].rstrip("]")}
+                                     for r in json.loads(train_file.read_text())]))
+    improve = {"rounds": 1, "tasks": ["demo"], "n": 0, "repeats": 2,
+               "gen_kwargs": "do_sample=True,temperature=0.5",
+               "metadata": {"questions": str(questions)}, "keep_contaminated": True}
+    # the tiny agent that answers them, in its own prompt; a learning rate that keeps it so
+    config = grid(tmp_path, str(tiny_model), train_file, improve=improve,
+                  finetuned={"shots": "zeroshot"}, **{
+                      "axes.size": [8], "prompted": None, "train.learning_rate": 1e-6,
+                      "train.epochs": 1, "evaluate.metadata": {"max_turns": 4}})
+    root = tmp_path / "exp"
+    proc = cli("experiment", str(config), "--out", str(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 of 2 cells done" in proc.stdout and "round=1" in proc.stdout
+
+    [made] = root.glob("train/*/data.json")
+    rows, _ = read_examples(made)
+    sft = json.loads(train_file.read_text())
+    assert [to_text(e.steps) for e in rows[:len(sft)]] == [r["output"] for r in sft]
+    from fireact_eval.convert import as_example
+    from fireact_eval.harness.run_files import read_samples, samples_files
+
+    tries = [(as_example(logged, trajectory), right)
+             for path in samples_files(made.parent / "generated" / "runs")
+             for logged in read_samples(path) for trajectory, right in logged.scored_tries()]
+    assert len(tries) == 2 * len(sft)  # two sampled tries of each question
+    own = {(e.question, to_text(e.steps)) for e, right in tries if right}
+    new = rows[len(sft):]
+    assert new, "the tiny agent answers some of the questions it was trained on"
+    assert all((e.question, to_text(e.steps)) in own for e in new)
+    [card] = [json.loads(p.read_text()) for p in made.parent.glob("model/fireact_eval.json")]
+    assert card["data_origin"].startswith("round 1: ") and "2 per question" in card[
+        "data_origin"]
+    table = cli("results", "table", str(root), "--shape", "rounds")
+    assert table.returncode == 0, table.stderr
+    assert "round 0" in table.stdout and "round 1" in table.stdout
+
+
 def test_cells_run_as_submitit_jobs(tmp_path, untrained_model, train_file):
     """submitit's local executor runs each cell as its own process, as SLURM would."""
     pytest.importorskip("submitit")

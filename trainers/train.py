@@ -46,6 +46,8 @@ class TrainConfig:
     train_on_inputs: bool = option(False, "also train on question and observations "
                                    "(FireAct's behaviour)", "data")
     limit: int = option(0, "train on the first LIMIT rows only (0: all)", "data")
+    origin: str = option("", "where the data came from, recorded in the card (a teacher, "
+                         "a self-improvement round)", "data")
     # method
     method: str = option("lora", "lora or full fine-tuning", "method", choices=("lora", "full"))
     lora_r: int = option(8, "LoRA rank", "method")
@@ -334,10 +336,11 @@ def train(cfg: TrainConfig) -> dict:
         "data": str(Path(cfg.data).resolve()),  # from wherever the card is read
         "data_sha256": data_sha256,
         "data_format": fmt,
+        "data_origin": cfg.origin,
         "eval_format": "chat" if fmt == "chat" else "alpaca",
         "examples": len(examples),
         "hyperparameters": {k: v for k, v in asdict(cfg).items()
-                            if k not in ("base", "data", "out", "extra")},
+                            if k not in ("base", "data", "out", "extra", "origin")},
         "train_losses": [round(x, 6) for x in losses],  # one per step
         "train_loss_first": losses[0] if losses else None,
         "train_loss_last": losses[-1] if losses else None,

@@ -48,7 +48,7 @@ def _generate(args: argparse.Namespace) -> None:
     if not cfg.keep_contaminated:  # checked before the teacher runs: it is the cheap part
         from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets
 
-        index = EvalIndex(shipped_eval_sets(cfg.data_dir or None))
+        index = EvalIndex(shipped_eval_sets(cfg.data_dir or None, cfg.against))
     report = generate(cfg, index)
     print("\n".join(report.lines()))
 

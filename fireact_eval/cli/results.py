@@ -21,7 +21,7 @@ def _results_import(args: argparse.Namespace) -> None:
 
 
 # the shapes drawn as bars
-PLOTTED = ("leaderboard", "robustness", "repeats", "figure3", "figure4", "table5")
+PLOTTED = ("leaderboard", "robustness", "repeats", "figure3", "figure4", "table5", "rounds")
 
 
 def _results(args: argparse.Namespace) -> None:

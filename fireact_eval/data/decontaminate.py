@@ -114,13 +114,17 @@ def decontaminate(examples: Iterable[Example], index: EvalIndex,
     return kept, report
 
 
-def shipped_eval_sets(data_dir: str | None = None) -> dict[str, list[str]]:
-    """The questions of every evaluation set we ship (the tasks' test splits), from
-    ``data_dir`` in FireAct's layout or the Hub; one error naming the ways out otherwise."""
+def shipped_eval_sets(data_dir: str | None = None,
+                      names: tuple[str, ...] | list[str] = ()) -> dict[str, list[str]]:
+    """The questions of every evaluation set we ship (the tasks' test splits), or of those
+    ``names``, from ``data_dir`` in FireAct's layout or the Hub; one error naming the ways
+    out otherwise."""
     from fireact_eval import questions
 
     sets = {}
-    for name in DATASETS:  # each dataset's loader has its name
+    for name in names or DATASETS:  # each dataset's loader has its name
+        if name not in DATASETS:
+            raise FireactError(f"no evaluation set {name!r}; valid: {', '.join(DATASETS)}")
         loader: Callable = getattr(questions, name)
         try:
             sets[name] = list(loader(data_dir=data_dir)["test"]["question"])

@@ -30,6 +30,7 @@ class DataSpec:
     (``import_fireact`` + ``mix``: FireAct's multi-method file as ReAct only, CoT only, ...)."""
 
     file: str = ""
+    oracle: str = ""  # "demo": the demo's oracle teacher on its 32 training questions
     import_fireact: str = ""
     mix: str = ""
     files: list[str] = field(default_factory=list)
@@ -63,6 +64,27 @@ class EvalSpec:
 
 
 @dataclass(frozen=True)
+class ImproveSpec:
+    """Self-improvement rounds after every fine-tuned cell (ReST, rejection sampling): the
+    round's checkpoint is its own teacher (``fireact-eval generate``, zero-shot in the format
+    it was trained in) on the training questions (``split=train``) of ``tasks``, ``repeats``
+    sampled tries per question; ``convert`` keeps the successful ones and drops evaluation
+    questions; they are added to the previous round's data (``keep_previous``) or replace
+    it; the base is fine-tuned again on that (the same ``train`` options) and evaluated."""
+
+    rounds: int = 1
+    tasks: list[str] = field(default_factory=lambda: ["hotpotqa"])  # generate --tasks
+    methods: list[str] = field(default_factory=lambda: ["react"])
+    n: int = 500  # training questions per task, a seeded draw (0: all)
+    repeats: int = 4  # tries per question (the uncertainty issue's repeats)
+    gen_kwargs: str = "do_sample=True,temperature=0.7"
+    metadata: dict = field(default_factory=dict)  # besides the evaluation's metadata
+    keep_previous: bool = True
+    keep_contaminated: bool = False  # on only where the questions are no reported test set
+    against: list[str] = field(default_factory=list)  # evaluation sets (default: all)
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A whole grid: ``axes`` (base x data x size; ``size`` is the number of training
     rows, 0 for all), the named ``data``, ``train`` (``fireact-eval train`` options),
@@ -78,6 +100,7 @@ class Experiment:
     finetuned: dict
     replay: ReplaySpec | None = None
     launcher: dict = field(default_factory=dict)
+    improve: ImproveSpec | None = None
 
     def error(self, key: str, message: str) -> FireactError:
         return FireactError(f"{self.path}: {key}: {message}")
@@ -130,7 +153,8 @@ def _build(cls: type, values: Any, where: str, path: Path) -> Any:
     return cls(**values)
 
 
-TOP = ("axes", "data", "train", "evaluate", "prompted", "finetuned", "replay", "launcher")
+TOP = ("axes", "data", "train", "evaluate", "prompted", "finetuned", "replay", "launcher",
+       "improve")
 
 
 def load(path: str | Path) -> Experiment:
@@ -164,7 +188,9 @@ def load(path: str | Path) -> Experiment:
         evaluate=_build(EvalSpec, raw.get("evaluate") or {}, "evaluate", path),
         prompted=raw.get("prompted"), finetuned=dict(raw.get("finetuned") or {}),
         replay=_build(ReplaySpec, raw["replay"], "replay", path) if raw.get("replay") else None,
-        launcher=dict(raw.get("launcher") or {}))
+        launcher=dict(raw.get("launcher") or {}),
+        improve=_build(ImproveSpec, raw["improve"], "improve", path) if raw.get("improve")
+        else None)
     check(experiment)
     return experiment
 
@@ -191,10 +217,14 @@ def check(ex: Experiment) -> None:
         if spec.mix and not (spec.files or spec.import_fireact):
             raise ex.error(f"data.{name}.files", "a mix needs the files it draws from (or "
                            "import_fireact: a mix of FireAct's imported file)")
-        sources = [bool(spec.file), bool(spec.import_fireact), bool(spec.files)]
-        if sum(sources) != 1 or spec.mix and spec.file:
-            raise ex.error(f"data.{name}", "give exactly one of file, import_fireact, "
+        sources = [bool(spec.file), bool(spec.oracle), bool(spec.import_fireact),
+                   bool(spec.files)]
+        if sum(sources) != 1 or spec.mix and (spec.file or spec.oracle):
+            raise ex.error(f"data.{name}", "give exactly one of file, oracle, import_fireact, "
                            "files (a mix of files), and mix only with import_fireact or files")
+        if spec.oracle and spec.oracle != "demo":
+            raise ex.error(f"data.{name}.oracle", "demo (the demo's oracle teacher) is the "
+                           "only oracle")
         for key, file in (("file", spec.file), ("import_fireact", spec.import_fireact),
                           *((f"files[{i}]", f) for i, f in enumerate(spec.files))):
             if file and not Path(file).is_file():
@@ -210,6 +240,7 @@ def check(ex: Experiment) -> None:
         raise ex.error("train", "fine-tuning cells need train options (method, epochs, ...)")
     _check_train(ex)
     _check_evaluate(ex)
+    _check_improve(ex)
     if not ex.axes["data"] and ex.prompted is None:
         raise ex.error("axes", "a grid of zero cells: no data to train on and no prompted cells")
 
@@ -218,7 +249,7 @@ def _check_train(ex: Experiment) -> None:
     from fireact_eval.options import from_mapping
     from fireact_eval.trainers.train import TrainConfig
 
-    fixed = ("base", "data", "out", "limit", "resume")
+    fixed = ("base", "data", "out", "limit", "resume", "origin")
     for key in ex.train:
         if key in fixed:
             raise ex.error(f"train.{key}", "set by the grid (axes, folders), not here")
@@ -256,6 +287,27 @@ def _check_evaluate(ex: Experiment) -> None:
     for key, meta in (("prompted", ex.prompted or {}), ("finetuned", ex.finetuned)):
         if not isinstance(meta, dict):
             raise ex.error(key, "a mapping of --metadata for that evaluation")
+
+
+def _check_improve(ex: Experiment) -> None:
+    from fireact_eval.generate import TASKS
+
+    spec = ex.improve
+    if spec is None:
+        return
+    if not ex.axes["data"]:
+        raise ex.error("improve", "rounds start from a fine-tuned cell: name data to train on")
+    for key, value in (("rounds", spec.rounds), ("repeats", spec.repeats)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ex.error(f"improve.{key}", f"a number from 1, got {value!r}")
+    if not isinstance(spec.n, int) or spec.n < 0:
+        raise ex.error("improve.n", "training questions per task (0: all)")
+    for i, task in enumerate(spec.tasks):
+        if task not in TASKS:
+            raise ex.error(f"improve.tasks[{i}]", f"one of {', '.join(TASKS)}")
+    if spec.repeats > 1 and "do_sample=true" not in spec.gen_kwargs.replace(" ", "").lower():
+        raise ex.error("improve.gen_kwargs", "repeats of greedy decoding are one trajectory "
+                       "k times: sample (do_sample=True,temperature=...)")
 
 
 def condition_task(task: str, noise: str) -> str:

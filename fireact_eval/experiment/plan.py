@@ -61,11 +61,17 @@ class Cell:
                         "evaluation": self.evaluation})
 
     @property
+    def round(self) -> int:
+        """0: fine-tuned on the named data; r: the r-th self-improvement round after it."""
+        return int(self.axes.get("round", 0))
+
+    @property
     def name(self) -> str:
         if self.kind == PROMPTED:
             return f"prompted base={self.axes['base']}"
         return (f"finetuned base={self.axes['base']} data={self.axes['data']} "
-                f"size={self.axes['size'] or 'all'}")
+                f"size={self.axes['size'] or 'all'}"
+                + (f" round={self.round}" if self.round else ""))
 
     def train_dir(self, root: Path) -> Path:
         return root / "train" / str(self.train_hash)
@@ -104,13 +110,22 @@ def cells(ex: Experiment) -> list[Cell]:
             found.append(Cell(PROMPTED, {"base": base, "data": None, "size": None}, None,
                               {**base_eval, "metadata": {**ex.evaluate.metadata,
                                                          **ex.prompted}}))
+    tuned_eval = {**base_eval, "metadata": {**ex.evaluate.metadata, **ex.finetuned}}
     for base, data, size in itertools.product(ex.axes["base"], ex.axes["data"],
                                               ex.axes["size"]):
         recipe = {"base": base, "data": data_identity(ex, data), "size": size,
                   "train": ex.train}
-        found.append(Cell(FINETUNED, {"base": base, "data": data, "size": size}, recipe,
-                          {**base_eval, "metadata": {**ex.evaluate.metadata,
-                                                     **ex.finetuned}}))
+        cell = Cell(FINETUNED, {"base": base, "data": data, "size": size}, recipe, tuned_eval)
+        found.append(cell)
+        for number in range(1, (ex.improve.rounds if ex.improve else 0) + 1):
+            # a round is made of the one before it (its whole recipe, by hash) and the
+            # rounds' settings, so a changed SFT cell remakes every round after it
+            recipe = {"base": base, "round": number, "previous": cell.train_hash,
+                      "improve": asdict(ex.improve), "train": ex.train,
+                      "evaluation": tuned_eval}  # the teacher decodes as it is evaluated
+            cell = Cell(FINETUNED, {"base": base, "data": data, "size": size,
+                                    "round": number}, recipe, tuned_eval)
+            found.append(cell)
     return found
 
 
@@ -130,15 +145,19 @@ class Estimate:
     rollouts: int
     seconds: float
     at_most: bool = False  # a mix or import not made yet: counted from its sources' rows
+    unknown: bool = False  # a round not generated yet: its training is not counted
 
 
 def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
              prepared: int | None = None) -> Estimate:
     """``prepared``: the rows of the cell's training file where it is made already (a mix
-    or a decontaminated import can only be counted once made)."""
+    or a decontaminated import can only be counted once made; a round's data once its
+    generation ran: until then its training is ``unknown``)."""
     rows = steps = 0
-    at_most = False
-    if cell.recipe is not None:
+    at_most = unknown = False
+    if cell.round and prepared is None:
+        unknown = True
+    elif cell.recipe is not None:
         spec = ex.data[cell.axes["data"]]
         available = prepared
         if available is None:
@@ -149,7 +168,8 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
             # has at most the sources' rows, and a mix may have fewer than ``size``
             at_most = not spec.file and (not cell.axes["size"] or bool(spec.mix)
                                          or cell.axes["size"] > available)
-        rows = min(cell.axes["size"] or available, available)
+        size = 0 if cell.round else cell.axes["size"]  # a round trains on all it made
+        rows = min(size or available, available)
         per_step = int(ex.train.get("batch_size", 4)) * int(ex.train.get("grad_accum", 1))
         epochs = float(ex.train.get("epochs", 3.0))
         steps = int(ex.train.get("max_steps", 0)) or math.ceil(math.ceil(rows / per_step)
@@ -157,7 +177,10 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
         rows = int(rows * epochs) if not ex.train.get("max_steps") else steps * per_step
     limit = cell.evaluation["limit"] or 500
     rollouts = limit * len(cell.tasks())
+    if cell.round and ex.improve is not None:  # the round's own generation (n: 0 is all,
+        rollouts += ex.improve.n * len(ex.improve.tasks) * ex.improve.repeats  # uncounted)
+        unknown = unknown or not ex.improve.n
     turns = int(cell.evaluation["metadata"].get("max_turns", 11))
     seconds = (rows * rates["train_seconds_per_row"]
                + rollouts * turns * rates["eval_seconds_per_rollout_turn"])
-    return Estimate(rows, steps, rollouts, seconds, at_most)
+    return Estimate(rows, steps, rollouts, seconds, at_most, unknown)

@@ -79,6 +79,12 @@ def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         log = folder / "log.txt"
+        if spec.oracle:  # the demo's oracle teacher: searches the gold passages, answers
+            from fireact_eval.demo import write_training_data
+
+            made = folder / "out" / "train.json"
+            made.parent.mkdir()
+            write_training_data(made)
         if spec.import_fireact:
             _run([*CLI, "data", "import-fireact", spec.import_fireact, "--out",
                   str(folder / "out"), *(["--data-dir", spec.data_dir] if spec.data_dir
@@ -166,6 +172,66 @@ def tuned_model_args(backend: str, base: str, model: Path, card: dict) -> str:
     return f"pretrained={base},peft={model.resolve()}"
 
 
+ROUND_DATA = "data.json"  # a round's training file, in its training folder
+
+
+def _eval_model_args(cell: Cell, model_args: str) -> str:
+    extra = ",".join(f"{k}={v}" for k, v in cell.evaluation["model_args"].items())
+    return f"{model_args},{extra}" if extra else model_args
+
+
+def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: str | None,
+               log: Path) -> tuple[Path, str]:
+    """A round's training file and where it came from: the previous round's checkpoint as
+    its own teacher (``fireact-eval generate``: the training questions, ``repeats`` sampled
+    tries each, zero-shot as it is evaluated), its successful tries (decontaminated), and
+    the previous round's rows before them when ``keep_previous``."""
+    from fireact_eval.data.examples import read_examples, write_examples
+    from fireact_eval.trainers.train import CARD
+
+    spec, evaluation = ex.improve, cell.evaluation
+    folder = cell.train_dir(root)
+    made, origin = folder / ROUND_DATA, folder / "origin.txt"
+    if made.is_file() and origin.is_file():
+        return made, origin.read_text(encoding="utf-8")
+    teacher = previous.train_dir(root) / "model"
+    if not (teacher / CARD).is_file():
+        raise FireactError(f"its teacher, {previous.name}, has no trained model (see its "
+                           "cell's log)")
+    card = read_json(teacher / CARD, "training card")
+    metadata = {**evaluation["metadata"], **spec.metadata, "repeats": spec.repeats}
+    if search and metadata.get("search") == "replay":
+        metadata["search"] = search
+    generated = folder / "generated"
+    base = base_path(cell.axes["base"])
+    _run([*CLI, "generate", "--out", str(generated), "--model", evaluation["model"],
+          "--model-args", _eval_model_args(cell, tuned_model_args(
+              evaluation["model"], base, teacher, card)),
+          "--batch-size", str(evaluation["batch_size"]), "--device", evaluation["device"],
+          "--gen-kwargs", ",".join([*(f"{k}={v}" for k, v in evaluation["gen_kwargs"].items()),
+                                    spec.gen_kwargs]), "--tasks", ",".join(spec.tasks),
+          "--methods", ",".join(spec.methods), "--n", str(spec.n),
+          "--metadata", ",".join(f"{k}={v}" for k, v in metadata.items()),
+          *(["--data-dir", str(metadata["data_dir"])] if metadata.get("data_dir") else []),
+          *(["--against", ",".join(spec.against)] if spec.against else []),
+          *(["--keep-contaminated"] if spec.keep_contaminated else [])], log)
+    [new] = sorted(generated.glob("train.*"))
+    rows, _ = read_examples(new)
+    kept: list = []
+    if spec.keep_previous:  # the rows the previous round trained on (its --limit's first)
+        kept, _ = read_examples(card["data"])
+        limit = int(card["hyperparameters"].get("limit") or 0)
+        kept = kept[:limit] if limit else kept
+    write_examples([*kept, *rows], made, "alpaca")
+    text = (f"round {cell.round}: {len(rows)} successful tries of {card['base_model']} "
+            f"fine-tuned as {previous.name} ({teacher}), {spec.repeats} per question of "
+            f"{','.join(spec.tasks)} split=train, {spec.gen_kwargs}"
+            + (f"; after the {len(kept)} rows that round trained on "
+               f"({card.get('data_origin') or card['data']})" if spec.keep_previous else ""))
+    write_atomic(origin, text)
+    return made, text
+
+
 def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict:
     """Train (unless its card is there) and evaluate (unless recorded done) one cell; its
     record, ``status`` done or failed (with the error and the log)."""
@@ -187,13 +253,19 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
         else:
             model = cell.train_dir(root) / "model"
             if not (model / CARD).is_file():
-                data = prepared_data(ex, root, cell.axes["data"])
-                resume = ["--resume"] if (model / "checkpoints").is_dir() else []
                 model.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(model.parent / "recipe.json", json.dumps(cell.recipe, indent=2))
+                if cell.round:
+                    previous = {c.train_hash: c for c in cells(ex)}[cell.recipe["previous"]]
+                    data, origin = round_data(ex, root, cell, previous, search, log)
+                    limit = 0  # all a round made
+                else:
+                    data = prepared_data(ex, root, cell.axes["data"])
+                    origin, limit = _origin(ex, cell.axes["data"]), cell.axes["size"]
+                resume = ["--resume"] if (model / "checkpoints").is_dir() else []
                 _run([*CLI, "train", "--base", base, "--data", str(data), "--out", str(model),
-                      "--limit", str(cell.axes["size"]), *_train_flags(ex.train), *resume],
-                     log)
+                      "--limit", str(limit), "--origin", origin, *_train_flags(ex.train),
+                      *resume], log)
             card = read_json(model / CARD, "training card")
             # rows trained on, every epoch counted, as ``plan.estimate`` counts them
             hyper = card["hyperparameters"]
@@ -212,6 +284,14 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
     record["seconds"] = round(time.time() - started, 1)
     write_atomic(record_path, json.dumps(record, indent=2))
     return record
+
+
+def _origin(ex: Experiment, name: str) -> str:
+    spec = ex.data[name]
+    source = (spec.file or (f"the {spec.oracle} oracle teacher" if spec.oracle else "")
+              or (f"FireAct's {spec.import_fireact}, imported" if spec.import_fireact else "")
+              or ", ".join(spec.files))
+    return f"experiment data {name!r}: {source}" + (f", mixed {spec.mix}" if spec.mix else "")
 
 
 def _methods(card: dict) -> dict[str, int]:
@@ -261,6 +341,9 @@ def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
 
     if cell.recipe is None:
         return None
+    if cell.round:
+        made = cell.train_dir(root) / ROUND_DATA
+        return rows_of(str(made)) if made.is_file() else None
     if ex.data[cell.axes["data"]].file:
         return rows_of(ex.data[cell.axes["data"]].file)
     done = _data_folder(ex, root, cell.axes["data"]) / "done.json"
@@ -287,7 +370,9 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
         if state != "done":
             left += seconds
         upto = "<=" if cost.at_most and not trained else ""
-        train = (f"train {upto}{cost.train_steps} steps ({'done' if trained else 'to run'}), "
+        steps = "?" if cost.unknown and not trained else f"{upto}{cost.train_steps}"
+        upto = ">=" if cost.unknown and not trained else upto
+        train = (f"train {steps} steps ({'done' if trained else 'to run'}), "
                  if cell.recipe is not None else "")
         lines.append(f"{cell.name:<52} {state:<7} {train}{cost.rollouts} rollouts, "
                      f"{upto or '~'}{seconds / 60:.0f} min  eval/{cell.eval_hash}")
@@ -297,6 +382,16 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
 
 def _launch(ex: Experiment, root: Path, todo: list[Cell], search: str | None, jobs: int,
             launcher: str) -> list[dict]:
+    """Every cell, round by round: a self-improvement round's teacher is the round before."""
+    records = []
+    for number in sorted({c.round for c in todo}):
+        wave = [c for c in todo if c.round == number]
+        records += _launch_wave(ex, root, wave, search, jobs, launcher)
+    return records
+
+
+def _launch_wave(ex: Experiment, root: Path, todo: list[Cell], search: str | None, jobs: int,
+                 launcher: str) -> list[dict]:
     if launcher == "local":
         with ThreadPoolExecutor(max(1, jobs)) as pool:
             return list(pool.map(lambda c: run_cell(ex, root, c, search), todo))
