@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from fireact_eval.catalog import FINISH, SEARCH  # noqa: F401  (the grammar's action names)
 from fireact_eval.trajectory import Step, Trajectory
 
+# Where a turn's generation stops: before the observation it would invent, or a next
+# question (the tasks' YAML ``until``; tests/test_grpo.py holds the two equal).
+STOP_SEQUENCES = ("\nObservation", "\nQuestion:")
+
 __all__ = [  # the public API (docs/python-api.md)
+    "STOP_SEQUENCES",
     "FINISH",
     "SEARCH",
     "OBSERVATION",

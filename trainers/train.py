@@ -25,6 +25,7 @@ from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_mem
 from fireact_eval.trainers.encode import build_examples, pad_collate
 
 CARD = TRAINING_CARD
+METHODS = ("lora", "full", "grpo")
 RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were trained on
 # what a resumed run must share with the checkpoints it resumes (epochs and max_steps may
 # grow: that is what resuming is for; memory and logging settings change no weight)
@@ -40,7 +41,10 @@ class TrainConfig:
 
     # data
     base: str = option(MISSING, "base model: local folder or Hub name", "data")
-    data: str = option(MISSING, "chat .jsonl (messages) or alpaca .json/.jsonl", "data")
+    data: str = option(MISSING, "chat .jsonl (messages) or alpaca .json/.jsonl; for grpo, "
+                       "the dataset whose training questions it rolls out on (demo, "
+                       "hotpotqa, strategyqa, mmlu; questions=PATH in --metadata for yours)",
+                       "data")
     out: str = option(MISSING, "output folder (adapter or model, tokenizer, card)", "data")
     cutoff: int = option(CUTOFF, "max tokens per example", "data")
     train_on_inputs: bool = option(False, "also train on question and observations "
@@ -49,12 +53,33 @@ class TrainConfig:
     origin: str = option("", "where the data came from, recorded in the card (a teacher, "
                          "a self-improvement round)", "data")
     # method
-    method: str = option("lora", "lora or full fine-tuning", "method", choices=("lora", "full"))
+    method: str = option("lora", "lora or full fine-tuning on trajectories, or grpo: RL in "
+                         "our environment through TRL (--grpo-weights lora|full)", "method",
+                         choices=METHODS)
     lora_r: int = option(8, "LoRA rank", "method")
     lora_alpha: int = option(16, "LoRA alpha", "method")
     lora_dropout: float = option(0.05, "LoRA dropout", "method")
     target_modules: list[str] | str = option("all-linear", "LoRA targets: comma list or "
                                              "all-linear", "method", choices=("all-linear",))
+    # GRPO (--method grpo): TRL's GRPOTrainer, rollouts by our engine on our tools
+    grpo_weights: str = option("lora", "what GRPO updates: a LoRA adapter (the --lora-* "
+                               "options) or every weight", "grpo", choices=("lora", "full"))
+    init_adapter: str = option("", "start GRPO from this LoRA adapter (an SFT checkpoint "
+                               "of --base) and go on training it", "grpo")
+    group_size: int = option(4, "rollouts per question: GRPO's advantage is each one's "
+                             "reward against its group's mean", "grpo")
+    kl: float = option(0.0, "KL coefficient (TRL's beta) to the starting policy; 0: none, "
+                       "as TRL's default", "grpo")
+    reward: str = option("em", "em: the dataset's own score (exact match or accuracy); "
+                         "em+format: plus --format-weight for finishing with no invalid "
+                         "action", "grpo", choices=("em", "em+format"))
+    format_weight: float = option(0.1, "weight of the format term of --reward em+format",
+                                  "grpo")
+    max_turns: int = option(5, "turns per rollout before the agent is stopped", "grpo")
+    max_gen_toks: int = option(96, "tokens per turn", "grpo")
+    temperature: float = option(1.0, "sampling temperature of the rollouts", "grpo")
+    metadata: list[str] = option([], "rollout settings and questions, k=v,k=v as lm_eval "
+                                 "--metadata (search=..., noise=none, data_dir=...)", "grpo")
     # optimisation
     learning_rate: float = option(3e-4, "peak learning rate", "optimisation", flags=("--lr",))
     epochs: float = option(3.0, "passes over the data; a fraction (0.5) stops part-way",
@@ -120,6 +145,32 @@ class TrainConfig:
             raise FireactError("--epochs 0 trains nothing; give --epochs above 0 or --max-steps")
         if self.lora_dropout >= 1 or self.eval_split >= 1:
             raise FireactError("--lora-dropout and --eval-split must be below 1")
+        if self.method == "grpo":
+            self._validate_grpo()
+
+    def _validate_grpo(self) -> None:
+        if self.group_size < 2:
+            raise FireactError(f"--group-size must be at least 2 (an advantage is a reward "
+                               f"against its group's), got {self.group_size}")
+        if self.batch_size % self.group_size:
+            raise FireactError(f"--batch-size ({self.batch_size}) counts rollouts: make it a "
+                               f"multiple of --group-size ({self.group_size})")
+        for name, value in (("kl", self.kl), ("format-weight", self.format_weight),
+                            ("temperature", self.temperature)):
+            if not math.isfinite(value) or value < 0:
+                raise FireactError(f"--{name} must be a finite number >= 0, got {value}")
+        if self.temperature == 0:
+            raise FireactError("--temperature 0 samples one rollout per group: use above 0")
+        if self.max_turns < 1 or self.max_gen_toks < 1:
+            raise FireactError("--max-turns and --max-gen-toks must be at least 1")
+        if self.init_adapter and self.grpo_weights != "lora":
+            raise FireactError("--init-adapter continues a LoRA adapter: --grpo-weights lora")
+        if self.init_adapter and not Path(self.init_adapter).is_dir():
+            raise FireactError(f"--init-adapter: no adapter folder {self.init_adapter}")
+
+    def adapter(self) -> bool:
+        """Whether the output is a LoRA adapter of --base (else a whole model)."""
+        return self.method == "lora" or self.method == "grpo" and self.grpo_weights == "lora"
 
     def run_record(self, data_sha256: str) -> dict:
         return {"data_sha256": data_sha256, **{k: getattr(self, k) for k in RESUME_FIXED}}
@@ -243,7 +294,7 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
         "--metadata shots=zeroshot format=alpaca"
     common = (f"--tasks {','.join(tasks)} {{batch}} {style} "
               f"--output_path runs/{Path(out).name} --log_samples")
-    if cfg.method == "lora":
+    if cfg.adapter():
         hf = f"pretrained={cfg.base},peft={out}"
         # lm-eval turns LoRA on from lora_local_path
         vllm = (f"--model vllm --model_args pretrained={cfg.base},"
@@ -262,12 +313,16 @@ def train(cfg: TrainConfig) -> dict:
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
-    if cfg.method not in ("lora", "full"):
-        raise FireactError(f"unknown method {cfg.method!r}; valid: lora, full")
+    if cfg.method not in METHODS:
+        raise FireactError(f"unknown method {cfg.method!r}; valid: {', '.join(METHODS)}")
     cfg.validate()
     looks_local = cfg.base.startswith(("/", ".", "~")) or cfg.base.count("/") != 1
     if looks_local and not Path(cfg.base).expanduser().is_dir():
         raise FireactError(f"base model not found: {cfg.base} (a local folder or a Hub org/name)")
+    if cfg.method == "grpo":
+        from fireact_eval.trainers.grpo import train_grpo
+
+        return train_grpo(cfg)
     if not Path(cfg.data).is_file():
         raise FireactError(f"training data not found: {cfg.data}")
     data_sha256 = hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest()
@@ -329,16 +384,28 @@ def train(cfg: TrainConfig) -> dict:
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
 
     trainer.save_model(cfg.out)  # collective under FSDP / ZeRO-3: every process calls it
+    card = card_of(cfg, trainer, result, data_sha256, fmt, len(examples), host_allocator,
+                   _datasets(cfg.data))
+    card["eval_loss_last"] = next((e["eval_loss"] for e in reversed(trainer.state.log_history)
+                                   if "eval_loss" in e), None)
+    return save_card(cfg, trainer, tokenizer, card)
+
+
+def card_of(cfg: TrainConfig, trainer, result, data_sha256: str, fmt: str, examples: int,
+            host_allocator: str, datasets: list[str]) -> dict:
+    """What a checkpoint was trained from and how: the card ``lm_eval`` users read (and
+    ``results`` reads a run's training from), the same for SFT and GRPO."""
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    card = {
+    return {
         "base_model": cfg.base,
         "method": cfg.method,
-        "data": str(Path(cfg.data).resolve()),  # from wherever the card is read
+        "adapter": cfg.adapter(),  # a LoRA adapter of base_model, else a whole model
+        "data": str(Path(cfg.data).resolve()) if Path(cfg.data).is_file() else cfg.data,
         "data_sha256": data_sha256,
         "data_format": fmt,
         "data_origin": cfg.origin,
         "eval_format": "chat" if fmt == "chat" else "alpaca",
-        "examples": len(examples),
+        "examples": examples,
         "hyperparameters": {k: v for k, v in asdict(cfg).items()
                             if k not in ("base", "data", "out", "extra", "origin")},
         "train_losses": [round(x, 6) for x in losses],  # one per step
@@ -347,8 +414,6 @@ def train(cfg: TrainConfig) -> dict:
         # what a noisy per-step loss means: the mean of the first and of the last tenth
         "train_loss_start": smoothed(losses, first=True),
         "train_loss_end": smoothed(losses, first=False),
-        "eval_loss_last": next((e["eval_loss"] for e in reversed(trainer.state.log_history)
-                                if "eval_loss" in e), None),
         "global_step": result.global_step,
         "train_seconds": round(result.metrics["train_runtime"], 1),
         "tokens_per_second": round(trainer.state.num_input_tokens_seen
@@ -356,15 +421,19 @@ def train(cfg: TrainConfig) -> dict:
         "peak_memory_mb": round(peak_memory_mb()),
         "peak_memory_kind": "GPU allocated" if _on_gpu() else "RSS",
         "host_allocator": host_allocator,
-        "world_size": args.world_size,
+        "world_size": trainer.args.world_size,
         "distributed_type": trainer.accelerator.distributed_type.value,
         "fireact_eval_version": __version__,
-        "eval_commands": eval_commands(cfg, fmt, _datasets(cfg.data)),
+        "eval_commands": eval_commands(cfg, fmt, datasets),
     }
+
+
+def save_card(cfg: TrainConfig, trainer, tokenizer, card: dict) -> dict:
+    """The tokenizer, the merged model when asked, and the card, by the main process."""
     if not trainer.is_world_process_zero():
         return card
     tokenizer.save_pretrained(cfg.out)
-    if cfg.merge and cfg.method == "lora":
+    if cfg.merge and cfg.adapter():
         card["merged"] = str(_merge(cfg.base, cfg.out, tokenizer))
     write_atomic(Path(cfg.out) / CARD, json.dumps(card, indent=2))
     return card

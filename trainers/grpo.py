@@ -1,0 +1,261 @@
+"""``fireact-eval train --method grpo``: GRPO through TRL's ``GRPOTrainer``, in the
+environment the agent is evaluated in.
+
+TRL does the RL: groups of rollouts per question, each rollout's advantage its reward
+against its group's, the clipped policy objective, the optional KL to the starting policy,
+LoRA through peft, checkpoints.  This module only wires it to ours: a ``rollout_func`` that
+runs our rollout engine (``rollout.run_episodes``: the task's search tool, its noise, its
+turn limit) with the policy being trained, rewards from our scorers (the dataset's exact
+match or accuracy, optionally a format term), and each rollout turned into token ids by the
+same segments the SFT loss is masked by (``data.segments``): the agent's own turns carry
+the loss (``env_mask`` 1), the prompt and every observation none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fireact_eval.errors import FireactError
+from fireact_eval.trainers.encode import IGNORE, encode
+from fireact_eval.transcript import STOP_SEQUENCES
+
+Reward = Callable[..., list[float]]
+
+
+def rollout_settings(cfg) -> tuple[Any, dict]:
+    """The rollout settings of the dataset's task (its YAML's metadata, then ``--metadata``
+    as ``lm_eval`` reads it; zero-shot in FireAct's alpaca template unless told) and the
+    question options among them."""
+    from fireact_eval.catalog import DATASETS
+    from fireact_eval.questions import QuestionSource
+    from fireact_eval.rollout_settings import DATA_KEYS, RolloutSettings
+    from fireact_eval.tasks import base_metadata
+
+    if cfg.data not in DATASETS:
+        raise FireactError(f"--data for grpo names a dataset ({', '.join(DATASETS)}), got "
+                           f"{cfg.data!r}; your own questions: --metadata questions=PATH")
+    metadata: dict[str, Any] = {**base_metadata(cfg.data), "shots": "zeroshot",
+                                "format": "alpaca"}
+    for item in cfg.metadata:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise FireactError(f"--metadata takes key=value, got {item!r}")
+        metadata[key] = value
+    metadata["max_turns"] = cfg.max_turns
+    settings = RolloutSettings.from_metadata(metadata)
+    if settings.format == "chat" or settings.method != "react":
+        raise FireactError("grpo rolls out ReAct agents in a text prompt (format plain or "
+                           "alpaca)")
+    source = {k: v for k, v in metadata.items() if k in DATA_KEYS}
+    QuestionSource.from_metadata(source)  # a bad n or split is one line, now
+    return settings, source
+
+
+def training_docs(dataset: str, source: dict) -> list[dict]:
+    """The training questions of ``dataset`` (its ``split=train``), or ``questions=PATH``,
+    through the task system's own loader."""
+    from fireact_eval import questions
+
+    load = questions.accepts_question_file(getattr(questions, dataset))
+    docs = list(load(**{"split": "train", **source})["test"])
+    if not docs:
+        raise FireactError(f"{dataset}: no training questions")
+    return docs
+
+
+def policy_generate(model: Any, tokenizer: Any, temperature: float) -> Callable:
+    """The engine's ``generate`` (one batched call over (context, gen_kwargs) pairs) by the
+    policy being trained: sampled, stopped at the task's stop strings, as lm-eval's hf
+    backend would return it."""
+    import torch
+
+    def generate(requests: list[tuple[str, dict]]) -> list[str]:
+        kwargs = requests[0][1]
+        until = list(kwargs.get("until", STOP_SEQUENCES))
+        tokenizer.padding_side = "left"
+        batch = tokenizer([context for context, _ in requests], return_tensors="pt",
+                          padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            out = model.generate(**batch, do_sample=True, temperature=temperature,
+                                 max_new_tokens=int(kwargs.get("max_gen_toks", 96)),
+                                 stop_strings=until, tokenizer=tokenizer,
+                                 pad_token_id=tokenizer.pad_token_id)
+        texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
+                                       skip_special_tokens=True)
+        return [_cut(text, until) for text in texts]
+
+    return generate
+
+
+def _cut(text: str, until: Sequence[str]) -> str:
+    for stop in until:
+        text = text.split(stop, 1)[0]
+    return text
+
+
+def rollout_ids(prompt: str, steps: Sequence, tokenizer: Any, cutoff: int
+                ) -> tuple[list[int], list[int], list[int]]:
+    """A rollout as TRL takes it: prompt ids, completion ids and the completion's mask
+    (1: the agent wrote it and it carries the loss; 0: an observation), tokenized piece by
+    piece exactly as ``trainers.encode`` tokenizes a training row of it for SFT."""
+    from fireact_eval.data.segments import rollout_segments
+
+    segments = rollout_segments(prompt, steps)
+    leading = 0
+    while leading < len(segments) and not segments[leading][1]:
+        leading += 1
+    context = sum(len(tokenizer(text, add_special_tokens=False)["input_ids"])
+                  for text, _ in segments[:leading])
+    encoded = encode(segments, tokenizer, cutoff, train_on_inputs=False)
+    ids, labels = encoded["input_ids"], encoded["labels"]
+    return ids[:context], ids[context:], [int(label != IGNORE) for label in labels[context:]]
+
+
+def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff: int,
+                      temperature: float, max_gen_toks: int) -> Callable:
+    """TRL's ``rollout_func``: each prompt it is given (its sampler repeats every question
+    ``group_size`` times) rolled out once by our engine, with what the rewards read."""
+    from fireact_eval.rollout import run_episodes
+    from fireact_eval.scoring import tries_correct
+
+    pools: dict = {}
+    gen_kwargs = {"until": list(STOP_SEQUENCES), "max_gen_toks": max_gen_toks}
+
+    def rollout(prompts: list[str], trainer: Any) -> dict[str, list]:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        tokenizer = trainer.processing_class
+        step = trainer.state.global_step
+        # each rollout's noise its own: by question, training step and place in the batch
+        episodes = [settings.episode(p, gen_kwargs, f"{docs[p].get('id', p)}:{step}:{i}", pools)
+                    for i, p in enumerate(prompts)]
+        trajectories = run_episodes(episodes, policy_generate(model, tokenizer, temperature),
+                                    progress=False)
+        out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "env_mask": [],
+                                "correct": [], "well_formed": []}
+        for prompt, trajectory in zip(prompts, trajectories, strict=True):
+            prompt_ids, completion_ids, mask = rollout_ids(prompt, trajectory.steps,
+                                                           tokenizer, cutoff)
+            out["prompt_ids"].append(prompt_ids)
+            out["completion_ids"].append(completion_ids)
+            out["env_mask"].append(mask)
+            [right] = tries_correct(dataset, docs[prompt], [trajectory])
+            out["correct"].append(float(right))
+            out["well_formed"].append(float(trajectory.finished
+                                            and not trajectory.invalid_actions))
+        out["logprobs"] = None  # TRL scores the ids itself (no importance correction)
+        return out
+
+    return rollout
+
+
+def correctness(completions: list, correct: list[float], **_: Any) -> list[float]:
+    """The dataset's own score of each rollout: exact match (HotpotQA, Bamboogle, the
+    demo) or accuracy (StrategyQA, MMLU)."""
+    return list(correct)
+
+
+def well_formed(completions: list, well_formed: list[float], **_: Any) -> list[float]:
+    """1 for a rollout that finished with no invalid action."""
+    return list(well_formed)
+
+
+def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
+    """GRPO from ``cfg.base`` (or its ``init_adapter``), the card written as SFT writes it.
+    ``rewards`` replaces the reward functions (Python only: the tests' constant reward)."""
+    from fireact_eval.trainers.train import card_of, save_card
+
+    trainer, run = build_trainer(cfg, rewards)
+    result = trainer.train(resume_from_checkpoint=str(run["resume_from"])
+                           if run["resume_from"] else None)
+    trainer.save_model(cfg.out)
+    card = card_of(cfg, trainer, result, run["data_sha256"], "alpaca", run["questions"],
+                   run["host_allocator"], [cfg.data])
+    history = trainer.state.log_history
+    card["rewards"] = [round(e["reward"], 4) for e in history if "reward" in e]  # per step
+    card["rollout_settings"] = run["settings"].as_metadata()
+    return save_card(cfg, trainer, trainer.processing_class, card)
+
+
+def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
+    """TRL's trainer, wired to our environment, and what the card records of the run."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from fireact_eval.jsonio import write_atomic
+    from fireact_eval.prompts import build_prompt
+    from fireact_eval.trainers.allocator import active, return_freed_memory
+    from fireact_eval.trainers.train import RUN_RECORD, _check_resume, _checkpointing, _precision
+
+    try:
+        from trl import GRPOConfig, GRPOTrainer
+    except ImportError:
+        raise FireactError("--method grpo needs TRL: pip install 'fireact-eval[rl]'") from None
+    settings, source = rollout_settings(cfg)
+    docs = training_docs(cfg.data, source)
+    docs = docs[:cfg.limit] if cfg.limit else docs
+    settings.build_tools()  # a missing corpus or index fails before the model loads
+    by_prompt = {build_prompt(d["question"], settings.method, settings.shots, settings.format,
+                              settings.family): d for d in docs}
+    data_sha256 = hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()
+                                 ).hexdigest()
+    record = cfg.run_record(data_sha256)
+    resume_from = _check_resume(cfg, record)
+    mapped = return_freed_memory(cfg.mmap_threshold_kb)
+    host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    set_seed(cfg.seed)
+    model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
+    peft_config = None
+    if cfg.init_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
+    elif cfg.grpo_weights == "lora":
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                 lora_dropout=cfg.lora_dropout,
+                                 target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    reward_funcs = rewards or [correctness, *([well_formed] if cfg.reward == "em+format"
+                                              else [])]
+    args = GRPOConfig(
+        output_dir=str(Path(cfg.out) / "checkpoints"),
+        num_generations=cfg.group_size,
+        beta=cfg.kl,
+        temperature=cfg.temperature,
+        max_completion_length=cfg.cutoff,
+        reward_weights=None if rewards else [1.0, cfg.format_weight][:len(reward_funcs)],
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        report_to=cfg.report_to,
+        seed=cfg.seed,
+        **_checkpointing(cfg.gradient_checkpointing),
+        **{"bf16": False, **_precision(cfg.bf16)},  # TRL's own default is bf16 on
+        **cfg.extra,
+    )
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
+        train_dataset=datasets.Dataset.from_list([{"prompt": p} for p in by_prompt]),
+        peft_config=peft_config,
+        rollout_func=make_rollout_func(settings, by_prompt, cfg.data, cfg.cutoff,
+                                       cfg.temperature, cfg.max_gen_toks),
+    )
+    if trainer.is_world_process_zero():
+        write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(record, indent=2))
+    return trainer, {"resume_from": resume_from, "data_sha256": data_sha256,
+                     "questions": len(docs), "host_allocator": host_allocator,
+                     "settings": settings}
