@@ -126,6 +126,23 @@ def test_a_mix_of_fireacts_imported_file_keeps_the_methods_it_names(tmp_path, tr
     assert len(whole) == len(react) + 3  # decontaminated: the demo's own question dropped
 
 
+def test_the_demos_oracle_is_a_data_source(tmp_path, train_file):
+    """``oracle: demo``: the demo's oracle teacher writes one trajectory per training
+    question (32), named by the questions and the corpus it searched."""
+    from fireact_eval.data.examples import read_examples
+    from fireact_eval.experiment.plan import data_identity
+    from fireact_eval.experiment.runner import plan_lines, prepared_data
+
+    ex = load(grid(tmp_path, "smollm2", train_file, data={"gold": {"oracle": "demo"}},
+                   **{"axes.size": [0]}))
+    assert set(data_identity(ex, "gold")) == {"oracle", "questions", "corpus"}
+    assert "train 160 steps" in plan_lines(ex, tmp_path / "out")[1]  # 32 rows, 40 epochs, 8
+    made, _ = read_examples(prepared_data(ex, tmp_path / "out", "gold"))
+    assert len(made) == 32 and all(e.steps[-1].action == "finish" for e in made)
+    with pytest.raises(FireactError, match="data.gold.oracle: demo"):
+        load(grid(tmp_path, "smollm2", train_file, data={"gold": {"oracle": "gpt-4"}}))
+
+
 def test_cells_are_named_by_what_changes_them(tmp_path, train_file):
     """An evaluation setting changes the evaluation folders only: the trained checkpoints
     are reused; a training setting changes both."""

@@ -93,6 +93,12 @@ def data_identity(ex: Experiment, name: str) -> dict:
     spec = ex.data[name]
     if spec.file:
         return {"file": file_sha256(spec.file)}
+    if spec.oracle:  # what the oracle writes: the questions, and the corpus it searches
+        from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
+        from fireact_eval.tools.local_search import DEMO_CORPUS
+
+        return {"oracle": spec.oracle, "questions": file_sha256(str(DEMO_TRAIN_QUESTIONS)),
+                "corpus": file_sha256(str(DEMO_CORPUS))}
     if spec.import_fireact:
         return {"import_fireact": file_sha256(spec.import_fireact),
                 "decontaminated_against": spec.data_dir, **({"mix": spec.mix} if spec.mix
@@ -129,6 +135,12 @@ def cells(ex: Experiment) -> list[Cell]:
     return found
 
 
+def _oracle_questions() -> str:
+    from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
+
+    return str(DEMO_TRAIN_QUESTIONS)  # one oracle trajectory per question
+
+
 def rows_of(path: str) -> int:
     from fireact_eval.data.examples import read_rows
 
@@ -163,11 +175,12 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
         if available is None:
             available = sum(rows_of(f) for f in ([spec.file] if spec.file else
                                                  [spec.import_fireact] if spec.import_fireact
+                                                 else [_oracle_questions()] if spec.oracle
                                                  else spec.files))
             # an import drops rows (decontamination), a mix keeps some: the made file
             # has at most the sources' rows, and a mix may have fewer than ``size``
-            at_most = not spec.file and (not cell.axes["size"] or bool(spec.mix)
-                                         or cell.axes["size"] > available)
+            at_most = not (spec.file or spec.oracle) and (
+                not cell.axes["size"] or bool(spec.mix) or cell.axes["size"] > available)
         size = 0 if cell.round else cell.axes["size"]  # a round trains on all it made
         rows = min(size or available, available)
         per_step = int(ex.train.get("batch_size", 4)) * int(ex.train.get("grad_accum", 1))
