@@ -1,4 +1,5 @@
-"""Figures for a report: the leaderboard as grouped bars (matplotlib, no display needed)."""
+"""Figures for a report: the leaderboard as grouped bars, a curve (EM against training
+trajectories, against rounds) as lines (matplotlib, no display needed)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from fireact_eval.jsonio import write_atomic
 
 
 def plot_table(table: pd.DataFrame, out: str | Path, title: str = "",
-               ylabel: str = "score") -> Path:
+               ylabel: str = "score", curve: bool = False) -> Path:
     """Grouped bars: a group per score column (dataset, or noise setting), a bar per row,
-    each with its interval (``X_low`` / ``X_high``) as an error bar."""
+    each with its interval (``X_low`` / ``X_high``) as an error bar.  ``curve``: a line per
+    row across the columns in their order (Figure 3's sizes, the rounds), each point with
+    its interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +33,13 @@ def plot_table(table: pd.DataFrame, out: str | Path, title: str = "",
     above = (table[[f"{c}_high" for c in columns]].to_numpy() - table[columns]).set_axis(labels)
     errors = np.stack([below.T.to_numpy(), above.T.to_numpy()], axis=1).transpose(2, 1, 0)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.4 * data.size), 4))
-    data.T.plot.bar(ax=ax, rot=0, width=0.8, yerr=np.nan_to_num(errors), capsize=3)
+    if curve:
+        for number, label in enumerate(labels):
+            ax.errorbar(range(len(columns)), data.loc[label], capsize=3, marker="o",
+                        yerr=np.nan_to_num(errors[number]), label=label)
+        ax.set_xticks(range(len(columns)), [str(c) for c in columns])
+    else:
+        data.T.plot.bar(ax=ax, rot=0, width=0.8, yerr=np.nan_to_num(errors), capsize=3)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize="small", loc="best")

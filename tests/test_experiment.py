@@ -357,6 +357,10 @@ def test_table_and_figure_shapes_from_an_experiment_folder(tmp_path):
     assert point["0"] == 0.25 and point["100"] == 0.5 and point["100_low"] < 0.5
     assert point["all"] == 0.75 and point["1000"] == 1.0  # size 0 is all: not the prompted
     assert [c for c in curve.columns if "_" not in c] == ["0", "100", "1000", "all"]
+    from fireact_eval.results.plots import plot_table
+
+    drawn = plot_table(curve, tmp_path / "figure3.png", curve=True)  # a line per row
+    assert drawn.read_bytes()[:4] == b"\x89PNG" and drawn.stat().st_size > 5000
 
 
 def test_the_papers_numbers_stand_beside_ours_only_where_the_design_matches():

@@ -20,8 +20,9 @@ def _results_import(args: argparse.Namespace) -> None:
         print(f"{path} -> {folder}")
 
 
-# the shapes drawn as bars
+# the shapes drawn: as bars, or (CURVES) as a line per row across the columns
 PLOTTED = ("leaderboard", "robustness", "repeats", "figure3", "figure4", "table5", "rounds")
+CURVES = ("figure3", "rounds")
 
 
 def _results(args: argparse.Namespace) -> None:
@@ -39,7 +40,7 @@ def _results(args: argparse.Namespace) -> None:
         from fireact_eval.results.plots import plot_table
 
         out = args.out or f"{args.shape}.png"
-        print(f"wrote {plot_table(table, out, title=args.shape)}")
+        print(f"wrote {plot_table(table, out, title=args.shape, curve=args.shape in CURVES)}")
         return
     out = str(args.out or "")
     if out.endswith(".csv"):
