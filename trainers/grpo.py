@@ -183,12 +183,17 @@ def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
 def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
     """TRL's trainer, wired to our environment, and what the card records of the run."""
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM, set_seed
 
     from fireact_eval.jsonio import write_atomic
     from fireact_eval.prompts import build_prompt
-    from fireact_eval.trainers.allocator import active, return_freed_memory
-    from fireact_eval.trainers.train import RUN_RECORD, _check_resume, _checkpointing, _precision
+    from fireact_eval.trainers.train import (
+        RUN_RECORD,
+        _precision,
+        lora_config,
+        run_arguments,
+        start_run,
+    )
 
     try:
         from trl import GRPOConfig, GRPOTrainer
@@ -202,14 +207,8 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
                               settings.family): d for d in docs}
     data_sha256 = hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()
                                  ).hexdigest()
-    record = cfg.run_record(data_sha256)
-    resume_from = _check_resume(cfg, record)
-    mapped = return_freed_memory(cfg.mmap_threshold_kb)
-    host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
-
-    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    run = start_run(cfg, data_sha256)
+    tokenizer = run.tokenizer
     set_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     peft_config = None
@@ -218,32 +217,16 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
 
         model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
     elif cfg.grpo_weights == "lora":
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                 lora_dropout=cfg.lora_dropout,
-                                 target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+        peft_config = lora_config(cfg)
     reward_funcs = rewards or [correctness, *([well_formed] if cfg.reward == "em+format"
                                               else [])]
     args = GRPOConfig(
-        output_dir=str(Path(cfg.out) / "checkpoints"),
+        **run_arguments(cfg),
         num_generations=cfg.group_size,
         beta=cfg.kl,
         temperature=cfg.temperature,
         max_completion_length=cfg.cutoff,
         reward_weights=None if rewards else [1.0, cfg.format_weight][:len(reward_funcs)],
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.warmup,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        report_to=cfg.report_to,
-        seed=cfg.seed,
-        **_checkpointing(cfg.gradient_checkpointing),
         **{"bf16": False, **_precision(cfg.bf16)},  # TRL's own default is bf16 on
         **cfg.extra,
     )
@@ -255,7 +238,7 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
                                        cfg.temperature, cfg.max_gen_toks),
     )
     if trainer.is_world_process_zero():
-        write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(record, indent=2))
-    return trainer, {"resume_from": resume_from, "data_sha256": data_sha256,
-                     "questions": len(docs), "host_allocator": host_allocator,
+        write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(run.record, indent=2))
+    return trainer, {"resume_from": run.resume_from, "data_sha256": data_sha256,
+                     "questions": len(docs), "host_allocator": run.host_allocator,
                      "settings": settings}

@@ -311,7 +311,7 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
 def train(cfg: TrainConfig) -> dict:
     """Train, save the adapter (or model), tokenizer and card; return the card."""
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
+    from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
 
     if cfg.method not in METHODS:
         raise FireactError(f"unknown method {cfg.method!r}; valid: {', '.join(METHODS)}")
@@ -326,50 +326,31 @@ def train(cfg: TrainConfig) -> dict:
     if not Path(cfg.data).is_file():
         raise FireactError(f"training data not found: {cfg.data}")
     data_sha256 = hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest()
-    record = cfg.run_record(data_sha256)
-    resume_from = _check_resume(cfg, record)
-    mapped = return_freed_memory(cfg.mmap_threshold_kb)
-    host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
-    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    run = start_run(cfg, data_sha256)
+    record, resume_from, host_allocator = run.record, run.resume_from, run.host_allocator
+    tokenizer = run.tokenizer
     examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs,
                                    limit=cfg.limit)
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     if cfg.method == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
         set_seed(cfg.seed)  # the adapter's random init: the Trainer seeds only after it
         with warnings.catch_warnings():  # peft asks transformers 5 by the old name, each run
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
                                     FutureWarning)
-            model = get_peft_model(model, LoraConfig(
-                r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                target_modules=cfg.target_modules, task_type="CAUSAL_LM",
-            ))
+            model = get_peft_model(model, lora_config(cfg))
 
     dataset = datasets.Dataset.from_list(examples)
     splits = (dataset.train_test_split(test_size=cfg.eval_split, seed=cfg.seed)
               if cfg.eval_split > 0 else {"train": dataset})
     args = TrainingArguments(
-        output_dir=str(Path(cfg.out) / "checkpoints"),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size,
+        **run_arguments(cfg),
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.warmup,
         train_sampling_strategy="group_by_length",  # rows of like length share a batch
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
         eval_strategy="epoch" if "test" in splits else "no",
-        report_to=cfg.report_to,
-        seed=cfg.seed,
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,  # every trainable (LoRA) weight is used each step
-        **_checkpointing(cfg.gradient_checkpointing),
         dataloader_pin_memory=_on_gpu(),  # pinned host memory only helps a copy to a GPU
         include_num_input_tokens_seen="non_padding",
         **_precision(cfg.bf16),
@@ -389,6 +370,48 @@ def train(cfg: TrainConfig) -> dict:
     card["eval_loss_last"] = next((e["eval_loss"] for e in reversed(trainer.state.log_history)
                                    if "eval_loss" in e), None)
     return save_card(cfg, trainer, tokenizer, card)
+
+
+@dataclass
+class RunStart:
+    """What every training run (SFT or GRPO) settles before its model loads."""
+
+    record: dict  # what checkpoints of this run must share to be resumed
+    resume_from: Path | None
+    host_allocator: str
+    tokenizer: object
+
+
+def start_run(cfg: TrainConfig, data_sha256: str) -> RunStart:
+    """The run record, the checkpoint to resume (refusing one of other settings), the host
+    allocator's policy, and the tokenizer with a pad token."""
+    from transformers import AutoTokenizer
+
+    record = cfg.run_record(data_sha256)
+    resume_from = _check_resume(cfg, record)
+    mapped = return_freed_memory(cfg.mmap_threshold_kb)
+    host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return RunStart(record, resume_from, host_allocator, tokenizer)
+
+
+def run_arguments(cfg: TrainConfig) -> dict:
+    """The TrainingArguments SFT and GRPO (TRL's GRPOConfig is a TrainingArguments) share."""
+    return {"output_dir": str(Path(cfg.out) / "checkpoints"), "num_train_epochs": cfg.epochs,
+            "max_steps": cfg.max_steps or -1, "per_device_train_batch_size": cfg.batch_size,
+            "gradient_accumulation_steps": cfg.grad_accum, "learning_rate": cfg.learning_rate,
+            "warmup_steps": cfg.warmup, "logging_steps": 1, "save_strategy": "steps",
+            "save_steps": cfg.save_steps, "report_to": cfg.report_to, "seed": cfg.seed,
+            **_checkpointing(cfg.gradient_checkpointing)}
+
+
+def lora_config(cfg: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
 
 
 def card_of(cfg: TrainConfig, trainer, result, data_sha256: str, fmt: str, examples: int,
