@@ -104,14 +104,10 @@ def rollout_ids(prompt: str, steps: Sequence, tokenizer: Any, cutoff: int
     piece exactly as ``trainers.encode`` tokenizes a training row of it for SFT."""
     from fireact_eval.data.segments import rollout_segments
 
-    segments = rollout_segments(prompt, steps)
-    leading = 0
-    while leading < len(segments) and not segments[leading][1]:
-        leading += 1
-    context = sum(len(tokenizer(text, add_special_tokens=False)["input_ids"])
-                  for text, _ in segments[:leading])
-    encoded = encode(segments, tokenizer, cutoff, train_on_inputs=False)
+    encoded = encode(rollout_segments(prompt, steps), tokenizer, cutoff, train_on_inputs=False)
     ids, labels = encoded["input_ids"], encoded["labels"]
+    # the prompt is what comes before the agent's first own token
+    context = next((i for i, label in enumerate(labels) if label != IGNORE), len(ids))
     return ids[:context], ids[context:], [int(label != IGNORE) for label in labels[context:]]
 
 

@@ -96,7 +96,13 @@ def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
             made.parent.mkdir()
             _run([*CLI, "data", "mix", *sources, "--mix", spec.mix, "--out", str(made)], log)
         write_atomic(done, json.dumps({"file": str(made.relative_to(folder))}))
-    return folder / read_json(done, "data record")["file"]
+    return _made(folder)
+
+
+def _made(folder: Path) -> Path | None:
+    """The file a data folder's ``done.json`` says it made; None while it is not made."""
+    done = folder / "done.json"
+    return folder / read_json(done, "data record")["file"] if done.is_file() else None
 
 
 def prepared_search(ex: Experiment, root: Path) -> str | None:
@@ -136,23 +142,38 @@ def _train_flags(options: dict) -> list[str]:
     return flags
 
 
-def _lm_eval_command(cell: Cell, model_args: str, search: str | None, out: Path) -> list[str]:
-    spec = cell.evaluation
-    metadata = {**spec["metadata"]}
+def _pairs(values: dict) -> list[str]:
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def _eval_model_args(cell: Cell, model_args: str) -> str:
+    """A checkpoint's model args and the evaluation's own (dtype, ...), as lm-eval takes them."""
+    return ",".join([model_args, *_pairs(cell.evaluation["model_args"])])
+
+
+def _eval_metadata(cell: Cell, search: str | None, **more) -> dict:
+    """The evaluation's ``--metadata``, ``search: replay`` made the experiment's index."""
+    metadata = {**cell.evaluation["metadata"], **more}
     if metadata.get("search") == "replay":
         metadata["search"] = search
+    return metadata
+
+
+def _lm_eval_command(cell: Cell, model_args: str, search: str | None, out: Path) -> list[str]:
+    spec = cell.evaluation
+    metadata = _eval_metadata(cell, search)
     python = os.environ.get("FIREACT_EVAL_LM_EVAL_PYTHON", sys.executable)  # vllm's venv
     command = [python, "-m", "lm_eval", "--model", spec["model"], "--model_args",
-               ",".join([model_args, *(f"{k}={v}" for k, v in spec["model_args"].items())]),
+               _eval_model_args(cell, model_args),
                "--tasks", ",".join(cell.tasks()), "--device", spec["device"],
                "--batch_size", str(spec["batch_size"]), "--output_path", str(out / "results"),
                "--log_samples", "--use_cache", str(out / "turn_cache")]
     if spec["limit"]:
         command += ["--limit", str(spec["limit"])]
     if metadata:
-        command += ["--metadata", *(f"{k}={v}" for k, v in metadata.items())]
+        command += ["--metadata", *_pairs(metadata)]
     if spec["gen_kwargs"]:
-        command += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in spec["gen_kwargs"].items())]
+        command += ["--gen_kwargs", ",".join(_pairs(spec["gen_kwargs"]))]
     return command
 
 
@@ -175,11 +196,6 @@ def tuned_model_args(backend: str, base: str, model: Path, card: dict) -> str:
 ROUND_DATA = "data.json"  # a round's training file, in its training folder
 
 
-def _eval_model_args(cell: Cell, model_args: str) -> str:
-    extra = ",".join(f"{k}={v}" for k, v in cell.evaluation["model_args"].items())
-    return f"{model_args},{extra}" if extra else model_args
-
-
 def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: str | None,
                log: Path) -> tuple[Path, str]:
     """A round's training file and where it came from: the previous round's checkpoint as
@@ -199,19 +215,17 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
         raise FireactError(f"its teacher, {previous.name}, has no trained model (see its "
                            "cell's log)")
     card = read_json(teacher / CARD, "training card")
-    metadata = {**evaluation["metadata"], **spec.metadata, "repeats": spec.repeats}
-    if search and metadata.get("search") == "replay":
-        metadata["search"] = search
+    metadata = _eval_metadata(cell, search, **spec.metadata, repeats=spec.repeats)
     generated = folder / "generated"
     base = base_path(cell.axes["base"])
     _run([*CLI, "generate", "--out", str(generated), "--model", evaluation["model"],
           "--model-args", _eval_model_args(cell, tuned_model_args(
               evaluation["model"], base, teacher, card)),
           "--batch-size", str(evaluation["batch_size"]), "--device", evaluation["device"],
-          "--gen-kwargs", ",".join([*(f"{k}={v}" for k, v in evaluation["gen_kwargs"].items()),
-                                    spec.gen_kwargs]), "--tasks", ",".join(spec.tasks),
+          "--gen-kwargs", ",".join([*_pairs(evaluation["gen_kwargs"]), spec.gen_kwargs]),
+          "--tasks", ",".join(spec.tasks),
           "--methods", ",".join(spec.methods), "--n", str(spec.n),
-          "--metadata", ",".join(f"{k}={v}" for k, v in metadata.items()),
+          "--metadata", ",".join(_pairs(metadata)),
           *(["--data-dir", str(metadata["data_dir"])] if metadata.get("data_dir") else []),
           *(["--against", ",".join(spec.against)] if spec.against else []),
           *(["--keep-contaminated"] if spec.keep_contaminated else [])], log)
@@ -346,10 +360,8 @@ def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
         return rows_of(str(made)) if made.is_file() else None
     if ex.data[cell.axes["data"]].file:
         return rows_of(ex.data[cell.axes["data"]].file)
-    done = _data_folder(ex, root, cell.axes["data"]) / "done.json"
-    if not done.is_file():
-        return None
-    return rows_of(done.parent / read_json(done, "data record")["file"])
+    made = _made(_data_folder(ex, root, cell.axes["data"]))
+    return rows_of(str(made)) if made else None
 
 
 def plan_lines(ex: Experiment, root: Path) -> list[str]:
