@@ -61,6 +61,18 @@ def test_the_stop_strings_are_the_tasks():
     assert tuple(until) == STOP_SEQUENCES
 
 
+def test_grpo_trains_on_a_datasets_own_training_split():
+    """``--data demo`` with no questions file: the demo's 32 training questions, none of
+    them a test question, read by the task system's loader."""
+    from fireact_eval import questions
+    from fireact_eval.trainers.grpo import training_docs
+
+    docs = training_docs("demo", {})
+    test = {doc["question"] for doc in questions.demo()["test"]}
+    assert len(docs) == 32 and not test & {doc["question"] for doc in docs}
+    assert len(training_docs("demo", {"n": "5"})) == 5
+
+
 def test_a_rollouts_loss_mask_is_the_sft_loss_mask(tiny_model):
     """The ids and mask GRPO trains a rollout with are, token for token, the ids and labels
     SFT trains the same trajectory with; every observation token is masked."""

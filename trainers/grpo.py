@@ -60,7 +60,7 @@ def training_docs(dataset: str, source: dict) -> list[dict]:
     through the task system's own loader."""
     from fireact_eval import questions
 
-    load = questions.accepts_question_file(getattr(questions, dataset))
+    load = getattr(questions, dataset)  # already a hook: accepts_question_file
     docs = list(load(**{"split": "train", **source})["test"])
     if not docs:
         raise FireactError(f"{dataset}: no training questions")
