@@ -73,6 +73,20 @@ def test_grpo_trains_on_a_datasets_own_training_split():
     assert len(training_docs("demo", {"n": "5"})) == 5
 
 
+def test_a_continued_adapter_keeps_its_rank_in_the_card_and_the_vllm_command(tmp_path):
+    from fireact_eval.trainers.grpo import continuing
+    from fireact_eval.trainers.train import eval_commands
+
+    sft = tmp_path / "sft"
+    sft.mkdir()
+    (sft / "adapter_config.json").write_text(json.dumps({"r": 16, "lora_alpha": 32,
+                                                         "lora_dropout": 0.05}))
+    cfg = continuing(TrainConfig(base="b", data="demo", out=str(tmp_path / "o"),
+                                 method="grpo", init_adapter=str(sft), lora_r=8))
+    assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) == (16, 32, 0.05)
+    assert "max_lora_rank=16" in eval_commands(cfg, "alpaca", ["demo"])[1]
+
+
 def test_a_rollouts_loss_mask_is_the_sft_loss_mask(tiny_model):
     """The ids and mask GRPO trains a rollout with are, token for token, the ids and labels
     SFT trains the same trajectory with; every observation token is masked."""
@@ -187,6 +201,7 @@ def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model
     (["--group-size", "4", "--batch-size", "6"], "multiple of --group-size"),
     (["--temperature", "0"], "--temperature 0"),
     (["--data", "nosuch"], "--data for grpo names a dataset"),
+    (["--init-adapter", "."], "is not a LoRA adapter folder"),
 ])
 def test_bad_grpo_settings_are_one_line_before_a_model_loads(tmp_path, flags, message):
     proc = subprocess.run(

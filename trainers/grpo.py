@@ -13,6 +13,7 @@ the loss (``env_mask`` 1), the prompt and every observation none.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -159,11 +160,26 @@ def well_formed(completions: list, well_formed: list[float], **_: Any) -> list[f
     return list(well_formed)
 
 
+def continuing(cfg):
+    """``cfg`` with the LoRA shape of its ``--init-adapter`` (rank, alpha, dropout), which
+    the continued adapter keeps whatever ``--lora-r`` says: the card and the vLLM command
+    (its ``max_lora_rank``) must name the adapter that is saved."""
+    if not cfg.init_adapter:
+        return cfg
+    from fireact_eval.jsonio import read_json
+
+    adapter = read_json(Path(cfg.init_adapter) / "adapter_config.json", "--init-adapter")
+    return dataclasses.replace(cfg, lora_r=int(adapter["r"]),
+                               lora_alpha=int(adapter["lora_alpha"]),
+                               lora_dropout=float(adapter.get("lora_dropout", 0.0)))
+
+
 def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
     """GRPO from ``cfg.base`` (or its ``init_adapter``), the card written as SFT writes it.
     ``rewards`` replaces the reward functions (Python only: the tests' constant reward)."""
     from fireact_eval.trainers.train import card_of, save_card
 
+    cfg = continuing(cfg)
     trainer, run = build_trainer(cfg, rewards)
     result = trainer.train(resume_from_checkpoint=str(run["resume_from"])
                            if run["resume_from"] else None)

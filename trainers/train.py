@@ -165,8 +165,9 @@ class TrainConfig:
             raise FireactError("--max-turns and --max-gen-toks must be at least 1")
         if self.init_adapter and self.grpo_weights != "lora":
             raise FireactError("--init-adapter continues a LoRA adapter: --grpo-weights lora")
-        if self.init_adapter and not Path(self.init_adapter).is_dir():
-            raise FireactError(f"--init-adapter: no adapter folder {self.init_adapter}")
+        if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
+            raise FireactError(f"--init-adapter: {self.init_adapter} is not a LoRA adapter "
+                               "folder (no adapter_config.json)")
 
     def adapter(self) -> bool:
         """Whether the output is a LoRA adapter of --base (else a whole model)."""
