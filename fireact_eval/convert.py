@@ -21,6 +21,7 @@ from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample, read_samples, samples_files
 from fireact_eval.trajectory import Trajectory
+from fireact_eval.transcript import one_call
 
 
 def is_success(trajectory: Trajectory, correct: bool) -> bool:
@@ -53,6 +54,7 @@ class ConvertReport:
     kept: Counter
     out: Path
     decontamination: DecontaminationReport | None = None
+    malformed: int | None = None  # successful tries dropped by strict_format (None: off)
 
     def lines(self) -> list[str]:
         rows = [f"{task:<32} {method:<10} {self.kept[(task, method)]:>6} / {n}"
@@ -60,6 +62,9 @@ class ConvertReport:
         total = f"{sum(self.kept.values())} training rows -> {self.out}"
         checked = (self.decontamination.lines() if self.decontamination is not None
                    else ["decontamination: off"])
+        if self.malformed is not None:
+            checked.append(f"strict format: {self.malformed} successful tries dropped (an "
+                           "action line that is not one tool[argument])")
         return ["task                             method       kept / rollouts", *rows,
                 *checked, total]
 
@@ -67,16 +72,18 @@ class ConvertReport:
 def convert(
     paths: Iterable[str | Path], out: str | Path, fmt: str = "alpaca",
     methods: Iterable[str] = TRAINING_METHODS, keep_failed: bool = False,
-    index: EvalIndex | None = None,
+    index: EvalIndex | None = None, strict_format: bool = False,
 ) -> ConvertReport:
     """Write successful rollouts as alpaca JSON (``fmt="alpaca"``) or chat JSONL (``"chat"``);
-    with an ``index`` of the evaluation sets, drop the questions found in one.  A run with
-    ``repeats`` gives every successful try (distinct transcripts of one question are
-    distinct rows; identical ones one)."""
+    with an ``index`` of the evaluation sets, drop the questions found in one; with
+    ``strict_format``, drop a successful try with any action line that is not one call
+    (``transcript.one_call``).  A run with ``repeats`` gives every successful try (distinct
+    transcripts of one question are distinct rows; identical ones one)."""
     if fmt not in DATA_FORMATS:
         raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(DATA_FORMATS)}")
     methods = tuple(methods)
     seen: Counter = Counter()
+    malformed = 0
     examples: dict[str, Example] = {}
     tasks: dict[str, tuple[str, str]] = {}
     for logged in teacher_samples(paths):
@@ -88,16 +95,22 @@ def convert(
             if example.method not in methods or not (is_success(trajectory, correct)
                                                      or keep_failed):
                 continue
+            if strict_format and not all(one_call(step) for step in trajectory.steps):
+                malformed += 1
+                continue
             if example.key() in examples:  # the same file twice, or a try like another
                 continue
             examples[example.key()] = example
     if not examples:
         raise FireactError("no successful rollouts to convert (of "
-                           f"{sum(seen.values())} read; methods: {', '.join(methods)})")
+                           f"{sum(seen.values())} read; methods: {', '.join(methods)}"
+                           + (f"; {malformed} dropped by strict format" if malformed else "")
+                           + ")")
     chosen, report = list(examples.values()), None
     if index is not None:
         chosen, report = decontaminate(chosen, index)
     if not chosen:
         raise FireactError("every successful rollout was of an evaluation question")
     write_examples(chosen, out, fmt)  # whole or not at all
-    return ConvertReport(seen, Counter(tasks[e.key()] for e in chosen), Path(out), report)
+    return ConvertReport(seen, Counter(tasks[e.key()] for e in chosen), Path(out), report,
+                         malformed if strict_format else None)

@@ -83,6 +83,9 @@ class GenerateConfig:
     against: list[str] = option([], "the evaluation sets to drop questions of (default: "
                                 "every one shipped: hotpotqa, bamboogle, strategyqa, mmlu, "
                                 "demo)", "output")
+    strict_format: bool = option(False, "drop a successful try with an action line that is "
+                                 "not one tool[argument] (a model's own sampled tries)",
+                                 "output")
     extra: dict = field(default_factory=dict)  # more simple_evaluate arguments, Python only
 
     def pairs(self) -> list[tuple[str, str]]:
@@ -170,4 +173,4 @@ def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
             _run_pair(lm, cfg, task, method, pair_dir(out, task, method))
     return convert([pair_dir(out, t, m) for t, m in pairs],
                    out / f"train.{data_file_suffix(cfg.format)}",
-                   cfg.format, cfg.methods, index=index)
+                   cfg.format, cfg.methods, index=index, strict_format=cfg.strict_format)

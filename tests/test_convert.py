@@ -198,3 +198,21 @@ def test_greedy_repeats_are_one_try_and_unknown_datasets_say_why(tmp_path):
     custom = repeated_run(tmp_path / "b", [[SEARCH, FINISH], [FINISH]], dataset="mine")
     with pytest.raises(FireactError, match="dataset 'mine' has no scorer"):
         convert([custom], tmp_path / "b.json")
+
+
+def test_strict_format_drops_a_right_try_whose_action_line_runs_on(tmp_path):
+    """A model's own sampled try can be right by its answer and still teach junk after
+    the call (``search[X] (Thought) search[X]``): ``strict_format`` keeps it out."""
+    junk = Step("Thought: Find X.\nAction: search[X] (Thought) search[X]", "Find X.",
+                "search", "X] (Thought) search[X", "X is Y.")
+    run = repeated_run(tmp_path, [[SEARCH, FINISH], [junk, FINISH]])
+    loose = convert([run], tmp_path / "loose.json")
+    strict = convert([run], tmp_path / "strict.json", strict_format=True)
+    assert loose.kept[("hotpotqa", "react")] == 2 and loose.malformed is None
+    assert strict.kept[("hotpotqa", "react")] == 1 and strict.malformed == 1
+    assert "(Thought)" not in (tmp_path / "strict.json").read_text()
+    assert any("strict format: 1 successful tries dropped" in line for line in strict.lines())
+    with pytest.raises(FireactError, match="1 dropped by strict format"):
+        wrong = Step("Thought: Surely Z.\nAction: finish[Z]", "Surely Z.", "finish", "Z")
+        convert([repeated_run(tmp_path / "b", [[junk, FINISH], [wrong]])],
+                tmp_path / "b.json", strict_format=True)

@@ -185,6 +185,7 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     proc = cli("experiment", str(config), "--out", str(root), "--jobs", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 of 3 cells done" in proc.stdout
+    assert proc.stdout.count("started finetuned ") == 2 and "done prompted " in proc.stdout
     records = [json.loads(p.read_text()) for p in root.glob("eval/*/cell.json")]
     assert sorted(r["status"] for r in records) == ["done"] * 3
     assert all(r["rollouts"] == 4 for r in records)

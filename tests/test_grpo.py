@@ -180,13 +180,13 @@ def test_a_reward_of_zero_everywhere_leaves_the_policy_as_it_was(
 def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model,
                                                             known_questions):
     out = tmp_path / "adapter"
-    proc = subprocess.run(
-        [sys.executable, "-m", "fireact_eval.cli", "train", "--method", "grpo", "--base",
-         str(tiny_model), "--data", "demo", "--out", str(out), "--group-size", "2",
-         "--batch-size", "2", "--max-steps", "2", "--max-turns", "3", "--max-gen-toks", "24",
-         "--limit", "2", "--reward", "em+format", "--metadata",
-         f"format=plain,questions={known_questions}", "--gradient-checkpointing", "false"],
-        capture_output=True, text=True, timeout=900)
+    command = [sys.executable, "-m", "fireact_eval.cli", "train", "--method", "grpo", "--base",
+               str(tiny_model), "--data", "demo", "--out", str(out), "--group-size", "2",
+               "--batch-size", "2", "--max-steps", "2", "--max-turns", "3", "--max-gen-toks",
+               "24", "--limit", "2", "--reward", "em+format", "--metadata",
+               f"format=plain,questions={known_questions}", "--gradient-checkpointing",
+               "false", "--save-steps", "1"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     card = json.loads((out / "fireact_eval.json").read_text())
     assert card["method"] == "grpo" and card["adapter"] and card["global_step"] == 2
@@ -194,6 +194,10 @@ def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model
     assert (out / "adapter_config.json").is_file()
     assert f"peft={out.resolve()}" in card["eval_commands"][0]
     assert "lm_eval --model hf" in proc.stdout
+    # its checkpoints are not resumed with rollouts sampled otherwise
+    again = subprocess.run([*command, "--resume", "--temperature", "0.5"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "temperature: 1.0 -> 0.5" in again.stderr, again.stderr
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fireact_eval.trajectory import Step, Trajectory
 from fireact_eval.transcript import (
@@ -122,3 +124,46 @@ def test_any_line_break_ends_the_action_line(brk):
     assert turn.action == Action("search", "Paris") and turn.thought == "look"
     assert "invented" not in turn.text
     assert parse_action(f"finish[Oslo]{brk}and more") == Action("finish", "Oslo")
+
+
+# junk the demo agent's own sampled tries had after a correct call (round 1's checkpoint)
+SAMPLED_JUNK = [
+    "Thought: I need to search Halden Cross.\nAction: search[Halden Cross] (Thought) "
+    "search[Halden Cross]",
+    "Thought: I need to search Alda Korvin.\nAction: search[Alda Korvin] (Alda Korvin)",
+    "Thought: I need to search Alda Korvin.\nAction: search[Alda Korvin] search[Alda Korvin]",
+    "Thought: I need to search Ilse.\nAction: search[Ilse] search[Ilse][Ilse][Thought: x.]",
+    "Thought: The answer is 1958.\nAction: finish[1958] (1958)",
+    "Thought: So.\nAction: finish[Paris] because it is the capital",
+    "I will search for Paris",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLED_JUNK)
+def test_an_action_line_with_more_than_one_call_is_not_one_call(text):
+    from fireact_eval.transcript import one_call
+
+    assert not one_call(parse_step(text))
+
+
+@pytest.mark.parametrize("text", [
+    "Thought: Find X.\nAction: search[X]", "search[X]", "Action 2: Search [ X ] ",
+    "Thought: a\nb\nAction: finish[yes]"])
+def test_one_call_is_what_the_grammar_writes(text):
+    from fireact_eval.transcript import one_call
+
+    assert one_call(parse_step(text))
+    assert one_call(Step("Reflection: I was wrong.", "I was wrong.", kind="reflection"))
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="[]\n\r\x0b\x0c\x1c\x1d\x1e"
+                                      "\x85\u2028\u2029"), max_size=40),
+       st.sampled_from(["search", "finish", "lookup"]))
+def test_every_call_the_grammar_writes_is_one_call(argument, tool):
+    """Any bracket-free argument, rendered as the grammar writes a turn, passes; the same
+    with a second call after it does not."""
+    from fireact_eval.transcript import one_call
+
+    step = parse_step(f"Thought: t.\nAction: {tool}[{argument}]")
+    assert one_call(step)
+    assert not one_call(parse_step(f"Thought: t.\nAction: {tool}[{argument}] {tool}[x]"))

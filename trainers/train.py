@@ -32,6 +32,9 @@ RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were
 RESUME_FIXED = ("base", "method", "cutoff", "train_on_inputs", "limit", "lora_r", "lora_alpha",
                 "lora_dropout", "target_modules", "learning_rate", "batch_size", "grad_accum",
                 "warmup", "seed", "eval_split")
+# and for GRPO, what makes its rollouts and rewards
+GRPO_RESUME_FIXED = ("grpo_weights", "init_adapter", "group_size", "kl", "reward",
+                     "format_weight", "max_turns", "max_gen_toks", "temperature", "metadata")
 
 
 @dataclass
@@ -174,7 +177,8 @@ class TrainConfig:
         return self.method == "lora" or self.method == "grpo" and self.grpo_weights == "lora"
 
     def run_record(self, data_sha256: str) -> dict:
-        return {"data_sha256": data_sha256, **{k: getattr(self, k) for k in RESUME_FIXED}}
+        fixed = RESUME_FIXED + (GRPO_RESUME_FIXED if self.method == "grpo" else ())
+        return {"data_sha256": data_sha256, **{k: getattr(self, k) for k in fixed}}
 
 
 def served_lora_rank(r: int) -> int:

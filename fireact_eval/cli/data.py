@@ -17,7 +17,7 @@ def _convert(args: argparse.Namespace) -> None:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     report = convert(args.runs, args.out, args.format, methods, args.keep_failed,
-                     _eval_index(args))
+                     _eval_index(args), args.strict_format)
     print("\n".join(report.lines()))
 
 
@@ -130,6 +130,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="keep rollouts of these methods (comma list)")
     p.add_argument("--keep-failed", action="store_true",
                    help="also keep unsuccessful rollouts (default: exact match / accuracy 1)")
+    p.add_argument("--strict-format", action="store_true",
+                   help="drop a successful try with an action line that is not one "
+                        "tool[argument] (a model's own sampled tries: self-improvement)")
     _decontamination_flags(p)
     p.set_defaults(func=_convert)
 

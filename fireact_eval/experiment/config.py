@@ -82,6 +82,7 @@ class ImproveSpec:
     keep_previous: bool = True
     keep_contaminated: bool = False  # on only where the questions are no reported test set
     against: list[str] = field(default_factory=list)  # evaluation sets (default: all)
+    strict_format: bool = True  # generate --strict-format: its own junk is not learnt
 
 
 @dataclass(frozen=True)

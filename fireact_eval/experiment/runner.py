@@ -228,7 +228,8 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
           "--metadata", ",".join(_pairs(metadata)),
           *(["--data-dir", str(metadata["data_dir"])] if metadata.get("data_dir") else []),
           *(["--against", ",".join(spec.against)] if spec.against else []),
-          *(["--keep-contaminated"] if spec.keep_contaminated else [])], log)
+          *(["--keep-contaminated"] if spec.keep_contaminated else []),
+          *(["--strict-format"] if spec.strict_format else [])], log)
     [new] = sorted(generated.glob("train.*"))
     rows, _ = read_examples(new)
     kept: list = []
@@ -240,6 +241,7 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
     text = (f"round {cell.round}: {len(rows)} successful tries of {card['base_model']} "
             f"fine-tuned as {previous.name} ({teacher}), {spec.repeats} per question of "
             f"{','.join(spec.tasks)} split=train, {spec.gen_kwargs}"
+            + (", strict format" if spec.strict_format else "")
             + (f"; after the {len(kept)} rows that round trained on "
                f"({card.get('data_origin') or card['data']})" if spec.keep_previous else ""))
     write_atomic(origin, text)
@@ -259,6 +261,7 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
     log = out / "log.txt"
     record = {**cell.record(), "status": "running", "log": str(log)}
     write_atomic(record_path, json.dumps(record, indent=2))
+    print(f"started {cell.name}  (log: {log})", flush=True)
     started = time.time()
     try:
         base = base_path(cell.axes["base"])
@@ -297,6 +300,7 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
         record.update(status="failed", error=f"{type(err).__name__}: {err}")
     record["seconds"] = round(time.time() - started, 1)
     write_atomic(record_path, json.dumps(record, indent=2))
+    print(f"{record['status']} {cell.name} in {record['seconds'] / 60:.1f} min", flush=True)
     return record
 
 
