@@ -153,9 +153,6 @@ def parse_turn(generation: str) -> ParsedTurn:
     return ParsedTurn(thought=thought, action=parse_action(action_text), text=kept.strip())
 
 
-_ONE_CALL = re.compile(r"[A-Za-z_][\w-]*[ \t]*\[[^\[\]\n]*\][ \t]*")
-
-
 def one_call(step: Step) -> bool:
     """Whether a turn's action line is one ``tool[argument]`` and nothing after it.
 
@@ -163,12 +160,15 @@ def one_call(step: Step) -> bool:
     last ``]``), so an evaluation does not fail an agent on it; but a training set made of a
     small model's own sampled tries should not teach it: trained on such rows, the demo
     agent's second self-improvement round wrote them on every turn and lost half its exact
-    match.  A reflection is no action and passes; an answer holding ``[`` or ``]`` does not.
+    match.  The parser's own reading decides: the line ends at the call's ``]`` and the
+    argument holds no bracket (so an answer holding ``[`` or ``]`` does not pass).  A
+    reflection is no action and passes.
     """
     if step.kind != "act":
         return True
-    line = _LABEL.sub("", step.text.strip().rsplit("\n", 1)[-1].strip(), count=1)
-    return step.action is not None and _ONE_CALL.fullmatch(line) is not None
+    line = step.text.strip().rsplit("\n", 1)[-1]
+    return (step.action is not None and line.endswith("]")
+            and not {"[", "]"} & set(step.argument or ""))
 
 
 def parse_step(generation: str) -> Step:
