@@ -14,6 +14,8 @@ import lm_eval.evaluator
 import lm_eval.models.api_models
 import lm_eval.tasks
 
+from fireact_eval.tasks import TASKS_DIR
+
 
 def test_the_pinned_lm_eval_is_the_one_installed():
     major, minor, patch = (int(x) for x in lm_eval.__version__.split(".")[:3])
@@ -33,7 +35,7 @@ def test_task_manager_loads_a_full_config_through_its_factory():
     """The preflight reads each task's merged YAML + run config the way lm-eval will:
     ``TaskManager._factory._load_full_config(entry, overrides)`` and ``task_index`` entries
     with ``kind``, ``yaml_path`` and ``tags``."""
-    manager = lm_eval.tasks.TaskManager(include_defaults=False)
+    manager = lm_eval.tasks.TaskManager(include_defaults=False, include_path=TASKS_DIR)
     entry = manager.task_index["fireact_demo"]
     assert entry.kind.name in ("TASK", "PY_TASK") and entry.yaml_path and hasattr(entry, "tags")
     config = manager._factory._load_full_config(entry, None)

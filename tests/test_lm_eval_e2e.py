@@ -13,6 +13,7 @@ import pytest
 
 from fireact_eval.errors import FireactError
 from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.tasks import TASKS_DIR
 from fireact_eval.trajectory import Trajectory
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
@@ -37,6 +38,7 @@ def test_tasks_are_registered_without_include_path():
     assert ours and all(name.startswith("fireact") for name in ours)  # our tasks only
     code = "from lm_eval.tasks import TaskManager as T; print(T(include_defaults=False).all_tasks)"
     assert "fireact" not in python(code, FIREACT_EVAL_NO_AUTOLOAD="1")
+    assert "fireact" not in python(code)  # lm-eval's documented meaning, hook or not
     tasks_dir = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "tasks-dir"],
                                capture_output=True, text=True,
                                check=True).stdout.strip()
@@ -45,6 +47,21 @@ def test_tasks_are_registered_without_include_path():
     assert "'fireact_demo'" in python(code, FIREACT_EVAL_NO_AUTOLOAD="1")
     listing = run_lm_eval("ls", "tasks").stdout
     assert "fireact_hotpotqa" in listing and "fireact_demo" in listing
+
+
+def test_a_users_own_task_manager_and_excepthook_are_left_as_lm_eval_made_them(tmp_path):
+    """``TaskManager(include_defaults=False, include_path=MINE)`` indexes MINE only, and no
+    process that imports lm-eval without running our tasks has its excepthook changed
+    (lm-eval's own test_include_defaults_false_with_custom_path failed with the hook on)."""
+    (tmp_path / "mine.yaml").write_text("task: my_own_task\ndataset_path: json\n"
+                                       "output_type: generate_until\ndoc_to_text: q\n"
+                                       "doc_to_target: a\n")
+    code = ("import sys, lm_eval.evaluator\nfrom lm_eval.tasks import TaskManager as T\n"
+            f"print(sorted(T(include_defaults=False, include_path={str(tmp_path)!r}).all_tasks))\n"
+            "print(sys.excepthook is sys.__excepthook__)\n")
+    assert python(code).split("\n")[:2] == ["['my_own_task']", "True"]
+    ours_asked = code.replace("include_defaults=False", "include_defaults=True")
+    assert "'fireact_demo'" in python(ours_asked)  # beside lm-eval's own, as before
 
 
 def test_autoload_hook_costs_nothing_to_other_processes():
@@ -195,7 +212,7 @@ def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others(tmp_pat
 
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "Who?", "answer": "Me"}\n')
-    manager = TaskManager(include_defaults=False,
+    manager = TaskManager(include_defaults=False, include_path=TASKS_DIR,
                           metadata={"search": "bing", "questions": str(questions)})
     with pytest.raises(FireactError, match="unknown search spec 'bing'"):
         preflight(manager, ["fireact"])  # the group: its four ReAct tasks

@@ -12,6 +12,7 @@ from fireact_eval.prompts import METHODS, build_prompt
 from fireact_eval.questions import bamboogle, hotpotqa, mmlu, strategyqa
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import multiple_choice_accuracy, yes_no_accuracy
+from fireact_eval.tasks import TASKS_DIR
 from fireact_eval.trajectory import Trajectory
 
 from conftest import FIREACT_DATA, read_outputs, run_lm_eval
@@ -135,7 +136,7 @@ def test_variant_files_are_the_generators_output_with_full_metadata_and_tags():
     from fireact_eval.tasks import _generate_variants
 
     assert _generate_variants.main(check=True) == 0  # checked-in files == generated
-    index = TaskManager(include_defaults=False).task_index
+    index = TaskManager(include_defaults=False, include_path=TASKS_DIR).task_index
     assert index["fireact_noise"].tags == {
         "fireact_hotpotqa_noise_none", "fireact_hotpotqa_noise_random",
         "fireact_demo_noise_none", "fireact_demo_noise_random"}
@@ -152,7 +153,7 @@ def test_variant_files_are_the_generators_output_with_full_metadata_and_tags():
 def _configs(names):
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_defaults=False)
+    manager = TaskManager(include_defaults=False, include_path=TASKS_DIR)
     for name in names:
         yield name, manager._factory._load_full_config(manager.task_index[name], None)
 

@@ -1,12 +1,23 @@
-"""Make ``lm_eval`` see our tasks with no ``--include_path``, and check them early.
+"""Make ``lm_eval`` see our tasks with no ``--include_path``, and check them early, while
+leaving lm-eval as it was for everyone who does not ask for our tasks.
 
 Imported from ``fireact_eval-autoload.pth`` in every Python process, so it must cost
 nothing: it only puts a finder on ``sys.meta_path`` that stays silent until lm-eval's
-modules are imported; then it adds our task folder to every ``TaskManager``
-(``lm_eval.tasks.manager``) and runs ``fireact_eval.harness.preflight.preflight`` at the start of
-``simple_evaluate`` (``lm_eval.evaluator``), before lm-eval loads the model.
-Set ``FIREACT_EVAL_NO_AUTOLOAD=1`` to switch it off.  ``FIREACT_EVAL_TASKS_ONLY=1`` also
-drops lm-eval's ~10k built-in task files from the index, which saves ~15 s per run.
+modules are imported.  Then, and only then, it changes exactly three things (listed in
+docs/evaluation.md, "What the start-up hook changes"):
+
+- ``TaskManager`` (``lm_eval.tasks.manager``): our task folder joins lm-eval's own tasks,
+  i.e. only where the default index is asked for (``include_defaults=True``, lm-eval's
+  default).  A manager made with ``include_defaults=False`` indexes exactly the
+  ``include_path`` its caller gave, as lm-eval documents, unless ``FIREACT_EVAL_TASKS_ONLY=1``
+  (our tasks in place of lm-eval's ~10k built-in files: ~15 s less per run).
+- ``simple_evaluate`` (``lm_eval.evaluator``): ``fireact_eval.harness.preflight.preflight``
+  reads the requested tasks before lm-eval loads the model; it checks ours and does nothing
+  for a run with none of ours.
+- ``sys.excepthook``: set only by a run that evaluates one of our tasks, so that our
+  user-fixable errors print as one line; every other exception goes to the previous hook.
+
+Set ``FIREACT_EVAL_NO_AUTOLOAD=1`` to switch all of it off.
 """
 
 from __future__ import annotations
@@ -31,11 +42,14 @@ def _patch_task_manager(module) -> None:
         paths = [] if include_path is None else list(
             include_path if isinstance(include_path, (list, tuple)) else [include_path]
         )
-        if not any(os.path.realpath(p) == os.path.realpath(TASKS_DIR) for p in paths):
-            paths.insert(0, TASKS_DIR)  # first, so a user's own include_path can override
-        if not args and _flag("FIREACT_EVAL_TASKS_ONLY"):
+        ours_only = not args and _flag("FIREACT_EVAL_TASKS_ONLY")
+        if ours_only:
             kwargs.setdefault("include_defaults", False)
-        original_init(self, verbosity, paths, *args, **kwargs)
+        wants_defaults = kwargs.get("include_defaults", True) if not args else args[0]
+        already = any(os.path.realpath(p) == os.path.realpath(TASKS_DIR) for p in paths)
+        if (wants_defaults or ours_only) and not already:
+            paths.insert(0, TASKS_DIR)  # first, so a user's own include_path can override
+        original_init(self, verbosity, paths or None, *args, **kwargs)
 
     manager_cls.__init__ = __init__
 
@@ -44,22 +58,34 @@ def _patch_evaluator(module) -> None:
     original = module.simple_evaluate
 
     def simple_evaluate(*args, **kwargs):
+        from fireact_eval.errors import FireactError
         from fireact_eval.harness.preflight import advice_not_for_us_dropped, preflight
 
-        ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
-                         kwargs.get("model_args"))
+        try:
+            ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
+                             kwargs.get("model_args"))
+        except FireactError:  # raised only for one of our tasks
+            _install_one_line_errors()
+            raise
+        if ours.names:
+            _install_one_line_errors()
         with advice_not_for_us_dropped(ours):
             return original(*args, **kwargs)
 
     simple_evaluate.__wrapped__ = original
     simple_evaluate.__doc__ = original.__doc__
     module.simple_evaluate = simple_evaluate
-    sys.excepthook = _one_line_errors(sys.excepthook)
+
+
+def _install_one_line_errors() -> None:
+    if not getattr(sys.excepthook, "fireact_eval", False):
+        sys.excepthook = _one_line_errors(sys.excepthook)
 
 
 def _one_line_errors(hook):
     """A user-fixable error that reaches the top of ``lm_eval`` prints as one line, not as
-    a traceback through lm-eval's internals (the exit status stays 1)."""
+    a traceback through lm-eval's internals (the exit status stays 1).  Installed by a run of
+    our tasks only: no other lm-eval run has its exceptions seen by us."""
 
     def excepthook(kind, err, tb):
         from fireact_eval.errors import FireactError
@@ -69,6 +95,7 @@ def _one_line_errors(hook):
             return
         hook(kind, err, tb)
 
+    excepthook.fireact_eval = True
     return excepthook
 
 
