@@ -13,7 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 FIREACT_DATA = SHARED / "data" / "fireact"
 
 
@@ -62,6 +63,28 @@ def runs(tiny_model, untrained_model, tmp_path_factory):
                     "shots=zeroshot", "max_turns=4", "--gen_kwargs", "max_gen_toks=64",
                     "--output_path", str(root / name), "--log_samples")
     return root
+
+
+@pytest.fixture(scope="session")
+def built_dists(tmp_path_factory) -> Path:
+    """The sdist and the wheel of this tree, built as a user's ``python -m build`` builds
+    them (the wheel from the sdist), without fetching a build environment."""
+    out = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out),
+                           str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def unpacked_wheel(built_dists, tmp_path_factory) -> Path:
+    """The wheel's files as pip lays them out in site-packages."""
+    import zipfile
+
+    site = tmp_path_factory.mktemp("site")
+    with zipfile.ZipFile(next(built_dists.glob("*.whl"))) as wheel:
+        wheel.extractall(site)
+    return site
 
 
 def run_lm_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:

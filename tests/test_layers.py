@@ -1,72 +1,84 @@
-"""The layers of the package, as the README's layout section draws them: the engine never
-imports lm-eval, only ``fireact_eval.harness`` does, the data layer never imports the
-trainers."""
+"""The layers of the package, held by import-linter's contracts in ``.importlinter`` (the
+README's layout drawing is their list), checked on the package as it installs: the wheel
+built from this tree, unpacked, where ``tasks/``, ``trainers/`` and ``results/`` are
+``fireact_eval.tasks`` / ``.trainers`` / ``.results`` and relative imports resolve."""
 
 from __future__ import annotations
 
-import ast
+import configparser
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ROOT / ".importlinter"
 ENGINE = ("fireact_eval.trajectory", "fireact_eval.transcript", "fireact_eval.rollout",
           "fireact_eval.perturb", "fireact_eval.seeds", "fireact_eval.answer_match",
-          "fireact_eval.outcomes",
+          "fireact_eval.outcomes", "fireact_eval.scoring", "fireact_eval.rollout_settings",
           "fireact_eval.stats", "fireact_eval.tools", "fireact_eval.tools.cache",
           "fireact_eval.tools.local_search", "fireact_eval.tools.replay",
           "fireact_eval.tools.retriever", "fireact_eval.tools.serpapi")
 
 
-def imports(folder: Path) -> dict[Path, set[str]]:
-    """The modules each file under ``folder`` imports (at any depth of its code)."""
-    found = {}
-    for path in folder.rglob("*.py"):
-        names = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-        found[path] = names
-    return found
+def lint_imports(package_root: Path) -> subprocess.CompletedProcess:
+    """``lint-imports`` on the package unpacked at ``package_root`` (not the editable tree)."""
+    env = {**os.environ, "PYTHONPATH": str(package_root), "FIREACT_EVAL_NO_AUTOLOAD": "1"}
+    return subprocess.run([str(Path(sys.executable).parent / "lint-imports"), str(CONTRACTS),
+                           "--no-cache"], cwd=package_root, env=env, capture_output=True,
+                          text=True, timeout=120)
 
 
-def test_the_data_layer_never_imports_the_trainers():
-    """``data stats`` imported ``trainers.data``, which imports ``data``: a hidden cycle."""
-    for path, names in imports(ROOT / "fireact_eval" / "data").items():
-        assert not [n for n in names if n.startswith("fireact_eval.trainers")], path
+def test_the_installed_package_keeps_every_contract(unpacked_wheel):
+    proc = lint_imports(unpacked_wheel)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "3 kept, 0 broken" in proc.stdout, proc.stdout[-1000:]
 
 
-ENGINE_FILES = [*(ROOT / "fireact_eval" / f"{m.split('.')[-1]}.py" for m in ENGINE
-                  if m.count(".") == 1 and m != "fireact_eval.tools"),
-                *(ROOT / "fireact_eval" / f for f in ("catalog.py", "prompts.py", "questions.py",
-                                                      "rollout_settings.py", "scoring.py",
-                                                      "answer_match.py")),
-                *(ROOT / "fireact_eval" / "tools").glob("*.py")]
-ABOVE_THE_ENGINE = ("fireact_eval.harness", "fireact_eval.data", "fireact_eval.results",
-                    "fireact_eval.trainers", "fireact_eval.cli", "fireact_eval.generate",
-                    "fireact_eval.convert", "fireact_eval.demo", "fireact_eval.experiment")
+@pytest.mark.parametrize(("file", "line", "broken"), [
+    ("harness/task.py", "from fireact_eval.results import frame",
+     "fireact_eval.harness is not allowed to import fireact_eval.results"),
+    ("trainers/encode.py", "from fireact_eval import cli",
+     "fireact_eval.trainers is not allowed to import fireact_eval.cli"),
+    ("rollout.py", "from .harness import backend",  # relative: resolved by the tool
+     "fireact_eval.rollout is not allowed to import fireact_eval.harness"),
+    ("data/mix.py", "from ..trainers import train",
+     "fireact_eval.data is not allowed to import fireact_eval.trainers"),
+    ("scoring.py", "import lm_eval", "Illegal imports of protected package lm_eval"),
+    ("tools/cache.py", "import conftest", "fireact_eval.tools.cache -> conftest"),
+    ("new_module.py", "", "The following modules are not listed as layers"),
+])
+def test_an_upward_import_or_an_unplaced_module_breaks_the_contract(unpacked_wheel, tmp_path,
+                                                                    file, line, broken):
+    """The three upward imports the old AST test let through (issue 33), and the rest."""
+    copy = tmp_path / "site"
+    shutil.copytree(unpacked_wheel, copy)
+    target = copy / "fireact_eval" / file
+    with target.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n{line}\n")
+    proc = lint_imports(copy)
+    assert proc.returncode == 1 and broken in proc.stdout, proc.stdout[-3000:]
 
 
-def test_the_engine_imports_nothing_above_it():
-    """The engine (rollout, grammar, tools, scoring, ...) never reaches up into the harness,
-    the data layer, results, trainers or the commands."""
-    for path in ENGINE_FILES:
-        names = imports(path.parent)[path] if path.is_file() else set()
-        assert path.is_file(), path
-        assert not [n for n in names if n.startswith(ABOVE_THE_ENGINE)], (path, names)
-
-
-def test_only_the_harness_package_imports_lm_eval():
-    """lm-eval's API, private parts included, is touched from one package, so an lm-eval
-    upgrade is a change there (and ``test_lm_eval_compat.py`` says where)."""
-    package = [ROOT / "fireact_eval", ROOT / "results", ROOT / "trainers"]
-    for folder in package:
-        for path, names in imports(folder).items():
-            if (ROOT / "fireact_eval" / "harness") in path.parents:
-                continue
-            assert not [n for n in names if n.split(".")[0] == "lm_eval"], path
+def test_the_readme_drawing_lists_the_contracts_layers():
+    """Every layer of the contract is in the README's drawing, and the drawing names no
+    module that is not there."""
+    config = configparser.ConfigParser()
+    config.read(CONTRACTS)
+    layers = config["importlinter:contract:layers"]["layers"].split()
+    names = {n for n in layers if n not in ("|", ":")}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    drawing = readme.split("## Layout", 1)[1].split("```")[1]
+    drawn = set(re.findall(r"[a-z_]+", drawing))
+    assert names <= drawn, sorted(names - drawn)
+    listing = readme.split("## Layout", 1)[1].split("```")[3]
+    modules = {p.name for folder in ("fireact_eval", "tasks", "trainers", "results")
+               for p in (ROOT / folder).rglob("*.py") if not p.name.startswith("__")}
+    assert not {m for m in modules if m not in listing}, "README's file list omits some"
 
 
 def test_the_engine_runs_without_lm_eval():
