@@ -13,6 +13,7 @@ from pathlib import Path
 # Datasets, in the order tables show them (FireAct's: HotpotQA, its held-out Bamboogle, then
 # StrategyQA and MMLU); ``demo`` is the offline demo's fictional set.
 DATASETS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo")
+PAPERS_DATASETS = tuple(d for d in DATASETS if d != "demo")  # the ``fireact`` group
 TRAINING_DATASETS = ("hotpotqa", "strategyqa", "mmlu")  # FireAct trains on these
 HELD_OUT = ("bamboogle",)  # evaluated, never trained on: no training split
 
@@ -36,6 +37,12 @@ NOISE_KINDS = ("off", "none", "random")
 
 CUTOFF = 512  # tokens per training example (FireAct's)
 
+# Tokens an agent may write per turn: the tasks' ``max_gen_toks`` (tasks/_default_template_yaml;
+# a test holds it equal), and the shorter budget of the demo's turns and GRPO's rollouts,
+# whose steps fit in it (measured on the demo: no oracle step is longer than 60 tokens).
+TOKENS_PER_TURN = 160
+SHORT_TOKENS_PER_TURN = 96
+
 
 def task_name(dataset: str) -> str:
     """The lm-eval task of a dataset: ``fireact_<dataset>``."""
@@ -49,7 +56,3 @@ def data_format_of(path: str | Path) -> str:
 
 def data_file_suffix(fmt: str) -> str:
     return "json" if fmt == "alpaca" else "jsonl"
-
-# The card ``fireact-eval train`` writes beside an adapter or model: its recipe and seed, which
-# the results frame reads to tell the runs of one recipe under different seeds apart.
-TRAINING_CARD = "fireact_eval.json"

@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl
@@ -84,7 +85,8 @@ def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: list[str]) -
     argv = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,
             "--tasks", TASKS, "--device", cfg.device, "--batch_size", str(cfg.batch_size),
             "--metadata", f"max_turns={cfg.max_turns}", *metadata,
-            "--gen_kwargs", "max_gen_toks=96", "--output_path", str(out), "--log_samples"]
+            "--gen_kwargs", f"max_gen_toks={SHORT_TOKENS_PER_TURN}", "--output_path", str(out),
+            "--log_samples"]
     if cfg.limit is not None:
         argv += ["--limit", str(cfg.limit)]
     run_command(argv + list(cfg.extra))

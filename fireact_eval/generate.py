@@ -27,6 +27,7 @@ from pathlib import Path
 
 from fireact_eval.catalog import (
     DATA_FORMATS,
+    DATASETS,
     METHODS,
     TRAINING_DATASETS,
     TRAINING_METHODS,
@@ -37,7 +38,7 @@ from fireact_eval.convert import ConvertReport, convert
 from fireact_eval.data.decontaminate import EvalIndex
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, read_json, write_atomic
-from fireact_eval.options import option
+from fireact_eval.options import option, parse_pairs
 
 log = logging.getLogger(__name__)
 TASKS = (*TRAINING_DATASETS, "demo")  # FireAct's, and the demo's 32 training questions
@@ -64,8 +65,8 @@ class GenerateConfig:
                                        "template (chat backends)", "teacher",
                                        flags=("--apply_chat_template",))
     # questions
-    tasks: list[str] = option(list(TRAINING_DATASETS), "comma list of hotpotqa, strategyqa, "
-                              "mmlu, demo", "questions")
+    tasks: list[str] = option(list(TRAINING_DATASETS), f"comma list of {', '.join(TASKS)}",
+                              "questions")
     methods: list[str] = option(list(TRAINING_METHODS), "comma list of methods",
                                 "questions")
     n: int = option(500, "training questions per task (0: all), a seeded draw", "questions")
@@ -81,8 +82,7 @@ class GenerateConfig:
     keep_contaminated: bool = option(False, "keep training questions found in an evaluation "
                                      "set (default: drop them)", "output")
     against: list[str] = option([], "the evaluation sets to drop questions of (default: "
-                                "every one shipped: hotpotqa, bamboogle, strategyqa, mmlu, "
-                                "demo)", "output")
+                                f"every one shipped: {', '.join(DATASETS)})", "output")
     strict_format: bool = option(False, "drop a successful try with an action line that is "
                                  "not one tool[argument] (a model's own sampled tries)",
                                  "output")
@@ -99,12 +99,7 @@ class GenerateConfig:
         return [(t, m) for t in self.tasks for m in self.methods]
 
     def task_metadata(self, method: str) -> dict[str, object]:
-        extra = {}
-        for item in self.metadata:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise FireactError(f"--metadata takes key=value, got {item!r}")
-            extra[key] = value
+        extra = parse_pairs(self.metadata, "--metadata")
         return {"shots": "fewshot", **extra, "method": method, "split": "train",
                 "n": self.n, "sample_seed": self.sample_seed,
                 **({"data_dir": self.data_dir} if self.data_dir else {})}

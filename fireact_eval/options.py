@@ -93,6 +93,21 @@ def parse_value(name: str, kind: Any, value: Any, choices: Sequence[str] = ()) -
     return parsed
 
 
+def parse_pairs(items: str | Sequence[str], flag: str, strict: bool = True) -> dict[str, str]:
+    """``k=v,k=v`` (or its items already split) as a mapping, the one reader of that syntax
+    (``--metadata``, ``--model_args`` as lm-eval records them).  ``strict``: an item with no
+    ``=`` is an error naming ``flag``; otherwise it is skipped (a file another tool wrote)."""
+    found = {}
+    for item in items.split(",") if isinstance(items, str) else items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if strict:
+                raise FireactError(f"{flag} takes key=value, got {item!r}")
+            continue
+        found[key.strip()] = value
+    return found
+
+
 def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
     hints = typing.get_type_hints(cls)
     return [(f, hints[f.name]) for f in dataclasses.fields(cls)]

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from fireact_eval.errors import FireactError
+from fireact_eval.experiment import layout
 from fireact_eval.harness.run_files import TaskResult, read_run, results_files
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
@@ -62,12 +63,12 @@ def experiment_runs(folder: Path) -> tuple[list[Run], list[str]]:
     table says what is missing instead of leaving a silent hole."""
     from fireact_eval.jsonio import read_json
 
-    plan = read_json(folder / "experiment.json", "experiment plan")
+    plan = read_json(layout.plan_file(folder), "experiment plan")
     runs, missing = [], []
     for cell in plan["cells"]:
-        where = folder / "eval" / cell["eval_hash"]
-        record = (read_json(where / "cell.json", "cell record")
-                  if (where / "cell.json").is_file() else {"status": "not run"})
+        record_path = layout.cell_record(folder, cell["eval_hash"])
+        record = (read_json(record_path, "cell record")
+                  if record_path.is_file() else {"status": "not run"})
         if record.get("status") != "done":
             error = f": {record['error']}" if record.get("error") else ""
             log = f" (log: {record['log']})" if record.get("error") and record.get("log") else ""
@@ -78,7 +79,8 @@ def experiment_runs(folder: Path) -> tuple[list[Run], list[str]]:
                 ("train_size", cell["axes"]["size"] or 0),
                 ("train_methods", "+".join(record.get("train_methods") or {})),
                 ("round", int(cell["axes"].get("round", 0))))
-        runs += [Run(cell["name"], f, axes) for f in results_files(where / "results")]
+        runs += [Run(cell["name"], f, axes)
+                 for f in results_files(layout.results_dir(folder, cell["eval_hash"]))]
     return runs, missing
 
 
@@ -91,7 +93,7 @@ def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
         label, sep, rest = spec.partition("=")
         if not sep or "/" in label:
             label, rest = "", spec
-        if (Path(rest) / "experiment.json").is_file():
+        if layout.is_experiment(rest):
             found, absent = experiment_runs(Path(rest))
             runs += found
             if missing is not None:

@@ -14,7 +14,7 @@ from fireact_eval.data.decontaminate import EvalIndex, decontaminate
 from fireact_eval.data.examples import Example, read_examples, to_row
 from fireact_eval.data.fireact_release import RELEASED, import_release
 from fireact_eval.data.mix import mix
-from fireact_eval.data.stats import p95
+from fireact_eval.data.summary import p95
 from fireact_eval.errors import FireactError
 from fireact_eval.transcript import parse_step, parse_transcript, to_text
 

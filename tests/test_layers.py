@@ -107,3 +107,21 @@ def test_the_documented_api_is_what_the_modules_export():
             module, _, names = line.split("#")[0].partition(" import ")
             exported = importlib.import_module(module.removeprefix("from ").strip()).__all__
             assert all(n.strip() in exported for n in names.split(",")), line
+
+
+def test_each_shared_default_is_defined_once():
+    """Facts two layers share come from one place (issue 33): the tasks' tokens per turn,
+    the turn limit, the group's datasets, the training defaults the plan estimates with."""
+    import yaml
+
+    from fireact_eval.catalog import PAPERS_DATASETS, TOKENS_PER_TURN
+    from fireact_eval.tasks import TASKS_DIR
+
+    template = (Path(TASKS_DIR) / "_default_template_yaml").read_text()  # has !function tags
+    assert re.findall(r"max_gen_toks: (\d+)", template) == [str(TOKENS_PER_TURN)]
+    group = yaml.safe_load((Path(TASKS_DIR) / "fireact.yaml").read_text())
+    assert group["task"] == [f"fireact_{d}" for d in PAPERS_DATASETS]
+    repeated = re.compile(r"max_turns\", 11\)|max_gen_toks\", (96|256)\)|"
+                          r"get\(\"(batch_size\", 4|grad_accum\", 1|epochs\", 3)")
+    for path in (ROOT / "fireact_eval").rglob("*.py"):
+        assert not repeated.search(path.read_text(encoding="utf-8")), path

@@ -394,3 +394,31 @@ def test_every_table_shape_carries_intervals(tmp_path):
     assert {"score_low", "score_high"} <= set(costs.columns)
     text = readable(robustness(frame)).iloc[0]
     assert text["drop_none"].startswith("0.500 [") and text["off"].startswith("0.800 [")
+
+
+def test_the_training_card_round_trips_and_reads_older_and_newer_cards(tmp_path):
+    """One typed reader for the card the trainers write and the harness and the experiment
+    runner read: a card before ``adapter`` reads as a LoRA unless full, a newer key is kept,
+    and the recipe digest ignores the seed only."""
+    from fireact_eval.errors import FireactError
+    from fireact_eval.training_card import CARD_FILE, TrainingCard
+
+    card = TrainingCard(base_model="b", method="lora", adapter=True, data="d.json",
+                        hyperparameters={"seed": 1, "lr": 1e-4, "batch_size": 2,
+                                         "grad_accum": 3, "limit": 5}, global_step=4)
+    card.write(tmp_path)
+    back = TrainingCard.read(tmp_path)
+    assert back == card and back.rows_trained == 24 and back.limit == 5
+    reseeded = TrainingCard(**{**card.__dict__, "hyperparameters": {
+        **card.hyperparameters, "seed": 2}})
+    assert reseeded.recipe_digest() == card.recipe_digest()
+    relr = TrainingCard(**{**card.__dict__, "hyperparameters": {
+        **card.hyperparameters, "lr": 2e-4}})
+    assert relr.recipe_digest() != card.recipe_digest()
+    (tmp_path / CARD_FILE).write_text('{"base_model": "b", "method": "full", "new_key": 1}')
+    old = TrainingCard.read(tmp_path)
+    assert old.adapter is False and old.extra == {"new_key": 1}
+    assert old.to_json()["new_key"] == 1
+    (tmp_path / CARD_FILE).write_text('{"method": "lora"}')
+    with pytest.raises(FireactError, match="not a training card"):
+        TrainingCard.read(tmp_path)

@@ -32,6 +32,7 @@ def rollout_settings(cfg) -> tuple[Any, dict]:
     as ``lm_eval`` reads it; zero-shot in FireAct's alpaca template unless told) and the
     question options among them."""
     from fireact_eval.catalog import DATASETS
+    from fireact_eval.options import parse_pairs
     from fireact_eval.questions import QuestionSource
     from fireact_eval.rollout_settings import DATA_KEYS, RolloutSettings
     from fireact_eval.tasks import base_metadata
@@ -41,11 +42,7 @@ def rollout_settings(cfg) -> tuple[Any, dict]:
                            f"{cfg.data!r}; your own questions: --metadata questions=PATH")
     metadata: dict[str, Any] = {**base_metadata(cfg.data), "shots": "zeroshot",
                                 "format": "alpaca"}
-    for item in cfg.metadata:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise FireactError(f"--metadata takes key=value, got {item!r}")
-        metadata[key] = value
+    metadata.update(parse_pairs(cfg.metadata, "--metadata"))
     metadata["max_turns"] = cfg.max_turns
     settings = RolloutSettings.from_metadata(metadata)
     if settings.format == "chat" or settings.method != "react":
@@ -82,7 +79,7 @@ def policy_generate(model: Any, tokenizer: Any, temperature: float) -> Callable:
                           padding=True, add_special_tokens=False).to(model.device)
         with torch.no_grad():
             out = model.generate(**batch, do_sample=True, temperature=temperature,
-                                 max_new_tokens=int(kwargs.get("max_gen_toks", 96)),
+                                 max_new_tokens=int(kwargs["max_gen_toks"]),
                                  stop_strings=until, tokenizer=tokenizer,
                                  pad_token_id=tokenizer.pad_token_id)
         texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
@@ -187,8 +184,8 @@ def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
     card = card_of(cfg, trainer, result, run["data_sha256"], "alpaca", run["questions"],
                    run["host_allocator"], [cfg.data])
     history = trainer.state.log_history
-    card["rewards"] = [round(e["reward"], 4) for e in history if "reward" in e]  # per step
-    card["rollout_settings"] = run["settings"].as_metadata()
+    card.rewards = [round(e["reward"], 4) for e in history if "reward" in e]  # per step
+    card.rollout_settings = run["settings"].as_metadata()
     return save_card(cfg, trainer, trainer.processing_class, card)
 
 

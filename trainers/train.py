@@ -17,15 +17,21 @@ from functools import partial
 from pathlib import Path
 
 from fireact_eval import __version__
-from fireact_eval.catalog import CUTOFF, HELD_OUT, TRAINING_CARD, task_name
+from fireact_eval.catalog import (
+    CUTOFF,
+    HELD_OUT,
+    SHORT_TOKENS_PER_TURN,
+    TRAINING_DATASETS,
+    task_name,
+)
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, write_atomic
 from fireact_eval.options import option
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.encode import build_examples, pad_collate
+from fireact_eval.training_card import TrainingCard
 
-CARD = TRAINING_CARD
-METHODS = ("lora", "full", "grpo")
+FINE_TUNING_METHODS = ("lora", "full", "grpo")  # train --method (prompting methods: catalog)
 RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were trained on
 # what a resumed run must share with the checkpoints it resumes (epochs and max_steps may
 # grow: that is what resuming is for; memory and logging settings change no weight)
@@ -45,8 +51,9 @@ class TrainConfig:
     # data
     base: str = option(MISSING, "base model: local folder or Hub name", "data")
     data: str = option(MISSING, "chat .jsonl (messages) or alpaca .json/.jsonl; for grpo, "
-                       "the dataset whose training questions it rolls out on (demo, "
-                       "hotpotqa, strategyqa, mmlu; questions=PATH in --metadata for yours)",
+                       "the dataset whose training questions it rolls out on ("
+                       f"{', '.join(TRAINING_DATASETS + ('demo',))}; questions=PATH in "
+                       "--metadata for yours)",
                        "data")
     out: str = option(MISSING, "output folder (adapter or model, tokenizer, card)", "data")
     cutoff: int = option(CUTOFF, "max tokens per example", "data")
@@ -58,7 +65,7 @@ class TrainConfig:
     # method
     method: str = option("lora", "lora or full fine-tuning on trajectories, or grpo: RL in "
                          "our environment through TRL (--grpo-weights lora|full)", "method",
-                         choices=METHODS)
+                         choices=FINE_TUNING_METHODS)
     lora_r: int = option(8, "LoRA rank", "method")
     lora_alpha: int = option(16, "LoRA alpha", "method")
     lora_dropout: float = option(0.05, "LoRA dropout", "method")
@@ -79,7 +86,7 @@ class TrainConfig:
     format_weight: float = option(0.1, "weight of the format term of --reward em+format",
                                   "grpo")
     max_turns: int = option(5, "turns per rollout before the agent is stopped", "grpo")
-    max_gen_toks: int = option(96, "tokens per turn", "grpo")
+    max_gen_toks: int = option(SHORT_TOKENS_PER_TURN, "tokens per turn", "grpo")
     temperature: float = option(1.0, "sampling temperature of the rollouts", "grpo")
     metadata: list[str] = option([], "rollout settings and questions, k=v,k=v as lm_eval "
                                  "--metadata (search=..., noise=none, data_dir=...)", "grpo")
@@ -318,8 +325,9 @@ def train(cfg: TrainConfig) -> dict:
     import datasets
     from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
 
-    if cfg.method not in METHODS:
-        raise FireactError(f"unknown method {cfg.method!r}; valid: {', '.join(METHODS)}")
+    if cfg.method not in FINE_TUNING_METHODS:
+        raise FireactError(f"unknown method {cfg.method!r}; valid: "
+                           f"{', '.join(FINE_TUNING_METHODS)}")
     cfg.validate()
     looks_local = cfg.base.startswith(("/", ".", "~")) or cfg.base.count("/") != 1
     if looks_local and not Path(cfg.base).expanduser().is_dir():
@@ -372,8 +380,8 @@ def train(cfg: TrainConfig) -> dict:
     trainer.save_model(cfg.out)  # collective under FSDP / ZeRO-3: every process calls it
     card = card_of(cfg, trainer, result, data_sha256, fmt, len(examples), host_allocator,
                    _datasets(cfg.data))
-    card["eval_loss_last"] = next((e["eval_loss"] for e in reversed(trainer.state.log_history)
-                                   if "eval_loss" in e), None)
+    card.eval_loss_last = next((e["eval_loss"] for e in reversed(trainer.state.log_history)
+                                if "eval_loss" in e), None)
     return save_card(cfg, trainer, tokenizer, card)
 
 
@@ -420,50 +428,50 @@ def lora_config(cfg: TrainConfig):
 
 
 def card_of(cfg: TrainConfig, trainer, result, data_sha256: str, fmt: str, examples: int,
-            host_allocator: str, datasets: list[str]) -> dict:
+            host_allocator: str, datasets: list[str]) -> TrainingCard:
     """What a checkpoint was trained from and how: the card ``lm_eval`` users read (and
     ``results`` reads a run's training from), the same for SFT and GRPO."""
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    return {
-        "base_model": cfg.base,
-        "method": cfg.method,
-        "adapter": cfg.adapter(),  # a LoRA adapter of base_model, else a whole model
-        "data": str(Path(cfg.data).resolve()) if Path(cfg.data).is_file() else cfg.data,
-        "data_sha256": data_sha256,
-        "data_format": fmt,
-        "data_origin": cfg.origin,
-        "eval_format": "chat" if fmt == "chat" else "alpaca",
-        "examples": examples,
-        "hyperparameters": {k: v for k, v in asdict(cfg).items()
-                            if k not in ("base", "data", "out", "extra", "origin")},
-        "train_losses": [round(x, 6) for x in losses],  # one per step
-        "train_loss_first": losses[0] if losses else None,
-        "train_loss_last": losses[-1] if losses else None,
+    return TrainingCard(
+        base_model=cfg.base,
+        method=cfg.method,
+        adapter=cfg.adapter(),
+        data=str(Path(cfg.data).resolve()) if Path(cfg.data).is_file() else cfg.data,
+        data_sha256=data_sha256,
+        data_format=fmt,
+        data_origin=cfg.origin,
+        eval_format="chat" if fmt == "chat" else "alpaca",
+        examples=examples,
+        hyperparameters={k: v for k, v in asdict(cfg).items()
+                         if k not in ("base", "data", "out", "extra", "origin")},
+        train_losses=[round(x, 6) for x in losses],
+        train_loss_first=losses[0] if losses else None,
+        train_loss_last=losses[-1] if losses else None,
         # what a noisy per-step loss means: the mean of the first and of the last tenth
-        "train_loss_start": smoothed(losses, first=True),
-        "train_loss_end": smoothed(losses, first=False),
-        "global_step": result.global_step,
-        "train_seconds": round(result.metrics["train_runtime"], 1),
-        "tokens_per_second": round(trainer.state.num_input_tokens_seen
-                                   / max(result.metrics["train_runtime"], 1e-9), 1),
-        "peak_memory_mb": round(peak_memory_mb()),
-        "peak_memory_kind": "GPU allocated" if _on_gpu() else "RSS",
-        "host_allocator": host_allocator,
-        "world_size": trainer.args.world_size,
-        "distributed_type": trainer.accelerator.distributed_type.value,
-        "fireact_eval_version": __version__,
-        "eval_commands": eval_commands(cfg, fmt, datasets),
-    }
+        train_loss_start=smoothed(losses, first=True),
+        train_loss_end=smoothed(losses, first=False),
+        global_step=result.global_step,
+        train_seconds=round(result.metrics["train_runtime"], 1),
+        tokens_per_second=round(trainer.state.num_input_tokens_seen
+                                / max(result.metrics["train_runtime"], 1e-9), 1),
+        peak_memory_mb=round(peak_memory_mb()),
+        peak_memory_kind="GPU allocated" if _on_gpu() else "RSS",
+        host_allocator=host_allocator,
+        world_size=trainer.args.world_size,
+        distributed_type=trainer.accelerator.distributed_type.value,
+        fireact_eval_version=__version__,
+        eval_commands=eval_commands(cfg, fmt, datasets),
+    )
 
 
-def save_card(cfg: TrainConfig, trainer, tokenizer, card: dict) -> dict:
+def save_card(cfg: TrainConfig, trainer, tokenizer, card: TrainingCard) -> TrainingCard:
     """The tokenizer, the merged model when asked, and the card, by the main process."""
     if not trainer.is_world_process_zero():
         return card
     tokenizer.save_pretrained(cfg.out)
     if cfg.merge and cfg.adapter():
-        card["merged"] = str(_merge(cfg.base, cfg.out, tokenizer))
-    write_atomic(Path(cfg.out) / CARD, json.dumps(card, indent=2))
+        card.merged = str(_merge(cfg.base, cfg.out, tokenizer))
+    card.write(cfg.out)
     return card
 
 

@@ -1,6 +1,6 @@
 """``fireact-eval``: the few commands that are not plain ``lm_eval`` runs, by group:
-``run`` (demo, tasks-dir, index, cache), ``data`` (convert, generate, data, train,
-accelerate-config), ``experiment`` and ``results`` (results, gate, report)."""
+``run`` (demo, tasks-dir, index, cache), ``data`` (convert, generate, data), ``train``
+(train, accelerate-config), ``experiment`` and ``results`` (results, gate, report)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from fireact_eval.errors import FireactError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fireact_eval.cli import data, experiment, results, run
+    from fireact_eval.cli import data, experiment, results, run, train
 
     parser = argparse.ArgumentParser(prog="fireact-eval", description="the commands around "
                                      "lm_eval: demo, data, training, results")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (run, data, experiment, results):
+    for group in (run, data, train, experiment, results):
         group.add_commands(sub)
     return parser
 

@@ -246,18 +246,23 @@ def check(ex: Experiment) -> None:
         raise ex.error("axes", "a grid of zero cells: no data to train on and no prompted cells")
 
 
-def _check_train(ex: Experiment) -> None:
+def training_options(ex: Experiment):
+    """The grid's ``train:`` options as ``fireact-eval train`` reads them, every default
+    from ``TrainConfig`` (the folders are the grid's, placeholders here)."""
     from fireact_eval.options import from_mapping
     from fireact_eval.trainers.train import TrainConfig
 
+    return from_mapping(TrainConfig, {**ex.train, "base": "b", "data": "d",
+                                      "out": str(ex.path.parent / ".check")})
+
+
+def _check_train(ex: Experiment) -> None:
     fixed = ("base", "data", "out", "limit", "resume", "origin")
     for key in ex.train:
         if key in fixed:
             raise ex.error(f"train.{key}", "set by the grid (axes, folders), not here")
     try:
-        config = from_mapping(TrainConfig, {**ex.train, "base": "b", "data": "d",
-                                            "out": str(ex.path.parent / ".check")})
-        config.validate()
+        training_options(ex).validate()
     except FireactError as err:
         raise ex.error("train", str(err)) from None
 

@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
-from fireact_eval.experiment.config import Experiment, condition_task
+from fireact_eval.experiment import layout
+from fireact_eval.experiment.config import Experiment, condition_task, training_options
+from fireact_eval.rollout import DEFAULT_MAX_TURNS
 
 PROMPTED, FINETUNED = "prompted", "finetuned"
 # Measured on the 2-core CPU of docs/performance.md (SmolLM2-135M): LoRA training seconds
@@ -74,10 +76,19 @@ class Cell:
                 + (f" round={self.round}" if self.round else ""))
 
     def train_dir(self, root: Path) -> Path:
-        return root / "train" / str(self.train_hash)
+        return layout.train_dir(root, str(self.train_hash))
+
+    def model_dir(self, root: Path) -> Path:
+        return layout.model_dir(root, str(self.train_hash))
 
     def eval_dir(self, root: Path) -> Path:
-        return root / "eval" / self.eval_hash
+        return layout.eval_dir(root, self.eval_hash)
+
+    def record_path(self, root: Path) -> Path:
+        return layout.cell_record(root, self.eval_hash)
+
+    def results_dir(self, root: Path) -> Path:
+        return layout.results_dir(root, self.eval_hash)
 
     def tasks(self) -> list[str]:
         spec = self.evaluation
@@ -183,17 +194,17 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
                 not cell.axes["size"] or bool(spec.mix) or cell.axes["size"] > available)
         size = 0 if cell.round else cell.axes["size"]  # a round trains on all it made
         rows = min(size or available, available)
-        per_step = int(ex.train.get("batch_size", 4)) * int(ex.train.get("grad_accum", 1))
-        epochs = float(ex.train.get("epochs", 3.0))
-        steps = int(ex.train.get("max_steps", 0)) or math.ceil(math.ceil(rows / per_step)
-                                                               * epochs)
-        rows = int(rows * epochs) if not ex.train.get("max_steps") else steps * per_step
+        train = training_options(ex)
+        per_step = train.batch_size * train.grad_accum
+        steps = train.max_steps or math.ceil(math.ceil(rows / per_step) * train.epochs)
+        epochs = train.epochs
+        rows = int(rows * epochs) if not train.max_steps else steps * per_step
     limit = cell.evaluation["limit"] or 500
     rollouts = limit * len(cell.tasks())
     if cell.round and ex.improve is not None:  # the round's own generation (n: 0 is all,
         rollouts += ex.improve.n * len(ex.improve.tasks) * ex.improve.repeats  # uncounted)
         unknown = unknown or not ex.improve.n
-    turns = int(cell.evaluation["metadata"].get("max_turns", 11))
+    turns = int(cell.evaluation["metadata"].get("max_turns", DEFAULT_MAX_TURNS))
     seconds = (rows * rates["train_seconds_per_row"]
                + rollouts * turns * rates["eval_seconds_per_rollout_turn"])
     return Estimate(rows, steps, rollouts, seconds, at_most, unknown)

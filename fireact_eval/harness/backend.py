@@ -18,6 +18,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM, hash_args
 
+from fireact_eval.catalog import TOKENS_PER_TURN
 from fireact_eval.errors import FireactError
 from fireact_eval.perturb import try_key
 from fireact_eval.rollout import run_concurrently, run_episodes
@@ -129,7 +130,7 @@ def _context_limit(lm: LM, gen_kwargs: dict) -> int | None:
     max_length = None if _is_api(lm) else getattr(lm, "max_length", None)
     if not isinstance(max_length, int):
         return None
-    return max_length - int(gen_kwargs.get("max_gen_toks", getattr(lm, "max_gen_toks", 256)))
+    return max_length - int(gen_kwargs.get("max_gen_toks", TOKENS_PER_TURN))
 
 
 def _token_counter(lm: LM):

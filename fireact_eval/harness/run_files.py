@@ -11,7 +11,6 @@ module only, and take every setting from what the task recorded, never from its 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import re
@@ -20,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fireact_eval.catalog import TRAINING_CARD
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import find_files, iter_jsonl, read_json, write_atomic
+from fireact_eval.options import parse_pairs
 from fireact_eval.outcomes import classify, from_metrics
 from fireact_eval.scoring import QUALITY_METRICS, tries_correct
+from fireact_eval.training_card import TrainingCard
 from fireact_eval.trajectory import Trajectory, tries_from_json
 
 __all__ = [  # the public API (docs/python-api.md)
@@ -41,7 +41,6 @@ __all__ = [  # the public API (docs/python-api.md)
     "model_name",
     "decoding_of",
     "run_seed",
-    "training_of",
     "sample_record",
     "write_run",
 ]
@@ -208,7 +207,7 @@ class RunResult:
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     decoding: str = ""  # lm-eval's --gen_kwargs, normalised ("" for the task's own)
     seed: str = ""  # every seed the run was given (``run_seed``)
-    training: str = ""  # the recipe of the adapter or model, from its card (``training_of``)
+    training: str = ""  # the recipe of the checkpoint (``TrainingCard.recipe_digest``)
 
 
 def decoding_of(results: dict) -> str:
@@ -225,41 +224,27 @@ def decoding_of(results: dict) -> str:
 def _model_args(results: dict) -> dict:
     args = (results.get("config") or {}).get("model_args") or {}
     if isinstance(args, str):  # lm-eval records the command line's string as given
-        args = dict(p.split("=", 1) for p in args.split(",") if "=" in p)
+        args = parse_pairs(args, "model_args", strict=False)
     return args
 
 
-def _card(args: dict) -> dict:
+def _card(args: dict) -> TrainingCard | None:
     """``fireact-eval train``'s card beside the adapter or model the run loaded, if it is
     on this machine (a merged model sits in the adapter's ``merged/``)."""
     for key in ("peft", "lora_local_path", "pretrained"):
         if not isinstance(args.get(key), str):
             continue
         folder = Path(args[key])
-        for card in (folder / TRAINING_CARD, folder.parent / TRAINING_CARD):
-            if card.is_file() and (card.parent == folder or folder.name == "merged"):
+        for card in (folder, folder.parent):
+            if TrainingCard.exists(card) and (card == folder or folder.name == "merged"):
                 try:
-                    found = read_json(card, "training card")
-                except FireactError:
-                    return {}
-                return found if isinstance(found, dict) else {}
-    return {}
+                    return TrainingCard.read(card)
+                except FireactError:  # a damaged card: the run is read without its recipe
+                    return None
+    return None
 
 
-def training_of(card: dict) -> str:
-    """What the checkpoint was trained from and how, its seed left out: a digest of the
-    card's base, data and hyperparameters (so two adapters of one recipe and two seeds
-    pool, and two of different learning rates never do); "" without a card."""
-    if not card:
-        return ""
-    recipe = {"base": card.get("base_model"), "data": card.get("data_sha256"),
-              "method": card.get("method"),
-              "hyperparameters": {k: v for k, v in (card.get("hyperparameters") or {}).items()
-                                  if k != "seed"}}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def run_seed(results: dict, card: dict) -> str:
+def run_seed(results: dict, card: TrainingCard | None) -> str:
     """Every seed a run was given: lm-eval's ``--seed`` (python, numpy, torch, few-shot),
     the backend's sampler ``seed=`` model arg (vllm, API), the checkpoint's training seed
     from its card.  Runs that differ only here are one recipe under different seeds."""
@@ -272,7 +257,7 @@ def run_seed(results: dict, card: dict) -> str:
         parts.append("run=" + ",".join("-" if v is None else str(v) for v in run))
     if (sampler := _model_args(results).get("seed")) is not None:
         parts.append(f"sampler={sampler}")
-    if (train := (card.get("hyperparameters") or {}).get("seed")) is not None:
+    if card is not None and (train := card.seed) is not None:
         parts.append(f"train={train}")
     return " ".join(parts)
 
@@ -312,7 +297,7 @@ def read_run(path: str | Path) -> RunResult:
         )
     card = _card(_model_args(results))
     return RunResult(path, model_name(results), tasks, decoding_of(results),
-                     run_seed(results, card), training_of(card))
+                     run_seed(results, card), card.recipe_digest() if card else "")
 
 
 def results_files(path: str | Path) -> list[Path]:
