@@ -389,3 +389,25 @@ def test_the_papers_numbers_stand_beside_ours_only_where_the_design_matches():
                          ).set_index(["base", "dataset"])
     assert beside("table2", gains)[0]["paper_relative_gain"].tolist()[0] == 0.77
     assert pd.isna(beside("table2", gains)[0]["paper_relative_gain"].tolist()[1])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"improve": {"strict_format": "false"}}, "improve.strict_format: expected a boolean, "
+     "got str 'false'"),  # was read as true
+    ({"evaluate.metadata": ["max_turns=3"]}, "evaluate.metadata: expected a mapping, got list"),
+    ({"evaluate.limit": "4"}, "evaluate.limit: expected an integer, got str '4'"),
+    ({"evaluate.batch_size": [8]}, "evaluate.batch_size: expected an integer or a string"),
+    ({"evaluate.tasks": "fireact_demo"}, "evaluate.tasks: expected a list, got str"),
+    ({"data": {"gold": {"file": 3}}}, "data.gold.file: expected a string, got int 3"),
+    ({"train": ["epochs=3"]}, "train: expected a mapping, got list"),
+    ({"improve": {"rounds": 1.5}}, "improve.rounds: expected an integer, got float 1.5"),
+])
+def test_a_wrong_type_is_one_line_naming_the_file_key_and_type(tmp_path, train_file, changes,
+                                                               message):
+    """Checked by type (pydantic, strict): before, a string for a boolean stayed true and a
+    list for the metadata mapping ended in an AttributeError traceback."""
+    path = grid(tmp_path, "smollm2", train_file, **changes)
+    with pytest.raises(FireactError) as err:
+        load(path)
+    assert message in str(err.value) and str(err.value).startswith(str(path))
+    assert "\n" not in str(err.value)

@@ -1,8 +1,10 @@
 """The experiment YAML: what to train, what to evaluate, which axes to sweep.
 
-Every key is checked against these dataclasses; an unknown key, axis, preset, training
-option or task, a base or data file that is not there, or a grid of zero cells is one line
-naming the YAML file and the key, before anything runs.  ``${VAR}`` in a string is the
+Every section is checked against these dataclasses by type, with pydantic in strict mode (a
+string is no boolean, a list no mapping, ``"5"`` no integer); a wrong type, an unknown key,
+axis, preset, training option (``TrainConfig``'s own schema) or task, a base or data file
+that is not there, or a grid of zero cells is one line naming the YAML file, the key and
+what was expected, before anything runs.  ``${VAR}`` in a string is the
 environment variable (an unset one is an error, never an empty path).
 """
 
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from fireact_eval.catalog import NOISE_KINDS
 from fireact_eval.errors import FireactError
@@ -20,9 +25,12 @@ from fireact_eval.jsonio import read_text
 
 AXES = ("base", "data", "size")  # what a grid may sweep; the cross product is its cells
 OFFLINE_BASE = "smollm2"  # the offline SmolLM2-135M-Instruct (fireact_eval.offline_model)
+# each section's schema: its fields' types, nothing coerced, no key that is not a field
+_STRICT = ConfigDict(extra="forbid", strict=True)
+NoiseKind = Literal[NOISE_KINDS]  # type: ignore[valid-type]
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=_STRICT)
 class DataSpec:
     """One training set, by name: a file as ``train`` reads it, FireAct's released file
     imported (``data import-fireact``: decontaminated, labelled by task and method), or a
@@ -37,7 +45,7 @@ class DataSpec:
     data_dir: str = ""  # FireAct's data folder, for import_fireact's decontamination
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=_STRICT)
 class ReplaySpec:
     """The replay search index built once for the whole experiment (``index build``):
     from trajectory files, and from FireAct's released evaluation dumps (imported with
@@ -48,22 +56,22 @@ class ReplaySpec:
     data_dir: str = ""
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=_STRICT)
 class EvalSpec:
     """One ``lm_eval`` run per cell: the tasks, each under every noise condition."""
 
     tasks: list[str] = field(default_factory=list)
-    noise: list[str] = field(default_factory=lambda: ["off"])
+    noise: list[NoiseKind] = field(default_factory=lambda: ["off"])
     limit: int = 0  # first N questions (0: all)
     model: str = "hf"  # lm_eval --model: hf or vllm
-    model_args: dict = field(default_factory=dict)  # besides pretrained / peft
-    batch_size: str = "auto"
+    model_args: dict[str, Any] = field(default_factory=dict)  # besides pretrained / peft
+    batch_size: int | str = "auto"  # lm_eval --batch_size: N or auto
     device: str = "cpu"
-    metadata: dict = field(default_factory=dict)  # --metadata for every task
-    gen_kwargs: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # --metadata for every task
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True, config=_STRICT)
 class ImproveSpec:
     """Self-improvement rounds after every fine-tuned cell (ReST, rejection sampling): the
     round's checkpoint is its own teacher (``fireact-eval generate``, zero-shot in the format
@@ -78,7 +86,7 @@ class ImproveSpec:
     n: int = 500  # training questions per task, a seeded draw (0: all)
     repeats: int = 4  # tries per question (the uncertainty issue's repeats)
     gen_kwargs: str = "do_sample=True,temperature=0.7"
-    metadata: dict = field(default_factory=dict)  # besides the evaluation's metadata
+    metadata: dict[str, Any] = field(default_factory=dict)  # besides the evaluation's
     keep_previous: bool = True
     keep_contaminated: bool = False  # on only where the questions are no reported test set
     against: list[str] = field(default_factory=list)  # evaluation sets (default: all)
@@ -137,21 +145,54 @@ def _globbed(files: list[str], where: str, path: Path) -> list[str]:
     return found
 
 
+def _key(where: str, loc: tuple) -> str:
+    return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _expected(error: dict) -> str:
+    """What pydantic says the value should be, as the rest of our errors say it."""
+    if error["type"] == "literal_error":  # "'off', 'none' or 'random'"
+        return "one of " + error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
+    text = error["msg"].removeprefix("Input should be ").replace("a valid ", "a ")
+    text = re.sub(r"\ba (?=[aeiou])", "an ", text.replace("a dictionary", "a mapping"))
+    return "expected " + text
+
+
+def type_error(err: ValidationError, cls: type, where: str, path: Path) -> FireactError:
+    """The first wrong key of a section as one line: file, key, what was expected, what
+    was given (the branches of a union, ``int | str``, said together)."""
+    errors = err.errors()
+    first = errors[0]
+    field_name = first["loc"][0]
+    if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        return FireactError(f"{path}: {where}.{field_name}: unknown key (valid: "
+                            f"{', '.join(sorted(f.name for f in fields(cls)))})")
+    loc = tuple(p for p in first["loc"] if isinstance(p, int) or p == field_name)
+    same = [e for e in errors if tuple(p for p in e["loc"] if isinstance(p, int)
+                                       or p == field_name) == loc]
+    expected = " or ".join(dict.fromkeys(_expected(e) for e in same)).replace(" or expected", " or")
+    return FireactError(f"{path}: {_key(where, loc)}: {expected}, got "
+                        f"{type(first['input']).__name__} {first['input']!r}")
+
+
 def _build(cls: type, values: Any, where: str, path: Path) -> Any:
     if not isinstance(values, dict):
         raise FireactError(f"{path}: {where}: expected a mapping, got {type(values).__name__}")
-    known = {f.name for f in fields(cls)}
-    if unknown := sorted(set(values) - known):
-        raise FireactError(f"{path}: {where}.{unknown[0]}: unknown key (valid: "
-                           f"{', '.join(sorted(known))})")
-    values = dict(values)
-    for f in fields(cls):
-        if f.name in values and f.type.startswith("list"):
-            if not isinstance(values[f.name], list):
-                raise FireactError(f"{path}: {where}.{f.name}: expected a list")
-            if f.name in ("files", "fireact_runs"):
-                values[f.name] = _globbed(values[f.name], f"{where}.{f.name}", path)
-    return cls(**values)
+    try:
+        spec = cls(**values)
+    except ValidationError as err:
+        raise type_error(err, cls, where, path) from None
+    globbed = {name: _globbed(getattr(spec, name), f"{where}.{name}", path)
+               for name in ("files", "fireact_runs") if getattr(spec, name, None)}
+    return replace(spec, **globbed) if globbed else spec
+
+
+def _mapping(raw: dict, key: str, path: Path) -> dict:
+    """A section that is a free mapping (train options, metadata, launcher options)."""
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise FireactError(f"{path}: {key}: expected a mapping, got {type(value).__name__}")
+    return dict(value)
 
 
 TOP = ("axes", "data", "train", "evaluate", "prompted", "finetuned", "replay", "launcher",
@@ -182,14 +223,17 @@ def load(path: str | Path) -> Experiment:
     for name, values in axes.items():
         if not isinstance(values, list) or not values and name != "data":
             raise FireactError(f"{path}: axes.{name}: expected a non-empty list")
+    if not isinstance(raw.get("data") or {}, dict):
+        raise FireactError(f"{path}: data: expected a mapping of named training sets")
     data = {name: _build(DataSpec, spec, f"data.{name}", path)
             for name, spec in (raw.get("data") or {}).items()}
     experiment = Experiment(
-        path=path, axes=axes, data=data, train=dict(raw.get("train") or {}),
+        path=path, axes=axes, data=data, train=_mapping(raw, "train", path),
         evaluate=_build(EvalSpec, raw.get("evaluate") or {}, "evaluate", path),
-        prompted=raw.get("prompted"), finetuned=dict(raw.get("finetuned") or {}),
+        prompted=None if raw.get("prompted") is None else _mapping(raw, "prompted", path),
+        finetuned=_mapping(raw, "finetuned", path),
         replay=_build(ReplaySpec, raw["replay"], "replay", path) if raw.get("replay") else None,
-        launcher=dict(raw.get("launcher") or {}),
+        launcher=_mapping(raw, "launcher", path),
         improve=_build(ImproveSpec, raw["improve"], "improve", path) if raw.get("improve")
         else None)
     check(experiment)
