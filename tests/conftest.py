@@ -87,6 +87,52 @@ def unpacked_wheel(built_dists, tmp_path_factory) -> Path:
     return site
 
 
+@pytest.fixture(scope="session")
+def train_file(tmp_path_factory) -> Path:
+    """Alpaca rows: gold trajectories for the tiny agent's 8 demo questions (read only)."""
+    from tiny_agent import demo_questions, gold_trajectory
+
+    path = tmp_path_factory.mktemp("data") / "train.json"
+    path.write_text(json.dumps([{"instruction": q["question"], "input": "",
+                                 "output": gold_trajectory(q)} for q in demo_questions()]))
+    return path
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 900,
+        check: bool = False) -> subprocess.CompletedProcess:
+    """``fireact-eval ARGS`` as a user runs it, in a subprocess: for what only a process
+    shows (its exit status, what it prints, a run that really trains)."""
+    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"fireact-eval {args[0]} failed ({proc.returncode}):\n"
+                             f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """``fireact-eval ARGS`` through the real parser and ``main`` in this process: for an
+    argument or settings error, which must come before any heavy import or model load
+    (a subprocess would pay ~2 s of imports to show the same line)."""
+    import contextlib
+    import io
+
+    from fireact_eval.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            if isinstance(exit_.code, str):  # main's one line
+                err.write(exit_.code + "\n")
+                code = 1
+            else:
+                code = exit_.code or 0
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 def run_lm_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """``lm_eval`` as a user runs it, in a subprocess; only our tasks are indexed (15 s less)."""
     proc = subprocess.run(

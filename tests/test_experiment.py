@@ -5,8 +5,6 @@ back as the paper's tables."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,24 +14,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.experiment.config import load
 from fireact_eval.experiment.plan import cells
 
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
-                          capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=900)
-
-
-@pytest.fixture
-def train_file(tmp_path) -> Path:
-    """Alpaca rows: gold trajectories for the tiny agent's 8 demo questions."""
-    from tiny_agent import demo_questions, gold_trajectory
-
-    path = tmp_path / "train.json"
-    path.write_text(json.dumps([{"instruction": q["question"], "input": "",
-                                 "output": gold_trajectory(q)} for q in demo_questions()]))
-    return path
+from conftest import cli
 
 
 def grid(tmp_path: Path, base: str, train_file: Path, **changes) -> Path:

@@ -16,6 +16,8 @@ pytest.importorskip("trl")
 from fireact_eval.trainers.encode import IGNORE, encode  # noqa: E402
 from fireact_eval.trainers.train import TrainConfig  # noqa: E402
 
+from conftest import cli_in_process
+
 
 @pytest.fixture
 def known_questions(tmp_path) -> Path:
@@ -208,9 +210,9 @@ def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model
     (["--init-adapter", "."], "is not a LoRA adapter folder"),
 ])
 def test_bad_grpo_settings_are_one_line_before_a_model_loads(tmp_path, flags, message):
-    proc = subprocess.run(
-        [sys.executable, "-m", "fireact_eval.cli", "train", "--method", "grpo", "--base",
-         str(tmp_path), "--data", "demo", "--out", str(tmp_path / "o"), *flags],
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    """In process, through the real parser, ``validate()`` and the rollout settings (the
+    exit path as a process: test_trainers' settings test)."""
+    proc = cli_in_process("train", "--method", "grpo", "--base", str(tmp_path), "--data",
+                          "demo", "--out", str(tmp_path / "o"), *flags)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -164,8 +164,9 @@ def test_bad_metadata_is_one_clear_error(metadata, message):
         RolloutSettings.from_metadata(metadata)
 
 
-def test_bad_metadata_fails_the_run_before_any_model_call(tiny_model):
-    proc = run_lm_eval(*hf(tiny_model), *DEMO, "--limit", "1", "--metadata", "search=bing",
+def test_bad_metadata_fails_the_run_before_any_model_call(tmp_path):
+    """Before the model loads: no model needed (the path is not there)."""
+    proc = run_lm_eval(*hf(tmp_path / "no-model"), *DEMO, "--limit", "1", "--metadata", "search=bing",
                        check=False)
     assert proc.returncode != 0
     assert "unknown search spec 'bing'; valid backends: wiki" in proc.stderr
@@ -186,8 +187,8 @@ def test_no_wiki_index_offline_fails_before_the_model_is_loaded(tmp_path, monkey
     assert "Initializing hf model" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_missing_data_dir_names_the_file(tiny_model, tmp_path):
-    proc = run_lm_eval(*hf(tiny_model), "--tasks", "fireact_hotpotqa", "--limit", "1",
+def test_missing_data_dir_names_the_file(tmp_path):
+    proc = run_lm_eval(*hf(tmp_path / "no-model"), "--tasks", "fireact_hotpotqa", "--limit", "1",
                        "--metadata", f"data_dir={tmp_path}", "search=local", check=False)
     assert proc.returncode != 0
     assert f"data file not found: {tmp_path}/hotpotqa/dev.json" in proc.stderr
@@ -223,9 +224,25 @@ def test_preflight_checks_our_tasks_in_groups_and_lists_and_skips_others(tmp_pat
 
 
 @pytest.mark.parametrize(("metadata", "message"), [
+    ({"serach": "bing"}, "unknown --metadata key(s): serach; valid keys: method, shots, format,"),
+    ({"max_turn": "1"}, "unknown --metadata key(s): max_turn;"),
+    ({"max_turns": 2.7}, "max_turns must be an integer, got 2.7"),
+])
+def test_bad_metadata_is_refused_by_the_preflight(metadata, message):
+    """What the start-up hook runs before lm-eval loads a model, in process on lm-eval's own
+    TaskManager (the exit path through ``lm_eval``'s CLI: the test below)."""
+    from lm_eval.tasks import TaskManager
+
+    from fireact_eval.harness.preflight import preflight
+
+    manager = TaskManager(include_defaults=False, include_path=TASKS_DIR, metadata=metadata)
+    with pytest.raises(FireactError, match=None) as err:
+        preflight(manager, ["fireact_demo"], "pretrained=/no/model")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
     ("serach=bing", "unknown --metadata key(s): serach; valid keys: method, shots, format,"),
-    ("max_turn=1", "unknown --metadata key(s): max_turn;"),
-    ("max_turns=2.7", "max_turns must be an integer, got 2.7"),
 ])
 def test_bad_metadata_is_one_line_before_the_model_is_loaded(tmp_path, metadata, message):
     proc = run_lm_eval("--model", "hf", "--model_args", f"pretrained={tmp_path}/no-model",

@@ -15,7 +15,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.trainers.allocator import run_under, tbb_libraries
 from fireact_eval.trainers.encode import IGNORE, build_examples
 
-from conftest import FIREACT_DATA, read_outputs, run_lm_eval
+from conftest import FIREACT_DATA, cli, cli_in_process, read_outputs, run_lm_eval
 
 TRAJ = ("Thought: I need X.\nAction: search[X]\nObservation: X is Y.\n"
         "Thought: It is Y.\nAction: finish[Y]")
@@ -26,18 +26,6 @@ def tokenizer(untrained_model):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(untrained_model)
-
-
-@pytest.fixture(scope="module")
-def train_file(tmp_path_factory):
-    """Alpaca rows: gold trajectories for the tiny agent's 8 demo questions."""
-    from tiny_agent import demo_questions, gold_trajectory
-
-    path = tmp_path_factory.mktemp("data") / "train.json"
-    rows = [{"instruction": q["question"], "input": "", "output": gold_trajectory(q)}
-            for q in demo_questions()]
-    path.write_text(json.dumps(rows))
-    return path
 
 
 def _labelled_text(example, tokenizer) -> str:
@@ -100,11 +88,7 @@ def test_reads_fireact_released_files_as_they_are(tokenizer, caplog):
 
 
 def fireact_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
-                          capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(proc.stderr[-3000:])
-    return proc
+    return cli(*args, check=check)
 
 
 def demo_eval(model_args: str, out) -> dict:
@@ -281,11 +265,28 @@ def test_bad_train_input_is_a_clear_error(tmp_path, train_file):
 ])
 def test_settings_that_cannot_train_are_one_line_before_loading(tmp_path, train_file,
                                                                untrained_model, flags, message):
+    """Through the real parser and ``validate()``, in process (the exit path as a process:
+    the test below)."""
     out = tmp_path / "o"
-    proc = fireact_eval("train", "--base", str(untrained_model), "--data", str(train_file),
-                        "--out", str(out), *flags, check=False)
-    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    proc = cli_in_process("train", "--base", str(untrained_model), "--data", str(train_file),
+                          "--out", str(out), *flags)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_a_settings_error_exits_1_with_one_line_before_any_heavy_import(tmp_path, train_file):
+    """The process: exit 1, one line, and no torch / transformers / TRL / lm-eval imported
+    before the flags were checked."""
+    code = ("import sys, runpy; sys.argv = ['fireact-eval', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('fireact_eval.cli', run_name='__main__')\n"
+            "finally:\n    print(sorted(m for m in ('torch', 'transformers', 'trl', 'lm_eval')"
+            " if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code, "train", "--base", str(tmp_path),
+                           "--data", str(train_file), "--out", str(tmp_path / "o"),
+                           "--epochs", "0"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    assert proc.stderr.strip() == ("fireact-eval: error: --epochs 0 trains nothing; give "
+                                   "--epochs above 0 or --max-steps")
 
 
 @pytest.mark.slow
