@@ -166,8 +166,8 @@ def test_bad_metadata_is_one_clear_error(metadata, message):
 
 def test_bad_metadata_fails_the_run_before_any_model_call(tmp_path):
     """Before the model loads: no model needed (the path is not there)."""
-    proc = run_lm_eval(*hf(tmp_path / "no-model"), *DEMO, "--limit", "1", "--metadata", "search=bing",
-                       check=False)
+    proc = run_lm_eval(*hf(tmp_path / "no-model"), *DEMO, "--limit", "1", "--metadata",
+                       "search=bing", check=False)
     assert proc.returncode != 0
     assert "unknown search spec 'bing'; valid backends: wiki" in proc.stderr
 
