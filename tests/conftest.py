@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,46 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# Offline before any test module is imported: ``datasets`` and ``huggingface_hub`` read these
+# once, at import (set in a fixture, they came too late for modules imported at collection,
+# and a Hub lookup in the unit lane waited 23 s for the network)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FIREACT_DATA = SHARED / "data" / "fireact"
+
+
+# A test is end-to-end (``e2e``) when it uses a model or a built package, or starts a process
+# (through these helpers or subprocess); every other test is ``unit``.
+E2E_FIXTURES = {"tiny_model", "untrained_model", "runs", "built_dists", "unpacked_wheel",
+                "tokenizer"}
+_STARTS_A_PROCESS = re.compile(r"\b(cli|run_lm_eval|fireact_eval|python|lint_imports|demo_eval|"
+                               r"assert_better_agent|lm_eval_on_serpapi)\(|subprocess\.|Popen")
+
+
+# modules whose tests run for a minute or more (--durations): started first, so that with
+# one worker per core the last minutes are not one long test on one core
+LONG_FIRST = ("test_experiment", "test_trainers", "test_crash", "test_noise", "test_grpo",
+              "test_generate", "test_convert")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.module.__name__ if getattr(item, "module", None) else ""
+        return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module is kept
+    for item in items:
+        function = getattr(item, "function", None)
+        try:
+            source = inspect.getsource(function) if function else ""
+        except (OSError, TypeError):
+            source = ""
+        e2e = (E2E_FIXTURES & set(getattr(item, "fixturenames", ()))
+               or _STARTS_A_PROCESS.search(source) or item.get_closest_marker("slow"))
+        item.add_marker(pytest.mark.e2e if e2e else pytest.mark.unit)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -24,8 +62,6 @@ def _isolated_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("fireact_cache")
     old = os.environ.get("FIREACT_EVAL_CACHE")
     os.environ["FIREACT_EVAL_CACHE"] = str(cache)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     yield cache
     if old is None:
         os.environ.pop("FIREACT_EVAL_CACHE", None)

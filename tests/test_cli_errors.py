@@ -16,14 +16,9 @@ from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.questions import _user_questions
 
-from conftest import run_lm_eval
+from conftest import cli, run_lm_eval
 
 LATIN1 = "Où est la Tour Eiffel ?".encode("latin-1")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
-                          capture_output=True, text=True, timeout=300)
 
 
 def one_line_error(proc: subprocess.CompletedProcess, said: str) -> None:

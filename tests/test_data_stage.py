@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given
@@ -18,7 +16,7 @@ from fireact_eval.data.summary import p95
 from fireact_eval.errors import FireactError
 from fireact_eval.transcript import parse_step, parse_transcript, to_text
 
-from conftest import FIREACT_DATA
+from conftest import FIREACT_DATA, cli
 
 REACT = ("Thought: I need to search X.\nAction: search[X]\nObservation: X is in Paris.\n"
          "Thought: So Paris.\nAction: finish[Paris]\nObservation: Episode finished, reward = 1\n")
@@ -143,10 +141,6 @@ def test_mix_refuses_amounts_that_are_not_numbers_of_rows(amount):
 
 def test_cli_import_mix_stats(tmp_path, untrained_model):
     src = release(tmp_path)
-
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
-                              capture_output=True, text=True)
 
     proc = cli("data", "import-fireact", str(src), "--out", str(tmp_path / "imp"),
                "--no-decontaminate")

@@ -162,7 +162,8 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     setting (re-evaluated, not retrained), a broken base (recorded failed, the rest done,
     the table says what is missing)."""
     root = tmp_path / "exp"
-    config = grid(tmp_path, str(untrained_model), train_file)
+    quick = {"train.epochs": 2}  # what is checked is the grid, not what the cells learn
+    config = grid(tmp_path, str(untrained_model), train_file, **quick)
     proc = cli("experiment", str(config), "--out", str(root), "--jobs", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 of 3 cells done" in proc.stdout
@@ -187,7 +188,7 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     t2 = (tmp_path / "t2.csv").read_text()
     assert "gain_low" in t2 and "relative_gain" in t2 and "n_paired" in t2
 
-    shorter = grid(tmp_path, str(untrained_model), train_file, **{"evaluate.limit": 2})
+    shorter = grid(tmp_path, str(untrained_model), train_file, **quick, **{"evaluate.limit": 2})
     proc = cli("experiment", str(shorter), "--out", str(root))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert _logged_commands(root) == commands + 3  # three evaluations, no training
@@ -196,7 +197,7 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     broken = tmp_path / "not-a-model"  # passes the check (a config.json), fails to load
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
-    two = grid(tmp_path, str(untrained_model), train_file,
+    two = grid(tmp_path, str(untrained_model), train_file, **quick,
                **{"axes.base": [str(untrained_model), str(broken)]})
     proc = cli("experiment", str(two), "--out", str(root))
     assert proc.returncode == 1

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +15,7 @@ from fireact_eval.results.gate import gate
 from fireact_eval.results.tables import cost, leaderboard, robustness
 from fireact_eval.trajectory import Trajectory
 
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args],
-                          capture_output=True, text=True)
+from conftest import cli
 
 
 def test_tables_in_the_papers_shapes(runs):
