@@ -121,6 +121,11 @@ def test_each_shared_default_is_defined_once():
     assert re.findall(r"max_gen_toks: (\d+)", template) == [str(TOKENS_PER_TURN)]
     group = yaml.safe_load((Path(TASKS_DIR) / "fireact.yaml").read_text())
     assert group["task"] == [f"fireact_{d}" for d in PAPERS_DATASETS]
+    from fireact_eval.catalog import DATASETS
+    from fireact_eval.scoring import DATASET_SCORERS
+    from fireact_eval.tasks._generate_variants import BASES
+
+    assert tuple(BASES) == DATASETS and set(DATASET_SCORERS) == set(DATASETS)
     repeated = re.compile(r"max_turns\", 11\)|max_gen_toks\", (96|256)\)|"
                           r"get\(\"(batch_size\", 4|grad_accum\", 1|epochs\", 3)")
     for path in (ROOT / "fireact_eval").rglob("*.py"):
