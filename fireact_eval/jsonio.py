@@ -61,6 +61,21 @@ def output_folder(value: str) -> str:
     return value
 
 
+def write_figure(fig: Any, out: str | Path) -> Path:
+    """A matplotlib figure saved whole (``write_atomic``) in the format its suffix names
+    (PNG without one), and closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format=out.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    write_atomic(out, image.getvalue())
+    return out
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write a file whole or not at all: a temporary file beside it, renamed into place, so
     a crash never leaves half of it behind, and a failed write leaves nothing."""

@@ -1,4 +1,5 @@
-"""The statistics of a comparison, in one place, wired to scipy rather than written by hand.
+"""The statistics of a comparison, in one place, wired to scipy rather than written by hand
+(imported where used: scipy.stats costs ~1 s, which a command's argument error should not pay).
 
 Two runs of the same questions are paired data: a question one agent answers and the other
 does not is the evidence, a question both answer is not.  So the paired view uses McNemar's
@@ -15,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = [  # the public API (docs/python-api.md)
     "LEVEL",
@@ -39,6 +39,8 @@ def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float
     where the normal interval leaves [0, 1]); (nan, nan) for n = 0."""
     if n <= 0:
         return float("nan"), float("nan")
+    from scipy import stats
+
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(level, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -49,6 +51,8 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     discordant = only_a + only_b
     if discordant == 0:
         return 1.0
+    from scipy import stats
+
     return float(stats.binomtest(only_b, discordant, 0.5).pvalue)
 
 
@@ -62,6 +66,8 @@ def paired_bootstrap(differences: Sequence[float], level: float = LEVEL,
         return float("nan"), float("nan")
     if np.all(values == values[0]):
         return float(values[0]), float(values[0])
+    from scipy import stats
+
     result = stats.bootstrap((values,), np.mean, confidence_level=level, n_resamples=resamples,
                              method="percentile", batch=max(1, 2_000_000 // values.size),
                              rng=np.random.default_rng(seed))
@@ -119,6 +125,8 @@ def pass_at_k(n: int, correct: int, k: int) -> float:
     """The chance that at least one of k tries drawn from a question's n is correct: the
     unbiased estimator 1 - C(n - c, k) / C(n, k) (Chen et al., 2021, HumanEval)."""
     _check_tries(n, correct, k)
+    from scipy import special
+
     return 1.0 - float(special.comb(n - correct, k, exact=True) / special.comb(n, k, exact=True))
 
 
@@ -126,6 +134,8 @@ def pass_hat_k(n: int, correct: int, k: int) -> float:
     """pass^k: the chance that all k tries drawn from a question's n are correct,
     C(c, k) / C(n, k) (tau-bench, Yao et al., 2024): how reliably, not how possibly."""
     _check_tries(n, correct, k)
+    from scipy import special
+
     return float(special.comb(correct, k, exact=True) / special.comb(n, k, exact=True))
 
 

@@ -21,6 +21,7 @@ from scipy import stats as scipy_stats
 
 from fireact_eval.errors import FireactError
 from fireact_eval.results.frame import ENVIRONMENT, load_runs, sample_scores
+from fireact_eval.results.names import GATE_MIN_OVERLAP, GATE_TOLERANCE
 from fireact_eval.stats import LEVEL, mcnemar_exact, paired_bootstrap
 
 MCNEMAR, BOOTSTRAP, UNPAIRED = "McNemar exact", "paired bootstrap", "unpaired normal"
@@ -120,7 +121,7 @@ def _check_thresholds(level: float, tolerance: float, min_overlap: float) -> Non
         raise FireactError(f"--min-overlap must be a share in (0, 1], got {min_overlap}")
 
 
-TOLERANCE, MIN_OVERLAP = 0.0, 1.0  # the defaults, here and in `fireact-eval gate`
+TOLERANCE, MIN_OVERLAP = GATE_TOLERANCE, GATE_MIN_OVERLAP
 
 
 def gate(baseline: str, candidate: str, metrics: list[str] | None = None, level: float = LEVEL,

@@ -3,13 +3,12 @@ trajectories, against rounds) as lines (matplotlib, no display needed)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fireact_eval.jsonio import write_atomic
+from fireact_eval.jsonio import write_figure
 
 
 def plot_table(table: pd.DataFrame, out: str | Path, title: str = "",
@@ -44,9 +43,4 @@ def plot_table(table: pd.DataFrame, out: str | Path, title: str = "",
     ax.set_title(title)
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
-    out = Path(out)
-    image = io.BytesIO()
-    fig.savefig(image, dpi=120, format=out.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    write_atomic(out, image.getvalue())
-    return out
+    return write_figure(fig, out)

@@ -19,6 +19,7 @@ from fireact_eval.catalog import DATASETS, NOISE_KINDS
 from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.frame import distinguishing, sample_scores
+from fireact_eval.results.names import TABLE_SHAPES
 from fireact_eval.stats import LEVEL, paired_bootstrap
 
 DATASET_ORDER, NOISE_ORDER = DATASETS, NOISE_KINDS
@@ -403,11 +404,7 @@ def provenance(runs: pd.DataFrame) -> list[str]:
     return sorted(set(lines))
 
 
-SHAPES = {"leaderboard": leaderboard, "robustness": robustness, "cost": cost,
-          "outcomes": outcomes, "repeats": repeats,
-          # the paper's, from an experiment folder
-          "table2": table2, "table4": table4, "table5": table5, "figure3": figure3,
-          "figure4": figure4, "rounds": rounds}
+SHAPES = {name: globals()[name] for name in TABLE_SHAPES}  # each shape's function
 # Shapes for some runs only (with repeats; from an experiment folder): where they do not
 # apply they are left out of the report, not noted as failures.
 WHERE_THEY_APPLY = ("repeats", "table2", "table4", "table5", "figure3", "figure4", "rounds")

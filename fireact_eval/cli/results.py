@@ -8,6 +8,7 @@ import sys
 from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import write_atomic
+from fireact_eval.results.names import GATE_MIN_OVERLAP, GATE_TOLERANCE, TABLE_SHAPES
 
 
 def _results_import(args: argparse.Namespace) -> None:
@@ -96,16 +97,13 @@ def _report(args: argparse.Namespace) -> None:
 def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
                    "LABEL=PATH names a run")
-    from fireact_eval.results.tables import SHAPES
-
-    p.add_argument("--shape", choices=list(SHAPES), default="leaderboard")
+    p.add_argument("--shape", choices=TABLE_SHAPES, default="leaderboard")
     p.add_argument("--out", default=None, type=OUT_FILE, help=".md (default: print), .csv or .tex"
                    if action == "table" else ".png, .pdf or .svg")
     p.set_defaults(func=_results, action=action)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from fireact_eval.results import gate as gate_defaults
     from fireact_eval.stats import LEVEL
 
     p = sub.add_parser("results", help="leaderboard tables and plots from lm_eval result folders")
@@ -131,9 +129,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="confidence level (default 0.95): a drop regresses when McNemar's "
                    "exact p (0/1 scores) is below 1 - level, or, for other scores, the paired "
                    "bootstrap interval lies below 0")
-    p.add_argument("--tolerance", type=float, default=gate_defaults.TOLERANCE,
+    p.add_argument("--tolerance", type=float, default=GATE_TOLERANCE,
                    help="also ignore drops up to this size")
-    p.add_argument("--min-overlap", type=float, default=gate_defaults.MIN_OVERLAP,
+    p.add_argument("--min-overlap", type=float, default=GATE_MIN_OVERLAP,
                    help="share of the baseline's questions the candidate must have answered "
                    "(with --log_samples files; default 1.0: all)")
     p.add_argument("--allow-different-settings", action="store_true",

@@ -3,7 +3,6 @@ model's tokenizer, the share the trainer would cut at its cutoff, and a histogra
 
 from __future__ import annotations
 
-import io
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 from fireact_eval.catalog import CUTOFF, data_format_of
 from fireact_eval.data.examples import Example, read_examples, to_row
 from fireact_eval.data.segments import alpaca_segments, chat_segments
-from fireact_eval.jsonio import write_atomic
+from fireact_eval.jsonio import write_figure
 
 
 def p95(values: list[int]) -> float:
@@ -91,9 +90,4 @@ def plot_lengths(stats: DataStats, out: str | Path) -> Path:
     ax.set_title(f"{stats.path.name}: {stats.over_cutoff:.1%} over the cutoff")
     ax.legend()
     fig.tight_layout()
-    out = Path(out)
-    image = io.BytesIO()
-    fig.savefig(image, dpi=120, format=out.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    write_atomic(out, image.getvalue())
-    return out
+    return write_figure(fig, out)
