@@ -45,14 +45,16 @@ def package_data(names: list[str]) -> dict[str, list[str]]:
     data = {}
     for name in names:
         root = folder_of(name)
-        files = [str(path.relative_to(root)) for path in sorted(root.rglob("*"))
-                 if path.is_file() and path.suffix not in (".py", ".pyc")
-                 and not any(part in SKIPPED for part in path.relative_to(root).parts)
-                 and not any((parent / "__init__.py").is_file()
-                             for parent in path.relative_to(root).parents
-                             if parent != Path("."))]
+        files = []
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            in_subpackage = any((root / parent / "__init__.py").is_file()
+                                for parent in relative.parents if parent != Path("."))
+            if (path.is_file() and path.suffix not in (".py", ".pyc") and not in_subpackage
+                    and not any(part in SKIPPED for part in relative.parts)):
+                files.append(relative.as_posix())
         if files:
-            data[name] = [f.replace("\\", "/") for f in files]
+            data[name] = files
     return data
 
 

@@ -154,8 +154,7 @@ def _expected(error: dict) -> str:
     if error["type"] == "literal_error":  # "'off', 'none' or 'random'"
         return "one of " + error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
     text = error["msg"].removeprefix("Input should be ").replace("a valid ", "a ")
-    text = re.sub(r"\ba (?=[aeiou])", "an ", text.replace("a dictionary", "a mapping"))
-    return "expected " + text
+    return re.sub(r"\ba (?=[aeiou])", "an ", text.replace("a dictionary", "a mapping"))
 
 
 def type_error(err: ValidationError, cls: type, where: str, path: Path) -> FireactError:
@@ -170,8 +169,9 @@ def type_error(err: ValidationError, cls: type, where: str, path: Path) -> Firea
     loc = tuple(p for p in first["loc"] if isinstance(p, int) or p == field_name)
     same = [e for e in errors if tuple(p for p in e["loc"] if isinstance(p, int)
                                        or p == field_name) == loc]
-    expected = " or ".join(dict.fromkeys(_expected(e) for e in same)).replace(" or expected", " or")
-    return FireactError(f"{path}: {_key(where, loc)}: {expected}, got "
+    expected = " or ".join(dict.fromkeys(_expected(e) for e in same))
+    said = expected if expected.startswith("one of ") else f"expected {expected}"
+    return FireactError(f"{path}: {_key(where, loc)}: {said}, got "
                         f"{type(first['input']).__name__} {first['input']!r}")
 
 

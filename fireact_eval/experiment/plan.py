@@ -197,8 +197,7 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
         train = training_options(ex)
         per_step = train.batch_size * train.grad_accum
         steps = train.max_steps or math.ceil(math.ceil(rows / per_step) * train.epochs)
-        epochs = train.epochs
-        rows = int(rows * epochs) if not train.max_steps else steps * per_step
+        rows = steps * per_step if train.max_steps else int(rows * train.epochs)
     limit = cell.evaluation["limit"] or 500
     rollouts = limit * len(cell.tasks())
     if cell.round and ex.improve is not None:  # the round's own generation (n: 0 is all,

@@ -197,8 +197,6 @@ def tuned_model_args(backend: str, base: str, model: Path, card: TrainingCard) -
     return f"pretrained={base},peft={model.resolve()}"
 
 
-
-
 def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: str | None,
                log: Path) -> tuple[Path, str]:
     """A round's training file and where it came from: the previous round's checkpoint as

@@ -235,10 +235,10 @@ def _card(args: dict) -> TrainingCard | None:
         if not isinstance(args.get(key), str):
             continue
         folder = Path(args[key])
-        for card in (folder, folder.parent):
-            if TrainingCard.exists(card) and (card == folder or folder.name == "merged"):
+        for beside in (folder, folder.parent):
+            if TrainingCard.exists(beside) and (beside == folder or folder.name == "merged"):
                 try:
-                    return TrainingCard.read(card)
+                    return TrainingCard.read(beside)
                 except FireactError:  # a damaged card: the run is read without its recipe
                     return None
     return None
