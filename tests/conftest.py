@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from fast_python import python  # noqa: E402 - from the folder just put on the path
+
 # Offline before any test module is imported: ``datasets`` and ``huggingface_hub`` read these
 # once, at import (set in a fixture, they came too late for modules imported at collection,
 # and a Hub lookup in the unit lane waited 23 s for the network)
@@ -138,7 +140,7 @@ def cli(*args: str, env: dict | None = None, timeout: float = 900,
         check: bool = False) -> subprocess.CompletedProcess:
     """``fireact-eval ARGS`` as a user runs it, in a subprocess: for what only a process
     shows (its exit status, what it prints, a run that really trains)."""
-    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", *args], capture_output=True,
+    proc = subprocess.run([python(), "-m", "fireact_eval.cli", *args], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"fireact-eval {args[0]} failed ({proc.returncode}):\n"
@@ -172,7 +174,7 @@ def cli_in_process(*args: str) -> subprocess.CompletedProcess:
 def run_lm_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """``lm_eval`` as a user runs it, in a subprocess; only our tasks are indexed (15 s less)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "lm_eval", *args], capture_output=True, text=True, timeout=600,
+        [python(), "-m", "lm_eval", *args], capture_output=True, text=True, timeout=600,
         env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "FIREACT_EVAL_TASKS_ONLY": "1"},
     )
     if check and proc.returncode != 0:

@@ -8,8 +8,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
+
+from fast_python import python as fast_python
 
 from conftest import read_outputs, run_lm_eval
 
@@ -34,7 +35,7 @@ def test_a_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
         total, server.prompts = server.prompts, 0
 
         killed = subprocess.Popen(
-            [sys.executable, "-m", "lm_eval", *args, "--use_cache", str(tmp_path / "c"),
+            [fast_python(), "-m", "lm_eval", *args, "--use_cache", str(tmp_path / "c"),
              "--output_path", str(tmp_path / "killed_out")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "FIREACT_EVAL_TASKS_ONLY": "1", "TOKENIZERS_PARALLELISM": "false"})

@@ -173,6 +173,10 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     assert all(r["rollouts"] == 4 for r in records)
     commands = _logged_commands(root)  # 2 trainings + 3 evaluations
     assert commands == 5
+    evaluations = [line for p in root.rglob("log.txt") for line in p.read_text().splitlines()
+                   if " -m lm_eval " in line]  # our task folder alone is indexed, and said
+    assert len(evaluations) == 3 and all(e.startswith("$ FIREACT_EVAL_TASKS_ONLY=1 ")
+                                         for e in evaluations)
 
     again = cli("experiment", str(config), "--out", str(root))
     assert again.returncode == 0 and _logged_commands(root) == commands  # nothing rerun

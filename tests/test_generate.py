@@ -7,8 +7,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
+
+from fast_python import python as fast_python
 
 from fireact_eval.data.decontaminate import EvalIndex
 from fireact_eval.generate import GenerateConfig, generate
@@ -30,7 +31,7 @@ def test_generate_resumes_after_a_kill_and_converts(tiny_model, tmp_path):
     rows = _training_questions(tmp_path / "data")
     server = CompletionServer(str(tiny_model), latency=1.0)
     out = tmp_path / "gen"
-    args = [sys.executable, "-m", "fireact_eval.cli", "generate", "--model",
+    args = [fast_python(), "-m", "fireact_eval.cli", "generate", "--model",
             "local-completions", "--model_args",
             f"base_url={server.base_url},model=tiny,tokenizer_backend=huggingface,"
             f"tokenizer={tiny_model},tokenized_requests=False,max_retries=1",
@@ -97,3 +98,19 @@ def test_generate_resumes_after_a_kill_and_converts(tiny_model, tmp_path):
     again = json.loads((out / "train.json").read_text())
     assert len(again) == len(train) - 1
     assert any("dropped 1 exact" in line for line in report.lines())
+
+
+def test_each_generate_run_indexes_our_task_folder_alone(tmp_path, monkeypatch):
+    """lm-eval's ~10k task files cost ~12 s per task x method run to index; every task
+    ``generate`` runs is ours."""
+    import lm_eval.evaluator
+
+    from fireact_eval.harness.evaluate import run_and_save
+
+    seen = {}
+    monkeypatch.setattr(lm_eval.evaluator, "simple_evaluate",
+                        lambda **kwargs: seen.update(kwargs))  # None: "not the main process"
+    run_and_save(None, "fireact_demo", {"shots": "zeroshot"}, tmp_path / "out",
+                 tmp_path / "cache" / "turns")
+    names = seen["task_manager"].all_tasks
+    assert "fireact_demo" in names and all(n.startswith("fireact") for n in names)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("trl")
+
+from fast_python import python as fast_python
 
 from fireact_eval.trainers.encode import IGNORE, encode  # noqa: E402
 from fireact_eval.trainers.train import TrainConfig  # noqa: E402
@@ -182,7 +183,7 @@ def test_a_reward_of_zero_everywhere_leaves_the_policy_as_it_was(
 def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model,
                                                             known_questions):
     out = tmp_path / "adapter"
-    command = [sys.executable, "-m", "fireact_eval.cli", "train", "--method", "grpo", "--base",
+    command = [fast_python(), "-m", "fireact_eval.cli", "train", "--method", "grpo", "--base",
                str(tiny_model), "--data", "demo", "--out", str(out), "--group-size", "2",
                "--batch-size", "2", "--max-steps", "2", "--max-turns", "3", "--max-gen-toks",
                "24", "--limit", "2", "--reward", "em+format", "--metadata",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from fast_python import python as fast_python
 
 from fireact_eval.errors import FireactError
 from fireact_eval.rollout_settings import RolloutSettings
@@ -26,7 +27,7 @@ def hf(model_dir) -> tuple[str, ...]:
 
 
 def python(code: str, **env: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    return subprocess.run([fast_python(), "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, **env}).stdout
 
 
@@ -39,7 +40,7 @@ def test_tasks_are_registered_without_include_path():
     code = "from lm_eval.tasks import TaskManager as T; print(T(include_defaults=False).all_tasks)"
     assert "fireact" not in python(code, FIREACT_EVAL_NO_AUTOLOAD="1")
     assert "fireact" not in python(code)  # lm-eval's documented meaning, hook or not
-    tasks_dir = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "tasks-dir"],
+    tasks_dir = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "tasks-dir"],
                                capture_output=True, text=True,
                                check=True).stdout.strip()
     code = (f"from lm_eval.tasks import TaskManager as T; "

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from fast_python import python as fast_python
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -211,7 +212,7 @@ def test_a_crash_mid_build_leaves_no_index(tmp_path):
 def test_index_wiki_command_builds_ahead_of_a_run(tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"title": "Oslo", "text": "Oslo is in Norway."}])
     out = tmp_path / "wiki-index"
-    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "index", "wiki", "--source",
+    proc = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "index", "wiki", "--source",
                            str(corpus), "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "1 passages" in proc.stdout and f"search=wiki:{out}" in proc.stdout
@@ -274,7 +275,6 @@ def test_search_registry_is_lazy_and_refuses_duplicates():
     """Importing the registry imports no backend; a backend module loads when its spec is
     first built; a second factory under a taken name is refused."""
     import subprocess
-    import sys
 
     code = ("import sys; from fireact_eval.tools import make_search, response_pool; "
             "assert 'fireact_eval.tools.serpapi' not in sys.modules; "

@@ -8,11 +8,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fast_python import python as fast_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -279,14 +279,14 @@ def test_page_is_self_contained_and_escapes_model_text(tmp_path):
 def test_cli_report_and_outcomes_table(tmp_path):
     a, b = _pair_of_runs(tmp_path)
     out = tmp_path / "r.html"
-    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "report", a, b, "--out",
+    proc = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "report", a, b, "--out",
                            str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "1 paired tasks" in proc.stdout and out.read_text().startswith("<!doctype html>")
-    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "results", "table", a,
+    proc = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "results", "table", a,
                            "--shape", "outcomes"], capture_output=True, text=True)
     assert proc.returncode == 0 and "format_failure" in proc.stdout, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "report", a,
+    proc = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "report", a,
                            str(tmp_path / "nothing")], capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.startswith("fireact-eval: error:")
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from fast_python import python as fast_python
 from serpapi_server import SerpApiServer
 
 from fireact_eval.data.replay_index import build_replay_index
@@ -137,7 +138,7 @@ def test_cache_answers_reruns_and_never_stores_failures(server, tmp_path):
     assert search.pool == ["Result for a", "Result for b"]
     assert ToolCache(cache.path).get("serpapi:google", "a") == "Result for a"  # persisted
     assert KEY.encode() not in cache.path.read_bytes()
-    out = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "cache", "clear",
+    out = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "cache", "clear",
                           "--path", str(cache.path)], capture_output=True, text=True, check=True)
     assert "removed 2" in out.stdout and cache.stats() == {}
 
@@ -265,7 +266,7 @@ def test_an_unusable_tool_cache_is_one_error_when_it_opens(tmp_path):
     for path, said in cases.items():
         with pytest.raises(FireactError, match=said):
             ToolCache(path).put("b", "q", "o")
-        proc = subprocess.run([sys.executable, "-m", "fireact_eval.cli", "cache", "stats",
+        proc = subprocess.run([fast_python(), "-m", "fireact_eval.cli", "cache", "stats",
                                "--path", str(path)], capture_output=True, text=True)
         assert proc.returncode != 0 and said in proc.stderr and "Traceback" not in proc.stderr
     readonly.chmod(0o755)
