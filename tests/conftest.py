@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,11 @@ from fast_python import python  # noqa: E402 - from the folder just put on the p
 # and a Hub lookup in the unit lane waited 23 s for the network)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# One worker per core (``-n auto``): each worker's torch gets its share of the cores; two
+# processes each spinning two OpenMP threads on two cores made training ~3x slower
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(
+        1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -71,11 +77,30 @@ def _isolated_cache(tmp_path_factory):
         os.environ["FIREACT_EVAL_CACHE"] = old
 
 
+def shared(tmp_path_factory, name: str, make) -> Path:
+    """``make(folder)`` once per test session, whatever the number of xdist workers: the
+    first worker to ask makes it under a lock, the others wait and read the same folder
+    (read only; pytest-xdist's documented recipe for session data)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker's base temp is in
+    folder = root / f"shared-{name}"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory) -> Path:
     from tiny_agent import build_untrained
 
-    return build_untrained(tmp_path_factory.mktemp("tiny_untrained"))
+    return shared(tmp_path_factory, "tiny_untrained", build_untrained)
 
 
 @pytest.fixture(scope="session")
@@ -83,24 +108,28 @@ def tiny_model(tmp_path_factory) -> Path:
     """A tiny Llama trained until it searches and finishes on the first 8 demo questions."""
     from tiny_agent import build_untrained, train
 
-    model_dir = build_untrained(tmp_path_factory.mktemp("tiny_trained"))
-    losses = train(model_dir, steps=150)
-    assert losses[-1] < 0.2 * losses[0]
-    return model_dir
+    def make(folder: Path) -> None:
+        build_untrained(folder)
+        losses = train(folder, steps=150)
+        assert losses[-1] < 0.2 * losses[0]
+
+    return shared(tmp_path_factory, "tiny_trained", make)
 
 
 @pytest.fixture(scope="session")
 def runs(tiny_model, untrained_model, tmp_path_factory):
     """The trained tiny agent (clean and noisy search) and its untrained twin, 8 questions,
     as ``lm_eval --output_path ... --log_samples`` wrote them."""
-    root = tmp_path_factory.mktemp("runs")
-    for name, model, tasks in (("trained", tiny_model, "fireact_demo,fireact_demo_noise_random"),
-                               ("untrained", untrained_model, "fireact_demo")):
-        run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}", "--tasks", tasks,
-                    "--device", "cpu", "--batch_size", "8", "--limit", "8", "--metadata",
-                    "shots=zeroshot", "max_turns=4", "--gen_kwargs", "max_gen_toks=64",
-                    "--output_path", str(root / name), "--log_samples")
-    return root
+    def make(root: Path) -> None:
+        for name, model, tasks in (
+                ("trained", tiny_model, "fireact_demo,fireact_demo_noise_random"),
+                ("untrained", untrained_model, "fireact_demo")):
+            run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}", "--tasks",
+                        tasks, "--device", "cpu", "--batch_size", "8", "--limit", "8",
+                        "--metadata", "shots=zeroshot", "max_turns=4", "--gen_kwargs",
+                        "max_gen_toks=64", "--output_path", str(root / name), "--log_samples")
+
+    return shared(tmp_path_factory, "runs", make)
 
 
 @pytest.fixture(scope="session")
