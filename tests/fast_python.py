@@ -309,7 +309,7 @@ def _run(request: dict, fds: list[int], shim: str) -> None:
             error_type, error, tb = sys.exc_info()
             while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, runpy.__file__):
                 tb = tb.tb_next  # the traceback python prints: from the user's code down
-            sys.excepthook(error_type, error, tb)
+            sys.excepthook(error_type, error.with_traceback(tb), tb)
             code = 1
         threading._shutdown()  # the interpreter joins non-daemon threads, then atexit
         atexit._run_exitfuncs()
