@@ -18,6 +18,7 @@ Five documented commands, run as a user would run them (each is printed first):
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -71,11 +72,12 @@ class DemoConfig:
     extra: tuple[str, ...] = ()
 
 
-def run_command(argv: list[str], check: bool = True) -> int:
+def run_command(argv: list[str], check: bool = True, env: dict | None = None) -> int:
     """Print a command as a user would type it, then run it; a failure is one line."""
-    command = " ".join(shlex.quote(a) for a in argv)
+    command = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()),
+                        *(shlex.quote(a) for a in argv)])
     print(f"\n$ {command}", flush=True)
-    status = subprocess.run(argv).returncode
+    status = subprocess.run(argv, env={**os.environ, **(env or {})}).returncode
     if check and status:
         raise FireactError(f"step failed (exit {status}): {command}")
     return status
@@ -89,7 +91,8 @@ def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: list[str]) -
             "--log_samples"]
     if cfg.limit is not None:
         argv += ["--limit", str(cfg.limit)]
-    run_command(argv + list(cfg.extra))
+    # the demo's tasks are ours: lm-eval indexes our folder alone (~12 s less per run)
+    run_command(argv + list(cfg.extra), env={"FIREACT_EVAL_TASKS_ONLY": "1"})
 
 
 def run_demo(cfg: DemoConfig) -> None:
