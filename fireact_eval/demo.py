@@ -28,6 +28,7 @@ from pathlib import Path
 from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
+from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.jsonio import iter_jsonl
 from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
 from fireact_eval.transcript import parse_step
@@ -92,7 +93,7 @@ def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: list[str]) -
     if cfg.limit is not None:
         argv += ["--limit", str(cfg.limit)]
     # the demo's tasks are ours: lm-eval indexes our folder alone (~12 s less per run)
-    run_command(argv + list(cfg.extra), env={"FIREACT_EVAL_TASKS_ONLY": "1"})
+    run_command(argv + list(cfg.extra), env=TASKS_ONLY)
 
 
 def run_demo(cfg: DemoConfig) -> None:

@@ -33,6 +33,7 @@ from fireact_eval.experiment.plan import (
     cells,
     estimate,
 )
+from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.harness.run_files import samples_files
 from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.rollout import DEFAULT_MAX_TURNS
@@ -290,7 +291,7 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
         # a cell's tasks are ours (config.load checks): lm-eval indexes our folder alone,
         # not its ~10k task files (~12 s per cell on a 2-core CPU)
         _run(_lm_eval_command(cell, model_args, search, cell.results_dir(root)), log,
-             env={"FIREACT_EVAL_TASKS_ONLY": "1"})
+             env=TASKS_ONLY)
         record.update(status="done", eval_seconds=round(time.time() - evaluated, 1),
                       rollouts=_rollouts(cell.results_dir(root)))
     except Exception as err:  # a cell's failure is recorded; the grid goes on

@@ -26,6 +26,9 @@ import functools
 import os
 import sys
 
+TASKS_ONLY_VAR = "FIREACT_EVAL_TASKS_ONLY"
+TASKS_ONLY = {TASKS_ONLY_VAR: "1"}  # the environment of a run of our tasks alone
+
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip() not in ("", "0")
@@ -42,7 +45,7 @@ def _patch_task_manager(module) -> None:
         paths = [] if include_path is None else list(
             include_path if isinstance(include_path, (list, tuple)) else [include_path]
         )
-        ours_only = not args and _flag("FIREACT_EVAL_TASKS_ONLY")
+        ours_only = not args and _flag(TASKS_ONLY_VAR)
         if ours_only:
             kwargs.setdefault("include_defaults", False)
         wants_defaults = kwargs.get("include_defaults", True) if not args else args[0]
