@@ -19,7 +19,6 @@ Five documented commands, run as a user would run them (each is printed first):
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.jsonio import iter_jsonl
 from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
+from fireact_eval.shell import shell_line
 from fireact_eval.transcript import parse_step
 
 TASKS = "fireact_demo,fireact_demo_noise_none"
@@ -75,8 +75,7 @@ class DemoConfig:
 
 def run_command(argv: list[str], check: bool = True, env: dict | None = None) -> int:
     """Print a command as a user would type it, then run it; a failure is one line."""
-    command = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()),
-                        *(shlex.quote(a) for a in argv)])
+    command = shell_line(argv, env)
     print(f"\n$ {command}", flush=True)
     status = subprocess.run(argv, env={**os.environ, **(env or {})}).returncode
     if check and status:

@@ -135,12 +135,14 @@ def runs(tiny_model, untrained_model, tmp_path_factory):
 @pytest.fixture(scope="session")
 def built_dists(tmp_path_factory) -> Path:
     """The sdist and the wheel of this tree, built as a user's ``python -m build`` builds
-    them (the wheel from the sdist), without fetching a build environment."""
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out),
-                           str(ROOT)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out
+    them (the wheel from the sdist), without fetching a build environment. Built once for all
+    xdist workers: two builds at once race on the checkout's egg-info."""
+    def make(out: Path) -> None:
+        proc = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir",
+                               str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    return shared(tmp_path_factory, "dist", make)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.harness.run_files import samples_files
 from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.rollout import DEFAULT_MAX_TURNS
+from fireact_eval.shell import shell_line
 from fireact_eval.training_card import TrainingCard
 
 LAUNCHERS = ("local", "slurm", "submitit-local")
@@ -46,7 +47,7 @@ CLI = [sys.executable, "-m", "fireact_eval.cli"]
 def _run(command: list[str], log: Path, env: dict | None = None) -> None:
     """One step; its output appended to ``log``; a non-zero exit is a FireactError."""
     with open(log, "a", encoding="utf-8") as out:
-        out.write(f"\n$ {' '.join([*(f'{k}={v}' for k, v in (env or {}).items()), *command])}\n")
+        out.write(f"\n$ {shell_line(command, env)}\n")
         out.flush()
         proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
                               env={**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})})
