@@ -200,6 +200,7 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
         RUN_RECORD,
         _precision,
         lora_config,
+        old_names_quiet,
         run_arguments,
         start_run,
     )
@@ -208,6 +209,14 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
         from trl import GRPOConfig, GRPOTrainer
     except ImportError:
         raise FireactError("--method grpo needs TRL: pip install 'fireact-eval[rl]'") from None
+
+    class QuietGRPOTrainer(GRPOTrainer):
+        """TRL's, without the FutureWarning its generation step raises on every batch."""
+
+        def train(self, *args, **kwargs):
+            with old_names_quiet():
+                return super().train(*args, **kwargs)
+
     settings, source = rollout_settings(cfg)
     docs = training_docs(cfg.data, source)
     docs = docs[:cfg.limit] if cfg.limit else docs
@@ -239,13 +248,14 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
         **{"bf16": False, **_precision(cfg.bf16)},  # TRL's own default is bf16 on
         **cfg.extra,
     )
-    trainer = GRPOTrainer(
-        model=model, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
-        train_dataset=datasets.Dataset.from_list([{"prompt": p} for p in by_prompt]),
-        peft_config=peft_config,
-        rollout_func=make_rollout_func(settings, by_prompt, cfg.data, cfg.cutoff,
-                                       cfg.temperature, cfg.max_gen_toks),
-    )
+    with old_names_quiet():
+        trainer = QuietGRPOTrainer(
+            model=model, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
+            train_dataset=datasets.Dataset.from_list([{"prompt": p} for p in by_prompt]),
+            peft_config=peft_config,
+            rollout_func=make_rollout_func(settings, by_prompt, cfg.data, cfg.cutoff,
+                                           cfg.temperature, cfg.max_gen_toks),
+        )
     if trainer.is_world_process_zero():
         write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(run.record, indent=2))
     return trainer, {"resume_from": run.resume_from, "data_sha256": data_sha256,

@@ -7,6 +7,7 @@ accelerate config file); the Trainer handles the distribution.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -349,9 +350,7 @@ def train(cfg: TrainConfig) -> dict:
         from peft import get_peft_model
 
         set_seed(cfg.seed)  # the adapter's random init: the Trainer seeds only after it
-        with warnings.catch_warnings():  # peft asks transformers 5 by the old name, each run
-            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
-                                    FutureWarning)
+        with old_names_quiet():
             model = get_peft_model(model, lora_config(cfg))
 
     dataset = datasets.Dataset.from_list(examples)
@@ -364,7 +363,6 @@ def train(cfg: TrainConfig) -> dict:
         eval_strategy="epoch" if "test" in splits else "no",
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,  # every trainable (LoRA) weight is used each step
-        dataloader_pin_memory=_on_gpu(),  # pinned host memory only helps a copy to a GPU
         include_num_input_tokens_seen="non_padding",
         **_precision(cfg.bf16),
         **cfg.extra,
@@ -417,7 +415,19 @@ def run_arguments(cfg: TrainConfig) -> dict:
             "gradient_accumulation_steps": cfg.grad_accum, "learning_rate": cfg.learning_rate,
             "warmup_steps": cfg.warmup, "logging_steps": 1, "save_strategy": "steps",
             "save_steps": cfg.save_steps, "report_to": cfg.report_to, "seed": cfg.seed,
+            "dataloader_pin_memory": _on_gpu(),  # pinned host memory only helps a GPU copy
             **_checkpointing(cfg.gradient_checkpointing)}
+
+
+@contextlib.contextmanager
+def old_names_quiet():
+    """peft and TRL ask transformers 5 for ``is_gradient_checkpointing``, a deprecated alias
+    of ``is_activation_checkpointing``, on every run: a FutureWarning a user can do nothing
+    about (ours never use the old name), silenced while they load and train."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
+                                FutureWarning)
+        yield
 
 
 def lora_config(cfg: TrainConfig):
