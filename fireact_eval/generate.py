@@ -14,7 +14,10 @@ lm-eval's ``--use_cache``), so a run killed half way regenerates nothing it had 
 (greedy decoding; sampled turns are not cached, as in lm-eval).  The marker records what
 made the pair (teacher, decoding, task settings): rerunning into ``OUT`` with other settings
 is refused before the teacher loads: the finished pairs, which would be kept and converted,
-were made by the old ones.
+were made by the old ones.  It also records each file's line count and SHA-256: a pair
+whose files were cut, edited or removed after it finished is run again (from its turn cache),
+never converted as it stands.  An ``OUT`` holding files but no ``generate.json`` is another
+command's folder: refused without ``--force``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,13 @@ from fireact_eval.catalog import (
 from fireact_eval.convert import ConvertReport, convert
 from fireact_eval.data.decontaminate import EvalIndex
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import output_folder, read_json, write_atomic
+from fireact_eval.jsonio import (
+    file_digest,
+    output_folder,
+    read_json,
+    refuse_foreign_folder,
+    write_atomic,
+)
 from fireact_eval.options import option, parse_pairs
 
 log = logging.getLogger(__name__)
@@ -83,10 +92,17 @@ class GenerateConfig:
                                      "set (default: drop them)", "output")
     against: list[str] = option([], "the evaluation sets to drop questions of (default: "
                                 f"every one shipped: {', '.join(DATASETS)})", "output")
+    force: bool = option(False, "write into an OUT that holds files generate did not make",
+                         "output", flags=("--overwrite",), changes_results=False)
     strict_format: bool = option(False, "drop a successful try with an action line that is "
                                  "not one tool[argument] (a model's own sampled tries)",
                                  "output")
     extra: dict = field(default_factory=dict)  # more simple_evaluate arguments, Python only
+
+    def check_out(self) -> None:
+        """The output folder, checked before the evaluation sets or the teacher load."""
+        output_folder(self.out)
+        refuse_foreign_folder(self.out, (SETTINGS_FILE,), self.force, "generate")
 
     def pairs(self) -> list[tuple[str, str]]:
         for task in self.tasks:
@@ -114,6 +130,7 @@ class GenerateConfig:
 
 
 MARKER = "pair.json"
+SETTINGS_FILE = "generate.json"  # in OUT: what the last run into it was given
 
 
 def pair_dir(out: Path, task: str, method: str) -> Path:
@@ -131,13 +148,27 @@ def pair_done(cfg: GenerateConfig, task: str, method: str) -> bool:
             shutil.rmtree(folder)
         return False
     made_with = read_json(marker, "pair marker")
+    vouched = made_with.pop("files", None)
     wanted = json.loads(json.dumps(cfg.pair_settings(task, method)))
     if made_with != wanted:
         changed = ", ".join(f"{k}: {made_with.get(k)!r} -> {wanted.get(k)!r}"
                             for k in wanted if made_with.get(k) != wanted.get(k))
         raise FireactError(f"{folder} was generated with other settings ({changed}); use "
                            f"another --out, or delete {cfg.out} to start again")
+    if vouched != _pair_files(folder):  # a file cut, changed, lost or added since
+        log.warning("%s: its files are not those %s vouches for; running it again",
+                    folder, MARKER)
+        print(f"fireact-eval generate: {folder}: its files changed after it finished "
+              "(cut, edited or removed); running it again", flush=True)
+        shutil.rmtree(folder)
+        return False
     return True
+
+
+def _pair_files(folder: Path) -> dict[str, dict[str, object]]:
+    """Each lm-eval file of a finished pair: its line count and hash (the marker's record)."""
+    return {str(p.relative_to(folder)): file_digest(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MARKER}
 
 
 def _run_pair(lm, cfg: GenerateConfig, task: str, method: str, folder: Path) -> None:
@@ -147,16 +178,18 @@ def _run_pair(lm, cfg: GenerateConfig, task: str, method: str, folder: Path) -> 
                  Path(cfg.out) / "turn_cache" / f"{task}_{method}", model_args=cfg.model_args,
                  limit=cfg.limit or None, gen_kwargs=cfg.gen_kwargs or None,
                  apply_chat_template=cfg.apply_chat_template, **cfg.extra)
-    write_atomic(folder / MARKER, json.dumps(cfg.pair_settings(task, method), indent=2))
+    marker = {**cfg.pair_settings(task, method), "files": _pair_files(folder)}
+    write_atomic(folder / MARKER, json.dumps(marker, indent=2))
 
 
 def generate(cfg: GenerateConfig, index: EvalIndex | None) -> ConvertReport:
     """Run every pair not yet run, then convert all of them into one training file."""
-    out = Path(output_folder(cfg.out))
+    cfg.check_out()
+    out = Path(cfg.out)
     pairs = cfg.pairs()
     todo = [(t, m) for t, m in pairs if not pair_done(cfg, t, m)]
-    settings = {k: v for k, v in asdict(cfg).items() if k != "extra"}
-    write_atomic(out / "generate.json", json.dumps(settings, indent=2))
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("extra", "force")}
+    write_atomic(out / SETTINGS_FILE, json.dumps(settings, indent=2))
     if todo:
         from fireact_eval.harness.evaluate import load_model
 

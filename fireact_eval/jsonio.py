@@ -5,9 +5,10 @@ the file and the line, never a bare traceback, and never a half-written output."
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,61 @@ def output_folder(value: str) -> str:
         raise FireactError(f"{path} is a file; give a folder")
     _probe(path, path)
     return value
+
+
+def output_figure(value: str) -> str:
+    """An output file for a matplotlib figure: ``output_file``'s checks, and a suffix
+    matplotlib can write (PNG when there is none), told before any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = Path(value).suffix.lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        raise FireactError(f"{value}: matplotlib cannot write .{suffix} files; use one of "
+                           f"{', '.join('.' + f for f in sorted(formats))}")
+    return output_file(value)
+
+
+def files_read(paths: Iterable[str | Path], patterns: Sequence[str] = ()) -> set[Path]:
+    """Every file a command reads from ``paths``, resolved: a file itself; under a folder,
+    the files that match ``patterns`` (every file when none is given)."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if path.is_file():
+            found.add(path.resolve())
+        elif path.is_dir():
+            found.update(f.resolve() for pattern in patterns or ("*",)
+                         for f in path.rglob(pattern) if f.is_file())
+    return found
+
+
+def refuse_overwrite(out: str | Path, reads: set[Path], force: bool) -> None:
+    """Refuse, before any work, to write ``out`` over one of the command's own inputs (even
+    with ``--force``: it would destroy what is being read), or over a file that exists
+    unless ``--force`` says so: a slip of the shell's tab key must not cost a run."""
+    path = Path(out).resolve()
+    if path in reads:
+        raise FireactError(f"{out} is one of this command's inputs; write the output "
+                           "elsewhere")
+    if path.exists() and not force:
+        raise FireactError(f"{out} exists; give --force (or --overwrite) to write over it")
+
+
+def refuse_foreign_folder(folder: str | Path, made_by: Sequence[str], force: bool,
+                          command: str) -> None:
+    """Refuse to write into a folder that holds files but none of the files (``made_by``,
+    relative to it) that ``command`` leaves in a folder of its own, unless ``--force``."""
+    folder = Path(folder)
+    if (folder.is_dir() and any(folder.iterdir()) and not force
+            and not any((folder / name).exists() for name in made_by)):
+        raise FireactError(f"{folder} holds files {command} did not make; give another "
+                           "folder, or --force (or --overwrite) to write into it")
+
+
+def file_digest(path: str | Path) -> dict[str, object]:
+    """What a marker vouches for about a file: its line count and SHA-256."""
+    data = Path(path).read_bytes()
+    return {"lines": data.count(b"\n"), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def write_figure(fig: Any, out: str | Path) -> Path:

@@ -15,7 +15,7 @@ from scipy import stats as scipy_stats
 
 from fireact_eval.errors import FireactError
 from fireact_eval.experiment import layout
-from fireact_eval.harness.run_files import TaskResult, read_run, results_files
+from fireact_eval.harness.run_files import TaskResult, read_run, results_files, split_label
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.stats import LEVEL, clustered_mean, wilson_interval
@@ -90,9 +90,7 @@ def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
     cells (the others are added to ``missing``)."""
     runs = []
     for spec in specs:
-        label, sep, rest = spec.partition("=")
-        if not sep or "/" in label:
-            label, rest = "", spec
+        label, rest = split_label(spec)
         if layout.is_experiment(rest):
             found, absent = experiment_runs(Path(rest))
             runs += found

@@ -70,6 +70,15 @@ def test_generate_resumes_after_a_kill_and_converts(tiny_model, tmp_path):
         assert "unfinished" in again.stderr and "1 done before" in again.stdout
         assert json.loads((out / "train.json").read_text()) == train
 
+        # a finished pair whose samples file was cut later (its marker intact) is not read
+        # as done: it no longer matches the line count and hash the marker vouches for
+        samples = next(react.rglob("samples_*.jsonl"))
+        samples.write_text("".join(samples.read_text().splitlines(keepends=True)[:3]))
+        cut = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+        assert cut.returncode == 0, cut.stderr[-3000:]
+        assert server.prompts == before and "changed after it finished" in cut.stdout
+        assert json.loads((out / "train.json").read_text()) == train
+
         # the same folder with other settings: refused before the teacher loads
         changed = [a.replace("max_turns=4", "max_turns=2") for a in args]
         refused = subprocess.run(changed, env=env, capture_output=True, text=True, timeout=600)
@@ -114,3 +123,19 @@ def test_each_generate_run_indexes_our_task_folder_alone(tmp_path, monkeypatch):
                  tmp_path / "cache" / "turns")
     names = seen["task_manager"].all_tasks
     assert "fireact_demo" in names and all(n.startswith("fireact") for n in names)
+
+
+def test_generate_refuses_a_folder_it_did_not_make_without_force(tmp_path):
+    """Checked before the evaluation sets or the teacher load: a folder holding someone
+    else's files is not written into; one generate made (its generate.json) is resumed."""
+    import pytest
+
+    from fireact_eval.errors import FireactError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FireactError, match="holds files generate did not make"):
+        GenerateConfig(out=str(tmp_path)).check_out()
+    GenerateConfig(out=str(tmp_path), force=True).check_out()
+    (tmp_path / "generate.json").write_text("{}")
+    GenerateConfig(out=str(tmp_path)).check_out()
+    GenerateConfig(out=str(tmp_path / "new")).check_out()

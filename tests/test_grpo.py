@@ -213,7 +213,10 @@ def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model
 def test_bad_grpo_settings_are_one_line_before_a_model_loads(tmp_path, flags, message):
     """In process, through the real parser, ``validate()`` and the rollout settings (the
     exit path as a process: test_trainers' settings test)."""
-    proc = cli_in_process("train", "--method", "grpo", "--base", str(tmp_path), "--data",
+    base = tmp_path / "base"  # a model folder to validate(); none loads before the error
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    proc = cli_in_process("train", "--method", "grpo", "--base", str(base), "--data",
                           "demo", "--out", str(tmp_path / "o"), *flags)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -199,6 +199,7 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
     from fireact_eval.trainers.train import (
         RUN_RECORD,
         _precision,
+        check_lora_targets,
         lora_config,
         old_names_quiet,
         run_arguments,
@@ -235,6 +236,7 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
 
         model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
     elif cfg.grpo_weights == "lora":
+        check_lora_targets(cfg, model)
         peft_config = lora_config(cfg)
     reward_funcs = rewards or [correctness, *([well_formed] if cfg.reward == "em+format"
                                               else [])]

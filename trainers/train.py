@@ -11,7 +11,9 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import shlex
+import shutil
 import warnings
 from dataclasses import MISSING, asdict, dataclass, field
 from functools import partial
@@ -26,11 +28,11 @@ from fireact_eval.catalog import (
     task_name,
 )
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import output_folder, write_atomic
+from fireact_eval.jsonio import output_folder, refuse_foreign_folder, write_atomic
 from fireact_eval.options import option
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.encode import build_examples, pad_collate
-from fireact_eval.training_card import TrainingCard
+from fireact_eval.training_card import CARD_FILE, TrainingCard
 
 FINE_TUNING_METHODS = ("lora", "full", "grpo")  # train --method (prompting methods: catalog)
 RUN_RECORD = "fireact_run.json"  # in OUT/checkpoints: what the checkpoints were trained on
@@ -70,8 +72,10 @@ class TrainConfig:
     lora_r: int = option(8, "LoRA rank", "method")
     lora_alpha: int = option(16, "LoRA alpha", "method")
     lora_dropout: float = option(0.05, "LoRA dropout", "method")
-    target_modules: list[str] | str = option("all-linear", "LoRA targets: comma list or "
-                                             "all-linear", "method", choices=("all-linear",))
+    target_modules: list[str] | str = option("all-linear", "LoRA targets: comma list of "
+                                             "module names or all-linear", "method",
+                                             choices=("all-linear",),
+                                             flags=("--lora-target-modules",))
     # GRPO (--method grpo): TRL's GRPOTrainer, rollouts by our engine on our tools
     grpo_weights: str = option("lora", "what GRPO updates: a LoRA adapter (the --lora-* "
                                "options) or every weight", "grpo", choices=("lora", "full"))
@@ -130,6 +134,9 @@ class TrainConfig:
     report_to: str = option("none", "where to log", "run",
                             choices=("none", "tensorboard", "wandb"))
     save_steps: int = option(100, "checkpoint every this many steps", "run")
+    force: bool = option(False, "train into an OUT that holds a trained model (replacing "
+                         "it and its checkpoints) or files train did not make", "run",
+                         flags=("--overwrite",), changes_results=False)
     extra: dict = field(default_factory=dict)  # more TrainingArguments, from Python only
 
     def validate(self) -> None:
@@ -158,6 +165,29 @@ class TrainConfig:
             raise FireactError("--lora-dropout and --eval-split must be below 1")
         if self.method == "grpo":
             self._validate_grpo()
+        self._validate_paths()
+
+    def _validate_paths(self) -> None:
+        """The output must not be a model this run reads, nor (without --force) a trained
+        model or someone else's folder; a local --base must be a model folder."""
+        out = Path(self.out)
+        for flag, path in (("--base", self.base), ("--init-adapter", self.init_adapter)):
+            if path and Path(path).exists() and Path(path).resolve() == out.resolve():
+                raise FireactError(f"--out {self.out} is the {flag} folder: training would "
+                                   "write over the model it starts from")
+        if TrainingCard.exists(out) and not (self.force or self.resume):
+            raise FireactError(f"{out} already holds a trained model ({CARD_FILE}); give "
+                               "another --out, --force to train a new one in its place, or "
+                               "--resume to go on from its checkpoints")
+        refuse_foreign_folder(out, (CARD_FILE, "checkpoints"), self.force, "train")
+        base = Path(self.base).expanduser()
+        looks_local = self.base.startswith(("/", ".", "~")) or self.base.count("/") != 1
+        if looks_local and not base.is_dir():
+            raise FireactError(f"base model not found: {self.base} (a local folder or a Hub "
+                               "org/name)")
+        if base.is_dir() and not (base / "config.json").is_file():
+            raise FireactError(f"--base {self.base} is not a model folder (no config.json); "
+                               "give a folder save_pretrained wrote, or a Hub org/name")
 
     def _validate_grpo(self) -> None:
         if self.group_size < 2:
@@ -330,9 +360,6 @@ def train(cfg: TrainConfig) -> dict:
         raise FireactError(f"unknown method {cfg.method!r}; valid: "
                            f"{', '.join(FINE_TUNING_METHODS)}")
     cfg.validate()
-    looks_local = cfg.base.startswith(("/", ".", "~")) or cfg.base.count("/") != 1
-    if looks_local and not Path(cfg.base).expanduser().is_dir():
-        raise FireactError(f"base model not found: {cfg.base} (a local folder or a Hub org/name)")
     if cfg.method == "grpo":
         from fireact_eval.trainers.grpo import train_grpo
 
@@ -350,6 +377,7 @@ def train(cfg: TrainConfig) -> dict:
         from peft import get_peft_model
 
         set_seed(cfg.seed)  # the adapter's random init: the Trainer seeds only after it
+        check_lora_targets(cfg, model)
         with old_names_quiet():
             model = get_peft_model(model, lora_config(cfg))
 
@@ -398,11 +426,19 @@ def start_run(cfg: TrainConfig, data_sha256: str) -> RunStart:
     allocator's policy, and the tokenizer with a pad token."""
     from transformers import AutoTokenizer
 
+    if cfg.force and not cfg.resume and os.environ.get("RANK", "0") == "0":
+        # the model it replaces goes whole: a stale checkpoint must not be resumed later
+        shutil.rmtree(Path(cfg.out) / "checkpoints", ignore_errors=True)
+        (Path(cfg.out) / CARD_FILE).unlink(missing_ok=True)
     record = cfg.run_record(data_sha256)
     resume_from = _check_resume(cfg, record)
     mapped = return_freed_memory(cfg.mmap_threshold_kb)
     host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
-    tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    except (OSError, ValueError) as err:
+        raise FireactError(f"--base {cfg.base}: its tokenizer cannot be loaded "
+                           f"({str(err).strip().splitlines()[0]})") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return RunStart(record, resume_from, host_allocator, tokenizer)
@@ -428,6 +464,25 @@ def old_names_quiet():
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
                                 FutureWarning)
         yield
+
+
+def check_lora_targets(cfg: TrainConfig, model) -> None:
+    """Each --target-modules name must name modules of the loaded model, as peft matches
+    them (the whole name or its last dotted parts): peft's own error comes as a traceback
+    that lists none of the names there are."""
+    if cfg.target_modules == "all-linear":
+        return
+    import torch
+
+    names = [name for name, _ in model.named_modules()]
+    missing = [t for t in cfg.target_modules
+               if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                         if isinstance(m, torch.nn.Linear)})
+        raise FireactError(f"--target-modules: {', '.join(missing)} names no module of "
+                           f"{cfg.base}; its linear layers: {', '.join(linear)} (or "
+                           "all-linear)")
 
 
 def lora_config(cfg: TrainConfig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import output_file, output_folder
+from fireact_eval.jsonio import output_figure, output_file, output_folder
 
 
 def _checked(check):
@@ -21,3 +21,10 @@ def _checked(check):
 
 
 OUT_FILE, OUT_FOLDER = _checked(output_file), _checked(output_folder)
+OUT_FIGURE = _checked(output_figure)
+
+
+def add_force(p: argparse.ArgumentParser) -> None:
+    """``--force`` / ``--overwrite``: the one way to write over an existing output."""
+    p.add_argument("--force", "--overwrite", action="store_true",
+                   help="write over an output that exists (never over one of the inputs)")

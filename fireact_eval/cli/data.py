@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 
 from fireact_eval.catalog import CUTOFF, TRAINING_METHODS
-from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
+from fireact_eval.cli.common import OUT_FIGURE, OUT_FILE, OUT_FOLDER, add_force
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import output_folder
+from fireact_eval.harness.run_files import run_inputs
+from fireact_eval.jsonio import files_read, refuse_overwrite
 from fireact_eval.options import add_arguments, from_namespace
 
 
 def _convert(args: argparse.Namespace) -> None:
     from fireact_eval.convert import convert
 
+    refuse_overwrite(args.out, run_inputs(args.runs), args.force)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     report = convert(args.runs, args.out, args.format, methods, args.keep_failed,
                      _eval_index(args), args.strict_format)
@@ -41,7 +43,7 @@ def _generate(args: argparse.Namespace) -> None:
     from fireact_eval.generate import GenerateConfig, generate
 
     cfg = from_namespace(GenerateConfig, args)
-    output_folder(cfg.out)  # the cheap checks first: the evaluation sets may come from the Hub
+    cfg.check_out()  # the cheap checks first: the evaluation sets may come from the Hub
     cfg.pairs()
     index = None
     if not cfg.keep_contaminated:  # checked before the teacher runs: it is the cheap part
@@ -55,7 +57,7 @@ def _generate(args: argparse.Namespace) -> None:
 def _data_import(args: argparse.Namespace) -> None:
     from fireact_eval.data.fireact_release import import_release
 
-    for report in import_release(args.src, args.out, _eval_index(args)):
+    for report in import_release(args.src, args.out, _eval_index(args), args.force):
         print("\n".join(report.lines()))
 
 
@@ -63,6 +65,7 @@ def _data_mix(args: argparse.Namespace) -> None:
     from fireact_eval.data.examples import read_examples, write_examples
     from fireact_eval.data.mix import mix
 
+    refuse_overwrite(args.out, files_read(args.files), args.force)
     examples = [e for path in args.files for e in read_examples(path)[0]]
     chosen = mix(examples, args.mix, args.seed)
     write_examples(chosen, args.out)
@@ -79,6 +82,8 @@ def _data_stats(args: argparse.Namespace) -> None:
     from fireact_eval.data.summary import data_stats, plot_lengths
     from fireact_eval.offline_model import smollm2_path
 
+    if args.png:
+        refuse_overwrite(args.png, files_read([args.file]), args.force)
     name = args.tokenizer or str(smollm2_path())
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
@@ -104,6 +109,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="drop a successful try with an action line that is not one "
                         "tool[argument] (a model's own sampled tries: self-improvement)")
     _decontamination_flags(p)
+    add_force(p)
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("generate", help="a teacher on the training questions of every task x "
@@ -122,6 +128,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=OUT_FOLDER,
                    help="folder; files keep their names and layouts")
     _decontamination_flags(p)
+    add_force(p)
     p.set_defaults(func=_data_import)
     p = data.add_parser("mix", help="so many (or such a share) of each task:method, seeded")
     p.add_argument("files", nargs="+", help="training files (ours: rows carry task, method)")
@@ -129,12 +136,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "single-task, multi-method, multi-task, multi-task-multi-method")
     p.add_argument("--out", required=True, type=OUT_FILE, help=".json (alpaca) or .jsonl (chat)")
     p.add_argument("--seed", type=int, default=0)
+    add_force(p)
     p.set_defaults(func=_data_mix)
     p = data.add_parser("stats", help="rows per task x method, turns, token lengths, cutoff")
     p.add_argument("file")
     p.add_argument("--tokenizer", default=None,
                    help="the base model's tokenizer (default: the offline SmolLM2)")
     p.add_argument("--cutoff", type=int, default=CUTOFF, help=f"the trainer's (FireAct: {CUTOFF})")
-    p.add_argument("--png", default=None, type=OUT_FILE,
-                   help="write a histogram of token lengths here")
+    p.add_argument("--png", default=None, type=OUT_FIGURE,
+                   help="write a histogram of token lengths here (.png, .pdf, .svg ...)")
+    add_force(p)
     p.set_defaults(func=_data_stats)

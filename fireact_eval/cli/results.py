@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
+from fireact_eval.cli.common import OUT_FIGURE, OUT_FILE, OUT_FOLDER, add_force
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import write_atomic
+from fireact_eval.harness.run_files import run_inputs
+from fireact_eval.jsonio import refuse_overwrite, write_atomic
 from fireact_eval.results.names import GATE_MIN_OVERLAP, GATE_TOLERANCE, TABLE_SHAPES
 
 
@@ -33,6 +34,10 @@ def _results(args: argparse.Namespace) -> None:
 
     if args.action == "plot" and args.shape not in PLOTTED:
         raise FireactError(f"plot shapes: {', '.join(PLOTTED)}")
+    if args.action == "plot":
+        args.out = args.out or f"{args.shape}.png"
+    if args.out:
+        refuse_overwrite(args.out, run_inputs(args.runs), args.force)
     loaded = load_runs(args.runs)
     missing = loaded.attrs.get("missing", [])  # an experiment's cells without results
     runs = pool_seeds(loaded)
@@ -40,8 +45,8 @@ def _results(args: argparse.Namespace) -> None:
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
 
-        out = args.out or f"{args.shape}.png"
-        print(f"wrote {plot_table(table, out, title=args.shape, curve=args.shape in CURVES)}")
+        written = plot_table(table, args.out, title=args.shape, curve=args.shape in CURVES)
+        print(f"wrote {written}")
         return
     out = str(args.out or "")
     if out.endswith(".csv"):
@@ -66,6 +71,8 @@ def _gate(args: argparse.Namespace) -> None:
 
     from fireact_eval.results.gate import as_records, gate
 
+    if args.report:
+        refuse_overwrite(args.report, run_inputs([args.baseline, args.candidate]), args.force)
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     verdicts = gate(args.baseline, args.candidate, metrics, args.level, args.tolerance,
                     args.min_overlap, args.allow_different_settings)
@@ -86,6 +93,9 @@ def _report(args: argparse.Namespace) -> None:
     from fireact_eval.results.report import build_report
     from fireact_eval.results.report_page import write_report
 
+    refuse_overwrite(args.out, run_inputs([*args.runs, *filter(None, (args.baseline,
+                                                                     args.candidate))]),
+                     args.force)
     report = build_report(args.runs, args.baseline, args.candidate)
     out = write_report(report, args.out, args.title)
     size = out.stat().st_size / 1e6
@@ -98,8 +108,14 @@ def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
                    "LABEL=PATH names a run")
     p.add_argument("--shape", choices=TABLE_SHAPES, default="leaderboard")
-    p.add_argument("--out", default=None, type=OUT_FILE, help=".md (default: print), .csv or .tex"
-                   if action == "table" else ".png, .pdf or .svg")
+    if action == "table":
+        p.add_argument("--out", default=None, type=OUT_FILE,
+                       help=".md (default: print), .csv or .tex")
+    else:
+        p.add_argument("--out", default=None, type=OUT_FIGURE,
+                       help="a file matplotlib can write: .png (default: SHAPE.png), .pdf, "
+                       ".svg ...")
+    add_force(p)
     p.set_defaults(func=_results, action=action)
 
 
@@ -139,6 +155,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "(refused by default: the difference would not be the agent's)")
     p.add_argument("--report", default=None, type=OUT_FILE,
                    help="write the verdicts as JSON here")
+    add_force(p)
     p.set_defaults(func=_gate)
 
     p = sub.add_parser("report", help="one self-contained HTML page: tables, every trajectory "
@@ -151,4 +168,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="report.html", type=OUT_FILE,
                    help="the HTML file (default: report.html)")
     p.add_argument("--title", default="", help="the page's title (default: the run labels)")
+    add_force(p)
     p.set_defaults(func=_report)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER
+from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER, add_force
+from fireact_eval.jsonio import files_read, refuse_overwrite
 from fireact_eval.tools.corpus import WIKI_DATASET
 
 
@@ -37,6 +38,7 @@ def _demo(args: argparse.Namespace) -> None:
 def _index_build(args: argparse.Namespace) -> None:
     from fireact_eval.data.replay_index import build_replay_index
 
+    refuse_overwrite(args.out, files_read(args.files), args.force)
     count = build_replay_index(args.files, args.out)
     print(f"{count} recorded queries -> {args.out}; use --metadata search=replay:{args.out}")
 
@@ -47,6 +49,7 @@ def _index_corpus(args: argparse.Namespace) -> None:
 
     from fireact_eval.tools.local_search import hotpotqa_passages, write_corpus
 
+    refuse_overwrite(args.out, set(), args.force)
     rows = datasets.load_dataset("hotpotqa/hotpot_qa", "distractor", split=args.split)
     count = write_corpus(hotpotqa_passages(rows), args.out)
     print(f"{count} passages -> {args.out}; use --metadata search=wiki:{args.out}")
@@ -110,10 +113,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+",
                    help="FireAct alpaca .json / chat .jsonl files, lm-eval samples_*.jsonl")
     p.add_argument("--out", required=True, type=OUT_FILE)
+    add_force(p)
     p.set_defaults(func=_index_build)
     p = index.add_parser("corpus", help="HotpotQA context paragraphs as a local:PATH corpus")
     p.add_argument("--out", required=True, type=OUT_FILE)
     p.add_argument("--split", default="validation")
+    add_force(p)
     p.set_defaults(func=_index_corpus)
     p = index.add_parser("wiki", help="build the Wikipedia search index ahead of a run "
                          "(search=wiki); downloads the corpus from the Hub once")

@@ -36,7 +36,7 @@ from fireact_eval.data.examples import (
     write_examples,
 )
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import write_atomic
+from fireact_eval.jsonio import files_read, refuse_overwrite, write_atomic
 from fireact_eval.paths import cache_root
 
 FIREACT_REPO = "anchen1011/FireAct"
@@ -146,6 +146,11 @@ class FileReport:
         return lines
 
 
+def import_target(path: Path, out_dir: Path) -> Path:
+    """Where a released file is imported to: its layout folder and name under ``out_dir``."""
+    return out_dir / path.parent.name / path.name
+
+
 def import_file(path: Path, out_dir: Path, index: EvalIndex | None,
                 hotpotqa_questions: set[str] = frozenset()) -> FileReport:
     report = FileReport(path)
@@ -173,7 +178,7 @@ def import_file(path: Path, out_dir: Path, index: EvalIndex | None,
         examples, report.decontamination = decontaminate(examples, index)
     report.imported = len(examples)
     report.by_task_method = Counter((e.task, e.method) for e in examples)
-    report.out = out_dir / path.parent.name / path.name
+    report.out = import_target(path, out_dir)
     write_examples(examples, report.out)
     return report
 
@@ -188,10 +193,14 @@ def hotpotqa_files(files: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-def import_release(src: str | Path, out_dir: str | Path,
-                   index: EvalIndex | None) -> list[FileReport]:
-    """Import every released file under ``src`` into ``out_dir`` (same names and layouts)."""
+def import_release(src: str | Path, out_dir: str | Path, index: EvalIndex | None,
+                   force: bool = False) -> list[FileReport]:
+    """Import every released file under ``src`` into ``out_dir`` (same names and layouts),
+    refusing, before any is read, to write over a released file or (without ``force``) over
+    any file that exists."""
     files = release_files(src)
+    for path in files:
+        refuse_overwrite(import_target(path, Path(out_dir)), files_read(files), force)
     sources = hotpotqa_files(files)
     multitask = [p.name for p in files if not p.name.startswith("hotpotqa")]
     if multitask and not sources:

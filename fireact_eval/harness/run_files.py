@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.jsonio import find_files, iter_jsonl, read_json, write_atomic
+from fireact_eval.jsonio import files_read, find_files, iter_jsonl, read_json, write_atomic
 from fireact_eval.options import parse_pairs
 from fireact_eval.outcomes import classify, from_metrics
 from fireact_eval.scoring import QUALITY_METRICS, tries_correct
@@ -35,6 +35,8 @@ __all__ = [  # the public API (docs/python-api.md)
     "read_samples",
     "samples_files",
     "results_files",
+    "run_inputs",
+    "split_label",
     "logged_sample",
     "samples_task",
     "recorded_dataset",
@@ -298,6 +300,19 @@ def read_run(path: str | Path) -> RunResult:
     card = _card(_model_args(results))
     return RunResult(path, model_name(results), tasks, decoding_of(results),
                      run_seed(results, card), card.recipe_digest() if card else "")
+
+
+def split_label(spec: str) -> tuple[str, str]:
+    """``LABEL=PATH`` -> ``(LABEL, PATH)``; a bare ``PATH`` (a ``=`` after a ``/`` is the
+    path's own) -> ``("", PATH)``."""
+    label, sep, rest = spec.partition("=")
+    return (label, rest) if sep and "/" not in label else ("", spec)
+
+
+def run_inputs(specs: list[str]) -> set[Path]:
+    """The lm-eval files a command given these runs (``PATH`` or ``LABEL=PATH``) reads: the
+    ones an output must never be written over."""
+    return files_read([split_label(s)[1] for s in specs], (RESULTS_FILES, SAMPLES_FILES))
 
 
 def results_files(path: str | Path) -> list[Path]:
