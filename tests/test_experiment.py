@@ -152,6 +152,42 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, train_file):
     assert not (tmp_path / "x" / "eval").exists() and not (tmp_path / "x" / "train").exists()
 
 
+def test_the_plan_prints_minutes_only_from_rates_measured_for_that_base_and_backend(
+        tmp_path, train_file):
+    """A 7B on vLLM was once estimated at the rates of SmolLM2-135M on a 2-core CPU
+    (~12,000 min); a rate that cannot apply is worse than none."""
+    import json
+
+    from fireact_eval.experiment.config import load
+    from fireact_eval.experiment.plan import cells
+    from fireact_eval.experiment.runner import plan_lines
+
+    config = grid(tmp_path, "org/big-7b", train_file, **{"evaluate.model": "vllm",
+                                                          "evaluate.device": "cuda"})
+    ex = load(config)
+    root = tmp_path / "x"
+    lines = plan_lines(ex, root)
+    assert all(line.count("? min") == 1 for line in lines[:-1]), lines
+    assert "min left" not in lines[-1]
+    assert ("no minutes for org/big-7b on vllm@cuda (rollouts), org/big-7b@cuda (training)"
+            in lines[-1]), lines[-1]
+
+    # one finished cell of that kind gives its rates to the rest
+    [prompted, *tuned] = cells(ex)
+    finished = {**tuned[0].record(), "status": "done", "train_seconds": 80.0,
+                "train_rows": 160, "eval_seconds": 24.0, "rollouts": 4}
+    tuned[0].record_path(root).parent.mkdir(parents=True)
+    tuned[0].record_path(root).write_text(json.dumps(finished))
+    lines = plan_lines(ex, root)
+    # 4 rollouts x 3 turns at 2 s a turn, and 320 rows (8 x 40 epochs) at 0.5 s a row
+    assert "4 rollouts, ~0 min" in lines[0] and "~3 min" in lines[2], lines
+    assert "measured by 1 finished cells" in lines[-1] and "no minutes" not in lines[-1]
+
+    # the offline base on hf and the CPU: the shipped rates, said to be so
+    lines = plan_lines(load(grid(tmp_path, "smollm2", train_file)), tmp_path / "y")
+    assert "shipped, measured on a 2-core CPU" in lines[-1] and "? min" not in "".join(lines)
+
+
 def _logged_commands(root: Path) -> int:
     return sum(p.read_text().count("\n$ ") for p in root.rglob("log.txt"))
 

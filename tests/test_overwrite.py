@@ -116,7 +116,7 @@ def _model_folder(path: Path) -> Path:
 
 
 def test_train_refuses_a_trained_model_a_base_and_a_stranger_folder(tmp_path):
-    """Through ``validate()`` (before anything loads)."""
+    """Through ``check_paths()`` (before anything loads)."""
     base = _model_folder(tmp_path / "base")
     trained = tmp_path / "adapter"
     trained.mkdir()
@@ -128,13 +128,13 @@ def test_train_refuses_a_trained_model_a_base_and_a_stranger_folder(tmp_path):
                       (base, "is the --base folder"),
                       (stranger, "holds files train did not make")):
         with pytest.raises(FireactError, match=said):
-            TrainConfig(base=str(base), data="d", out=str(out)).validate()
-    TrainConfig(base=str(base), data="d", out=str(trained), force=True).validate()
-    TrainConfig(base=str(base), data="d", out=str(trained), resume=True).validate()
+            TrainConfig(base=str(base), data="d", out=str(out)).check_paths()
+    TrainConfig(base=str(base), data="d", out=str(trained), force=True).check_paths()
+    TrainConfig(base=str(base), data="d", out=str(trained), resume=True).check_paths()
     with pytest.raises(FireactError, match="is the --base folder"):  # never, even forced
-        TrainConfig(base=str(base), data="d", out=str(base), force=True).validate()
+        TrainConfig(base=str(base), data="d", out=str(base), force=True).check_paths()
     with pytest.raises(FireactError, match="is not a model folder"):
-        TrainConfig(base=str(stranger), data="d", out=str(tmp_path / "o")).validate()
+        TrainConfig(base=str(stranger), data="d", out=str(tmp_path / "o")).check_paths()
 
 
 def test_train_over_a_trained_model_needs_force_and_replaces_it(untrained_model, train_file,

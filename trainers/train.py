@@ -165,11 +165,12 @@ class TrainConfig:
             raise FireactError("--lora-dropout and --eval-split must be below 1")
         if self.method == "grpo":
             self._validate_grpo()
-        self._validate_paths()
 
-    def _validate_paths(self) -> None:
-        """The output must not be a model this run reads, nor (without --force) a trained
-        model or someone else's folder; a local --base must be a model folder."""
+    def check_paths(self) -> None:
+        """The folders, before anything loads (``validate`` is the settings alone, which an
+        experiment checks with placeholder folders): the output must not be a model this run
+        reads, nor (without --force) a trained model or someone else's folder; a local
+        --base must be a model folder."""
         out = Path(self.out)
         for flag, path in (("--base", self.base), ("--init-adapter", self.init_adapter)):
             if path and Path(path).exists() and Path(path).resolve() == out.resolve():
@@ -360,6 +361,7 @@ def train(cfg: TrainConfig) -> dict:
         raise FireactError(f"unknown method {cfg.method!r}; valid: "
                            f"{', '.join(FINE_TUNING_METHODS)}")
     cfg.validate()
+    cfg.check_paths()
     if cfg.method == "grpo":
         from fireact_eval.trainers.grpo import train_grpo
 

@@ -14,6 +14,7 @@ def _train(args: argparse.Namespace) -> None:
 
     cfg = from_namespace(TrainConfig, args)
     cfg.validate()  # before re-executing under another allocator
+    cfg.check_paths()
     if args.whole_process:  # this command is the process: it may re-execute itself
         run_under(cfg.allocator, sys.orig_argv[1:])
     card = train(cfg)

@@ -23,10 +23,27 @@ from fireact_eval.experiment.config import Experiment, condition_task, training_
 from fireact_eval.rollout import DEFAULT_MAX_TURNS
 
 PROMPTED, FINETUNED = "prompted", "finetuned"
-# Measured on the 2-core CPU of docs/performance.md (SmolLM2-135M): LoRA training seconds
-# per row (reproduce: 1,000 row-epochs in 47 min), hf rollout seconds per question and
-# turn budget (demo: 36 questions x 5 turns in 85 s); a finished cell's own rates replace them.
-TRAIN_SECONDS_PER_ROW, EVAL_SECONDS_PER_ROLLOUT_TURN = 2.8, 0.47
+# Rates shipped for the one setting they were measured in: the 2-core CPU of
+# docs/performance.md with the offline SmolLM2-135M, evaluated by ``hf`` on ``cpu`` (LoRA
+# seconds per row: reproduce, 1,000 row-epochs in 47 min; rollout seconds per question and
+# turn budget: the demo, 36 questions x 5 turns in 85 s).  A cell of another base, backend or
+# device gets minutes only from this experiment's finished cells of its own kind: a rate
+# measured elsewhere would be a guess (a 7B on vLLM is not a 135M on a CPU).
+SHIPPED_RATES_MACHINE = "a 2-core CPU"
+SHIPPED_TRAIN_RATES = {"smollm2@cpu": 2.8}  # train_rate_key -> training seconds per row
+SHIPPED_EVAL_RATES = {"smollm2 on hf@cpu": 0.47}  # eval_rate_key -> seconds per turn
+
+
+def train_rate_key(record: dict) -> str:
+    """What a training rate depends on that the plan knows, from a cell's record: the base,
+    and the machine, told by the evaluation's device (a cell trains where it evaluates)."""
+    return f"{record['axes']['base']}@{record['evaluation']['device']}"
+
+
+def eval_rate_key(record: dict) -> str:
+    """What a rollout rate depends on: base, lm-eval backend, device."""
+    spec = record["evaluation"]
+    return f"{record['axes']['base']} on {spec['model']}@{spec['device']}"
 
 
 @cache
@@ -166,13 +183,21 @@ class Estimate:
     train_rows: int
     train_steps: int
     rollouts: int
-    seconds: float
+    turns: int  # the turn budget of each rollout
     at_most: bool = False  # a mix or import not made yet: counted from its sources' rows
     unknown: bool = False  # a round not generated yet: its training is not counted
 
+    def seconds(self, train_rate: float | None, eval_rate: float | None,
+                trained: bool = False) -> float | None:
+        """Seconds still to spend at these rates (None where a rate it needs is unknown);
+        ``trained``: the training is done, only the evaluation is left."""
+        if eval_rate is None or (train_rate is None and self.train_rows and not trained):
+            return None
+        train = 0.0 if trained else self.train_rows * (train_rate or 0.0)
+        return train + self.rollouts * self.turns * eval_rate
 
-def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
-             prepared: int | None = None) -> Estimate:
+
+def estimate(ex: Experiment, cell: Cell, prepared: int | None = None) -> Estimate:
     """``prepared``: the rows of the cell's training file where it is made already (a mix
     or a decontaminated import can only be counted once made; a round's data once its
     generation ran: until then its training is ``unknown``)."""
@@ -204,6 +229,4 @@ def estimate(ex: Experiment, cell: Cell, rates: dict[str, float],
         rollouts += ex.improve.n * len(ex.improve.tasks) * ex.improve.repeats  # uncounted)
         unknown = unknown or not ex.improve.n
     turns = int(cell.evaluation["metadata"].get("max_turns", DEFAULT_MAX_TURNS))
-    seconds = (rows * rates["train_seconds_per_row"]
-               + rollouts * turns * rates["eval_seconds_per_rollout_turn"])
-    return Estimate(rows, steps, rollouts, seconds, at_most, unknown)
+    return Estimate(rows, steps, rollouts, turns, at_most, unknown)

@@ -26,12 +26,15 @@ from fireact_eval.errors import FireactError
 from fireact_eval.experiment import layout
 from fireact_eval.experiment.config import OFFLINE_BASE, Experiment
 from fireact_eval.experiment.plan import (
-    EVAL_SECONDS_PER_ROLLOUT_TURN,
     PROMPTED,
-    TRAIN_SECONDS_PER_ROW,
+    SHIPPED_EVAL_RATES,
+    SHIPPED_RATES_MACHINE,
+    SHIPPED_TRAIN_RATES,
     Cell,
     cells,
     estimate,
+    eval_rate_key,
+    train_rate_key,
 )
 from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.harness.run_files import samples_files
@@ -330,26 +333,32 @@ def _rollouts(results: Path) -> int:
 
 # ------------------------------------------------------------------ the grid
 
-def measured_rates(root: Path) -> tuple[dict[str, float], str]:
-    """Seconds per training row and per rollout turn: from this experiment's finished cells
-    where there are some, else the defaults measured on this project's 2-core CPU."""
-    rates = {"train_seconds_per_row": TRAIN_SECONDS_PER_ROW,
-             "eval_seconds_per_rollout_turn": EVAL_SECONDS_PER_ROLLOUT_TURN}
+Rates = dict[str, dict[str, tuple[float, str]]]  # "train" / "eval" -> key -> (rate, source)
+
+
+def measured_rates(root: Path) -> Rates:
+    """Seconds per training row and per rollout turn, by what they depend on (the base; and
+    the backend and device: ``plan.train_rate_key``, ``eval_rate_key``): this experiment's
+    finished cells of that kind, else the rates shipped for the one setting they were
+    measured in.  Nothing for any other: its minutes are not guessed."""
+    shipped = f"shipped, measured on {SHIPPED_RATES_MACHINE}"
+    rates: Rates = {"train": {k: (v, shipped) for k, v in SHIPPED_TRAIN_RATES.items()},
+                    "eval": {k: (v, shipped) for k, v in SHIPPED_EVAL_RATES.items()}}
     done = [read_json(p, "cell record") for p in layout.cell_records(root)]
     done = [r for r in done if r.get("status") == "done"]
-    trained = [r for r in done if r.get("train_rows")]
-    source = "defaults measured on a 2-core CPU with SmolLM2-135M"
-    if trained:
-        rates["train_seconds_per_row"] = (sum(r["train_seconds"] for r in trained)
-                                          / sum(r["train_rows"] for r in trained))
-    if done:
-        turns = [int(r["evaluation"]["metadata"].get("max_turns", DEFAULT_MAX_TURNS)) for r in done]
-        rates["eval_seconds_per_rollout_turn"] = (
-            sum(r["eval_seconds"] for r in done)
-            / max(sum(r["rollouts"] * t for r, t in zip(done, turns, strict=True)), 1))
-    if trained or done:
-        source = f"measured by this experiment's {len(done)} finished cells"
-    return rates, source
+    for kind, key, cells_of_kind, spent, work in (
+            ("train", train_rate_key, [r for r in done if r.get("train_rows")],
+             lambda r: r["train_seconds"], lambda r: r["train_rows"]),
+            ("eval", eval_rate_key, done, lambda r: r["eval_seconds"],
+             lambda r: r["rollouts"] * int(r["evaluation"]["metadata"].get(
+                 "max_turns", DEFAULT_MAX_TURNS)))):
+        groups: dict[str, list[dict]] = {}
+        for record in cells_of_kind:
+            groups.setdefault(key(record), []).append(record)
+        for name, group in groups.items():
+            rate = sum(map(spent, group)) / max(sum(map(work, group)), 1)
+            rates[kind][name] = (rate, f"measured by {len(group)} finished cells")
+    return rates
 
 
 def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
@@ -370,27 +379,40 @@ def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
 def plan_lines(ex: Experiment, root: Path) -> list[str]:
     """The plan: every cell with its folder, state, training steps, rollouts and
     estimated time, and the total still to run."""
-    rates, source = measured_rates(root)
-    lines, left = [], 0.0
+    rates = measured_rates(root)
+    lines, left, sources, unrated = [], 0.0, set(), set()
     for cell in cells(ex):
         record = cell.record_path(root)
         state = (read_json(record, "cell record").get("status", "?") if record.is_file()
                  else "to run")
         state = "started" if state == "running" else state  # running now, or killed: resumes
-        cost = estimate(ex, cell, rates, _prepared_rows(ex, root, cell))
+        cost = estimate(ex, cell, _prepared_rows(ex, root, cell))
         trained = cell.recipe is None or TrainingCard.exists(cell.model_dir(root))
-        seconds = cost.seconds - (cost.train_rows * rates["train_seconds_per_row"]
-                                  if trained else 0)
-        if state != "done":
+        keys = {"train": train_rate_key(cell.record()), "eval": eval_rate_key(cell.record())}
+        found = {kind: rates[kind].get(key) for kind, key in keys.items()}
+        seconds = cost.seconds(*(f and f[0] for f in found.values()), trained=trained)
+        needed = ["eval", *(["train"] if cost.train_rows and not trained else [])]
+        if seconds is None:
+            unrated.update(f"{keys[k]} ({'training' if k == 'train' else 'rollouts'})"
+                           for k in needed if found[k] is None)
+        elif state != "done":
             left += seconds
+            sources.update(found[k][1] for k in needed)
         upto = "<=" if cost.at_most and not trained else ""
         steps = "?" if cost.unknown and not trained else f"{upto}{cost.train_steps}"
         upto = ">=" if cost.unknown and not trained else upto
         train = (f"train {steps} steps ({'done' if trained else 'to run'}), "
                  if cell.recipe is not None else "")
+        minutes = "? min" if seconds is None else f"{upto or '~'}{seconds / 60:.0f} min"
         lines.append(f"{cell.name:<52} {state:<7} {train}{cost.rollouts} rollouts, "
-                     f"{upto or '~'}{seconds / 60:.0f} min  eval/{cell.eval_hash}")
-    lines.append(f"{len(lines)} cells; ~{left / 60:.0f} min left at the rates {source}")
+                     f"{minutes}  eval/{cell.eval_hash}")
+    total = f"{len(lines)} cells"
+    if sources:
+        total += f"; ~{left / 60:.0f} min left at the rates {' and '.join(sorted(sources))}"
+    if unrated:
+        total += (f"; no minutes for {', '.join(sorted(unrated))}: no rate measured for that "
+                  "base, backend and device yet (this experiment's finished cells give one)")
+    lines.append(total)
     return lines
 
 
