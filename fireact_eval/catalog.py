@@ -26,7 +26,7 @@ SHOTS = ("fewshot", "zeroshot")
 
 # How a prompt is rendered (plain text, chat messages, FireAct's alpaca template), and the
 # two layouts of a training file: alpaca ``.json`` and chat ``.jsonl``, as FireAct released.
-PROMPT_FORMATS = ("plain", "chat", "alpaca")
+PROMPT_FORMATS = ("plain", "chat", "alpaca", "tools")
 DATA_FORMATS = ("alpaca", "chat")
 
 # The agent's actions, as the transcript grammar writes them.

@@ -4,7 +4,9 @@ A prompt is (method x shots x format).  Few-shot prompts, for prompted agents, c
 method's instruction and worked examples from ``tasks/prompts/{method}_{family}.txt``
 (written for this project); zero-shot prompts, for fine-tuned agents, are the bare question,
 as in FireAct's fine-tuning data.  The format wraps it: ``plain`` (then the model writes
-``Thought:``), ``chat`` (the user's first message) or ``alpaca`` (FireAct's template).
+``Thought:``), ``chat`` (the user's first message) or ``alpaca`` (FireAct's template);
+``tools`` is the user's first message too, with the instruction alone when few-shot (the
+tool schemas the template renders say what each action does).
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ INSTRUCTIONS = {
     "cot": "Answer the question. Reason step by step in one Thought, then give the answer, "
     "as short as possible, with Action: finish[answer].\n",
     "io": "Answer the question with Action: finish[answer], the answer as short as possible.\n",
+}
+# format=tools, few-shot: the instruction alone (the tool schemas say what each action does)
+_TOOLS_REACT = ("Answer the question. Think about what you know so far, then call a tool: "
+                "search to look something up (search again with another query if the passage "
+                "does not hold the answer), finish with the answer, as short as possible.")
+TOOLS_INSTRUCTIONS = {
+    "react": _TOOLS_REACT,
+    "reflexion": _TOOLS_REACT,
+    "cot": "Answer the question. Reason step by step, then call finish with the answer, as "
+           "short as possible.",
+    "io": "Answer the question: call finish with the answer, as short as possible.",
 }
 # Reflexion's examples are ReAct's: the reflections are asked for at run time.
 EXAMPLES_OF = {"react": "react", "reflexion": "react", "cot": "cot", "io": "io"}
@@ -62,7 +75,7 @@ def check_prompt(method: str, shots: str, fmt: str, family: str) -> None:
     _check("method", method, METHODS)
     _check("shots", shots, SHOTS)
     _check("format", fmt, PROMPT_FORMATS)
-    if shots == "fewshot":
+    if shots == "fewshot" and fmt != "tools":
         load_examples(method, family)
 
 
@@ -73,6 +86,10 @@ def build_prompt(
     """The prompt for one question; the model continues with ``Thought:`` (or ``Action:``)."""
     check_prompt(method, shots, fmt, family)
     body = question.strip()
+    if fmt == "tools":  # the schemas describe the actions; text examples would teach the
+        # text grammar instead, so a prompted agent gets the instruction alone
+        return f"{TOOLS_INSTRUCTIONS[method]}\n\nQuestion: {body}" if shots == "fewshot" \
+            else body
     if shots == "fewshot":
         body = (f"{INSTRUCTIONS[method]}Here are some examples.\n\n"
                 f"{load_examples(method, family)}\n(END OF EXAMPLES)\n\nQuestion: {body}")

@@ -22,7 +22,14 @@ from fireact_eval.perturb import Perturb, no_noise
 from fireact_eval.seeds import call_seed
 from fireact_eval.tools import Search, ToolError, ask
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step, Trajectory
-from fireact_eval.transcript import FINISH, one_line, parse_step, reflection_step, render_text
+from fireact_eval.transcript import (
+    FINISH,
+    INVALID_ACTION_PREFIX,
+    one_line,
+    parse_step,
+    reflection_step,
+    render_text,
+)
 
 __all__ = [  # the public API (docs/python-api.md)
     "DEFAULT_MAX_TURNS",
@@ -41,7 +48,6 @@ __all__ = [  # the public API (docs/python-api.md)
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
 # How the observations the engine writes itself begin (the trajectory report reads runs
 # logged before per-step marks by them).
-INVALID_ACTION_PREFIX = "Invalid action:"
 TOOL_FAILED_PREFIX = "The search tool failed ("
 
 
@@ -81,7 +87,8 @@ class Episode:
     prompt tokens the model can take with room for its generation (``None``: no known
     limit); a trajectory whose next prompt is longer is stopped, since the backend would
     cut its question off the front.  ``seed``: this try's sampling seed, for backends that
-    take one per request: each call then carries its own (``seeds.call_seed``)."""
+    take one per request: each call then carries its own (``seeds.call_seed``).  ``render``
+    and ``parse``: the layout's (text grammar by default; ``tool_calls`` for native calls)."""
 
     prompt: str
     tools: Mapping[str, Search] = field(default_factory=dict)
@@ -90,6 +97,9 @@ class Episode:
     observe: Perturb = no_noise
     reflect: Reflect = never_reflect
     render: Render | None = None  # this episode's own rendering (else run_episodes' render)
+    parse: Callable[[str], Step] = parse_step  # a generated turn as a step (its layout's)
+    # what the agent is told after an invalid action, in its layout's words
+    invalid: Callable[[Step, Mapping[str, Search]], str] | None = None  # (else the grammar's)
     context_limit: int | None = None
     seed: int | None = None
 
@@ -102,7 +112,8 @@ class Episode:
 
 def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
     valid = ", ".join([f"{name}[<query>]" for name in tools] + [f"{FINISH}[<answer>]"])
-    wrote = f"{step.action}[...]" if step.action else "no action"
+    wrote = ("no action" if not step.action else f"{step.action}[...]"
+             if step.argument is not None else f"{step.action} without its argument")
     return f"{INVALID_ACTION_PREFIX} you wrote {wrote}. Valid actions are: {valid}."
 
 
@@ -203,15 +214,15 @@ def run_episodes(
             if i in reflecting:
                 traj.steps.append(reflection_step(generation))
                 continue
-            step = parse_step(generation)
+            step = episodes[i].parse(generation)
             traj.steps.append(step)
             traj.turns += 1
-            if step.action == FINISH:
+            if step.action == FINISH and step.argument is not None:
                 traj.answer, traj.finished = step.argument, True
-            elif step.action in tools:
+            elif step.action in tools and step.argument is not None:
                 queued.append(i)
             else:
-                step.observation = invalid_action_observation(step, tools)
+                step.observation = (episodes[i].invalid or invalid_action_observation)(step, tools)
                 step.mark = INVALID_ACTION
                 traj.invalid_actions += 1
 

@@ -30,6 +30,7 @@ from fireact_eval.rollout import (
     never_reflect,
     reflect_before,
 )
+from fireact_eval.tool_calls import TOOL_PARSERS, TOOL_TEMPLATES
 from fireact_eval.tools import make_search, response_pool, search_factory
 
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
@@ -52,8 +53,15 @@ class RolloutSettings:
                          choices=METHODS)
     shots: str = option("fewshot", "few-shot examples (prompted agents) or zeroshot (the "
                         "bare question, for fine-tuned ones)", "prompt", choices=SHOTS)
-    format: str = option("plain", "plain text, chat messages, or FireAct's alpaca template",
-                         "prompt", choices=PROMPT_FORMATS)
+    format: str = option("plain", "plain text, chat messages, FireAct's alpaca template, or "
+                         "tools: native tool calls through the chat template", "prompt",
+                         choices=PROMPT_FORMATS)
+    tool_template: str = option("model", "format=tools: the model's own chat template, or "
+                                "hermes (shipped, for a model whose template has no tools)",
+                                "prompt", choices=TOOL_TEMPLATES)
+    tool_parser: str = option("auto", "format=tools: how replies are read: auto (the "
+                              "tokenizer's response schema, else its template's convention), "
+                              "hermes, llama3 or mistral", "prompt", choices=TOOL_PARSERS)
     family: str = option("qa", "which few-shot examples: tasks/prompts/{method}_{family}.txt",
                          "prompt")
     # loop: how long it runs

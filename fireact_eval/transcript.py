@@ -34,6 +34,7 @@ __all__ = [  # the public API (docs/python-api.md)
     "FINISH",
     "SEARCH",
     "OBSERVATION",
+    "INVALID_ACTION_PREFIX",
     "REFLECTION",
     "REFLECTION_REQUEST",
     "Action",
@@ -53,6 +54,9 @@ __all__ = [  # the public API (docs/python-api.md)
 ]
 
 OBSERVATION = "Observation:"
+# How the observation after an invalid action begins, in every layout (the report and the
+# outcome classes read it)
+INVALID_ACTION_PREFIX = "Invalid action:"
 REFLECTION = "Reflection:"  # the label of a Reflexion step, in transcripts and prompts
 REFLECTION_REQUEST = (  # chat layout: the user message that asks for one
     "You have not answered yet. In one sentence starting with 'Reflection:', say what went "

@@ -152,6 +152,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     concurrency = 0
     run_seed = request_seed(self)
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
+    layouts: dict[tuple[str, str], Any] = {}  # format=tools: the tokenizer's, per choice
     for number, req in enumerate(requests):
         prompt, gen_kwargs, rollout = req.args
         if not isinstance(rollout, RolloutRequest):
@@ -168,6 +169,8 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
             episode = settings.episode(prompt, gen_kwargs, try_key(doc_key, attempt), pools)
             # each task renders its own way: a chat task in the run leaves a plain one plain
             episode.render = render_chat if rollout.chat else render_text
+            if settings.format == "tools":
+                _use_tool_layout(self, episode, settings, layouts)
             episode.context_limit = _context_limit(self, gen_kwargs)
             if run_seed is not None and gen_kwargs.get("do_sample"):
                 episode.seed = try_seed(run_seed, doc_key, attempt)
@@ -193,6 +196,25 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
         by_request[owner].append(trajectory)
     return [tries_to_json(tries * n, identical=n > 1)
             for tries, n in zip(by_request, copies, strict=True)]
+
+
+def _use_tool_layout(lm: LM, episode: Any, settings: Any, layouts: dict) -> None:
+    """format=tools: the episode renders through the tokenizer's chat template with the
+    tool schemas and reads replies with the layout's parser (``tool_calls``)."""
+    from fireact_eval.tool_calls import call_step, invalid_call_observation, resolve_layout
+
+    tokenizer = getattr(lm, "tokenizer", None)
+    if _is_api(lm) or tokenizer is None or not hasattr(tokenizer, "apply_chat_template"):
+        raise FireactError("format=tools renders through a local tokenizer's chat template "
+                           "(--model hf or vllm); API backends do not take it yet")
+    key = (settings.tool_template, settings.tool_parser)
+    if key not in layouts:
+        layouts[key] = resolve_layout(tokenizer, *key, model=str(
+            getattr(tokenizer, "name_or_path", "") or "the model"))
+    layout, tools = layouts[key], list(episode.tools)
+    episode.render = functools.partial(layout.render, tokenizer, tools=tools)
+    episode.parse = functools.partial(call_step, parse=layout.parse)
+    episode.invalid = invalid_call_observation
 
 
 def _warn_identical_repeats(tries: int) -> None:

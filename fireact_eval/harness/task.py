@@ -41,9 +41,12 @@ class ReactTask(ConfigurableTask):
         super().__init__(config=config)
 
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
-        chat = bool(kwargs.pop("apply_chat_template", False)) or self.settings.format == "chat"
-        kwargs.pop("chat_template", None)
         s = self.settings
+        # format=tools renders through the chat template itself (with the tool schemas)
+        chat = s.format != "tools" and (bool(kwargs.pop("apply_chat_template", False))
+                                        or s.format == "chat")
+        kwargs.pop("apply_chat_template", None)
+        kwargs.pop("chat_template", None)
         prompt = build_prompt(doc["question"], s.method, s.shots,
                               "chat" if chat else s.format, s.family)
         rollout = RolloutRequest(s, chat)

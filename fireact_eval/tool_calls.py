@@ -1,0 +1,310 @@
+"""The ``tools`` layout: the agent's actions as native tool calls through the chat template.
+
+The other layouts carry FireAct's 2022 text grammar (``Action: search[X]``).  Models trained
+to call tools (Qwen, Llama 3.1+, Mistral, SmolLM3, any OpenAI-compatible server with a tool
+parser) expect the tools declared as JSON schemas, a reply that carries a structured call and
+the result coming back as a ``tool`` message.  Here a step is an assistant message whose text
+is the thought and whose one tool call is the action; each call's result is a ``tool``
+message; ``finish``'s argument is the answer.  A turn that calls nothing, calls an unknown
+tool, holds malformed JSON or lacks the argument is an invalid action, as in every layout.
+
+Rendering goes through the tokenizer's ``apply_chat_template(messages, tools=...)``: the
+model's own template when it renders tools, or ``HERMES_TEMPLATE`` (shipped here, for models
+without one, such as the offline SmolLM2).  Reading a reply goes through the tokenizer's
+own reader where it has one (transformers' ``parse_response`` and a ``response_schema``),
+else through the named parser of its convention (``PARSERS``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fireact_eval.catalog import FINISH, SEARCH
+from fireact_eval.errors import FireactError
+from fireact_eval.tasks import TASKS_DIR
+from fireact_eval.trajectory import Step
+from fireact_eval.transcript import INVALID_ACTION_PREFIX, REFLECTION_REQUEST
+
+__all__ = [  # the public API (docs/python-api.md)
+    "HERMES_TEMPLATE",
+    "PARSERS",
+    "TOOL_ARGUMENTS",
+    "ToolCall",
+    "ToolLayout",
+    "tool_schemas",
+    "render_tool_messages",
+    "call_step",
+    "invalid_call_observation",
+    "resolve_layout",
+]
+
+# Each action's one argument, and what the schema tells the model about it.
+TOOL_ARGUMENTS = {SEARCH: "query", FINISH: "answer"}
+_DESCRIPTIONS = {
+    SEARCH: ("Searches for the query and returns the best-matching passage. If it does not "
+             "hold the answer, search again with another query.",
+             "what to search for"),
+    FINISH: ("Gives the final answer and ends the task.", "the answer, as short as possible"),
+}
+
+
+def tool_schemas(tools: Sequence[str]) -> list[dict]:
+    """The OpenAI-style function schemas of the episode's tools and ``finish``."""
+    names = [*[t for t in tools if t != FINISH], FINISH]
+    schemas = []
+    for name in names:
+        what, argument = _DESCRIPTIONS.get(name, (f"The {name} tool.", "its input"))
+        parameter = TOOL_ARGUMENTS.get(name, "query")
+        schemas.append({"type": "function", "function": {
+            "name": name, "description": what,
+            "parameters": {"type": "object",
+                           "properties": {parameter: {"type": "string",
+                                                      "description": argument}},
+                           "required": [parameter]}}})
+    return schemas
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call as a reply carried it: the tool's name and its arguments (a JSON object)."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _call_message(step: Step) -> dict[str, Any]:
+    name = step.action or ""
+    return {"role": "assistant", "content": step.thought or "", "tool_calls": [
+        {"type": "function", "id": f"call_{id(step) % 10**8}",
+         "function": {"name": name, "arguments": {TOOL_ARGUMENTS.get(name, "query"):
+                                                  step.argument}}}]}
+
+
+def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str],
+                         reflect: bool = False) -> list[dict[str, Any]]:
+    """The question as the user's message; a turn that called a known tool as an assistant
+    message with that call, its result as a ``tool`` message; a turn that did not (no call,
+    malformed, unknown tool) as the assistant's own text, answered by a user message (there
+    is no call to answer); a reflection asked for by ``REFLECTION_REQUEST``."""
+    known = {*tools, FINISH}
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    for step in steps:
+        if step.kind == "reflection":
+            messages += [{"role": "user", "content": REFLECTION_REQUEST},
+                         {"role": "assistant", "content": step.text}]
+            continue
+        if step.action in known and step.argument is not None:
+            messages.append(_call_message(step))
+            if step.observation is not None:
+                messages.append({"role": "tool", "name": step.action,
+                                 "content": step.observation})
+        else:
+            messages.append({"role": "assistant", "content": step.text})
+            if step.observation is not None:
+                messages.append({"role": "user", "content": step.observation})
+    if reflect:
+        messages.append({"role": "user", "content": REFLECTION_REQUEST})
+    return messages
+
+
+# ---------------------------------------------------------------- parsing
+
+class MalformedCall(ValueError):
+    """A reply that tried to call a tool and failed (bad JSON, no name)."""
+
+
+def _call(value: Any, arguments_key: str = "arguments") -> ToolCall:
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise MalformedCall("a tool call is a JSON object with a name")
+    arguments = value.get(arguments_key, value.get("arguments", value.get("parameters", {})))
+    if isinstance(arguments, str):  # OpenAI's wire form: the arguments as a JSON string
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError as err:
+            raise MalformedCall(f"arguments are not JSON ({err.msg})") from None
+    if not isinstance(arguments, dict):
+        raise MalformedCall("a tool call's arguments are a JSON object")
+    return ToolCall(value["name"], arguments)
+
+
+_HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+
+
+def parse_hermes(text: str) -> tuple[str, list[ToolCall]]:
+    """Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``."""
+    start = text.find("<tool_call>")
+    if start < 0:
+        return text.strip(), []
+    calls = []
+    for body in _HERMES.findall(text[start:]):
+        try:
+            calls.append(_call(json.loads(body)))
+        except json.JSONDecodeError as err:
+            raise MalformedCall(f"not JSON ({err.msg})") from None
+    return text[:start].strip(), calls
+
+
+def _json_values(text: str) -> list[Any]:
+    """Every JSON object in ``text``, in order (Llama 3 separates calls by ``;``)."""
+    decoder, values, at = json.JSONDecoder(), [], text.find("{")
+    while at >= 0:
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as err:
+            raise MalformedCall(f"not JSON ({err.msg})") from None
+        values.append(value)
+        at = text.find("{", end)
+    return values
+
+
+def parse_llama3(text: str) -> tuple[str, list[ToolCall]]:
+    """Llama 3.1+: a JSON object ``{"name": ..., "parameters": {...}}`` (after an optional
+    ``<|python_tag|>``), calls separated by ``;``."""
+    body = text.split("<|python_tag|>", 1)
+    content, rest = (body[0], body[1]) if len(body) == 2 else ("", text)
+    start = rest.find("{")
+    if start < 0:
+        return text.strip(), []
+    content = (content + rest[:start]).strip()
+    return content, [_call(v, "parameters") for v in _json_values(rest[start:])]
+
+
+def parse_mistral(text: str) -> tuple[str, list[ToolCall]]:
+    """Mistral: ``[TOOL_CALLS][{"name": ..., "arguments": {...}}]`` (v3), or
+    ``[TOOL_CALLS]name[ARGS]{...}`` (v11+)."""
+    start = text.find("[TOOL_CALLS]")
+    if start < 0:
+        return text.strip(), []
+    content, calls = text[:start].strip(), []
+    for chunk in text[start:].split("[TOOL_CALLS]")[1:]:
+        chunk = chunk.strip()
+        if "[ARGS]" in chunk:
+            name, _, arguments = chunk.partition("[ARGS]")
+            try:
+                calls.append(_call({"name": name.strip(), "arguments": json.loads(arguments)}))
+            except json.JSONDecodeError as err:
+                raise MalformedCall(f"not JSON ({err.msg})") from None
+            continue
+        try:
+            value = json.loads(chunk)
+        except json.JSONDecodeError as err:
+            raise MalformedCall(f"not JSON ({err.msg})") from None
+        calls += [_call(v) for v in (value if isinstance(value, list) else [value])]
+    return content, calls
+
+
+Parser = Callable[[str], tuple[str, list[ToolCall]]]
+PARSERS: dict[str, Parser] = {"hermes": parse_hermes, "llama3": parse_llama3,
+                              "mistral": parse_mistral}
+
+
+def invalid_call_observation(step: Step, tools: Mapping[str, Any]) -> str:
+    """What an agent that called no known tool is told, in the tools' own terms (the
+    prefix is the text grammar's, which the report and outcome classes read)."""
+    valid = ", ".join(f"{name}({TOOL_ARGUMENTS.get(name, 'query')})"
+                      for name in [*tools, FINISH])
+    wrote = ("called no tool" if not step.action else f"called {step.action}"
+             + ("" if step.argument is not None else " without its argument"))
+    return f"{INVALID_ACTION_PREFIX} you {wrote}. Call one of: {valid}."
+
+
+def call_step(generation: str, parse: Parser) -> Step:
+    """One generated turn as a step: the text before the call is the thought, the first
+    call the action (a turn runs one; the report shows the rest in the step's text).  What
+    cannot be read is an action of ``None``, as in the text grammar; a known tool without its
+    argument keeps its name with no argument (the engine tells the agent so)."""
+    text = generation.strip()
+    try:
+        content, calls = parse(text)
+    except MalformedCall:
+        return Step(text=text, thought=None, action=None, argument=None)
+    content = re.sub(r"^\s*thought\s*:\s*", "", content, flags=re.I) or None
+    if not calls:
+        return Step(text=text, thought=content, action=None, argument=None)
+    call = calls[0]
+    name = call.name.strip().lower()
+    value = call.arguments.get(TOOL_ARGUMENTS.get(name, ""))
+    if value is None and name not in TOOL_ARGUMENTS:  # an unknown tool: shown by its input
+        value = next((v for v in call.arguments.values() if isinstance(v, str)), "")
+    argument = None if value is None else str(value).strip()
+    return Step(text=text, thought=content, action=name, argument=argument)
+
+
+# ---------------------------------------------------------------- a tokenizer's layout
+
+# The shipped Hermes-style template (tasks/chat_templates/hermes_tools.jinja: what it renders
+# and why is in its header), for models whose own template renders no tools.
+HERMES_TEMPLATE = (Path(TASKS_DIR) / "chat_templates" / "hermes_tools.jinja").read_text(
+    encoding="utf-8")
+
+TOOL_TEMPLATES = ("model", "hermes")
+TOOL_PARSERS = ("auto", *PARSERS)
+
+
+@dataclass(frozen=True)
+class ToolLayout:
+    """How one tokenizer speaks tools: the template that renders them and the reader of its
+    replies."""
+
+    template: str | None  # None: the tokenizer's own
+    parse: Parser
+    parser_name: str
+
+    def render(self, tokenizer: Any, prompt: str, steps: Sequence[Step], reflect: bool = False,
+               *, tools: Sequence[str]) -> str:
+        """The context of the next turn, schemas included (so cost metrics count them)."""
+        return tokenizer.apply_chat_template(
+            render_tool_messages(prompt, steps, tools, reflect), tools=tool_schemas(tools),
+            chat_template=self.template, tokenize=False, add_generation_prompt=True)
+
+
+def _schema_parser(tokenizer: Any) -> Parser:
+    """transformers' own reader, from the tokenizer's response schema."""
+    def parse(text: str) -> tuple[str, list[ToolCall]]:
+        try:
+            message = tokenizer.parse_response(text)
+        except Exception as err:  # the schema's reader failed on what the model wrote
+            raise MalformedCall(str(err)) from None
+        calls = [_call(c.get("function", c)) for c in message.get("tool_calls") or []]
+        return str(message.get("content") or ""), calls
+
+    return parse
+
+
+def resolve_layout(tokenizer: Any, template: str = "model", parser: str = "auto",
+                   model: str = "the model") -> ToolLayout:
+    """The tokenizer's tool layout, or one line saying why it has none: ``template``:
+    ``model`` (its own, which must render tools) or ``hermes`` (``HERMES_TEMPLATE``);
+    ``parser``: ``auto`` (the tokenizer's response schema, else the convention its template
+    writes) or a name in ``PARSERS``."""
+    if template not in TOOL_TEMPLATES:
+        raise FireactError(f"tool_template={template!r}; valid: {', '.join(TOOL_TEMPLATES)}")
+    if parser not in TOOL_PARSERS:
+        raise FireactError(f"tool_parser={parser!r}; valid: {', '.join(TOOL_PARSERS)}")
+    own = getattr(tokenizer, "chat_template", None) or ""
+    if template == "model" and "tools" not in own:
+        raise FireactError(f"format=tools: {model}'s chat template renders no tools; pass "
+                           "tool_template=hermes in --metadata (the shipped Hermes-style "
+                           "template) or use a tool-calling model")
+    chosen = HERMES_TEMPLATE if template == "hermes" else None
+    if parser != "auto":
+        return ToolLayout(chosen, PARSERS[parser], parser)
+    if chosen is None and getattr(tokenizer, "response_schema", None):
+        return ToolLayout(None, _schema_parser(tokenizer), "response_schema")
+    written = chosen or own
+    for marker, name in (("<tool_call>", "hermes"), ("[TOOL_CALLS]", "mistral"),
+                         ("<|python_tag|>", "llama3"), ("ipython", "llama3")):
+        if marker in written:
+            return ToolLayout(chosen, PARSERS[name], name)
+    raise FireactError(f"format=tools: cannot tell how {model} writes a tool call (no "
+                       "response schema, no known convention in its template); pass "
+                       f"tool_parser= one of {', '.join(PARSERS)} in --metadata")
+

@@ -1,0 +1,187 @@
+"""The ``tools`` layout (issue 36): tool schemas, tool messages, the call parsers of the common
+conventions, the shipped Hermes template, and the engine running native calls under noise
+exactly as it runs the text grammar."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers.utils.chat_template_utils import render_jinja_template
+
+from fireact_eval.errors import FireactError
+from fireact_eval.rollout import Episode, run_episodes
+from fireact_eval.rollout_settings import RolloutSettings
+from fireact_eval.tool_calls import (
+    HERMES_TEMPLATE,
+    PARSERS,
+    call_step,
+    invalid_call_observation,
+    render_tool_messages,
+    resolve_layout,
+    tool_schemas,
+)
+from fireact_eval.tools import make_search
+from fireact_eval.trajectory import PERTURBED, Step
+from fireact_eval.transcript import render_text
+
+hermes = PARSERS["hermes"]
+
+
+def hermes_call(name: str, **arguments: str) -> str:
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+
+
+@pytest.mark.parametrize(("reply", "parser", "thought", "action", "argument"), [
+    (f"I look it up.\n{hermes_call('search', query='Ilse Brandauer')}", "hermes",
+     "I look it up.", "search", "Ilse Brandauer"),
+    (hermes_call("finish", answer=" Kettwick "), "hermes", None, "finish", "Kettwick"),
+    ('<tool_call>\n{"name": "search", "arguments": "{\\"query\\": \\"x\\"}"}\n</tool_call>',
+     "hermes", None, "search", "x"),  # the arguments as a JSON string (OpenAI's wire form)
+    ('Thought: hm <tool_call>{"name": "search", "arguments": {"query": "a"}}', "hermes",
+     "hm", "search", "a"),  # no closing tag, a text label before it
+    ('<|python_tag|>{"name": "search", "parameters": {"query": "Oslo"}}', "llama3", None,
+     "search", "Oslo"),
+    ('So: {"name": "finish", "parameters": {"answer": "4"}}', "llama3", "So:", "finish", "4"),
+    ('[TOOL_CALLS][{"name": "search", "arguments": {"query": "Rome"}}]', "mistral", None,
+     "search", "Rome"),
+    ('ok[TOOL_CALLS]finish[ARGS]{"answer": "7"}', "mistral", "ok", "finish", "7"),
+])
+def test_each_convention_reads_thought_and_call(reply, parser, thought, action, argument):
+    step = call_step(reply, PARSERS[parser])
+    assert (step.thought, step.action, step.argument) == (thought, action, argument)
+    assert step.text == reply.strip()  # the report shows what the model wrote
+
+
+@pytest.mark.parametrize(("reply", "action", "argument"), [
+    ("The answer is Paris.", None, None),  # no call at all
+    ("<tool_call>\n{\"name\": \"search\", \"arguments\": {\"query\": \n</tool_call>", None,
+     None),  # malformed JSON
+    ('<tool_call>["search"]</tool_call>', None, None),  # JSON, but no call
+    (hermes_call("lookup", term="x"), "lookup", "x"),  # an unknown tool, shown by its input
+    (hermes_call("search", q="x"), "search", None),  # the argument missing
+])
+def test_what_cannot_be_run_is_an_invalid_action_never_a_crash(reply, action, argument):
+    step = call_step(reply, hermes)
+    assert (step.action, step.argument) == (action, argument)
+
+
+def test_two_calls_in_one_message_run_the_first():
+    reply = f"{hermes_call('search', query='a')}\n{hermes_call('search', query='b')}"
+    assert call_step(reply, hermes).argument == "a"
+
+
+def test_the_schemas_declare_search_and_finish_with_their_one_argument():
+    schemas = tool_schemas(["search"])
+    assert [s["function"]["name"] for s in schemas] == ["search", "finish"]
+    assert [s["function"]["parameters"]["required"] for s in schemas] == [["query"],
+                                                                           ["answer"]]
+    assert [s["function"]["name"] for s in tool_schemas([])] == ["finish"]  # CoT, IO
+
+
+def _render(steps, tools=("search",)):
+    messages = render_tool_messages("Where was Ilse Brandauer born?", steps, list(tools))
+    return render_jinja_template([messages], tools=tool_schemas(list(tools)),
+                                 chat_template=HERMES_TEMPLATE,
+                                 return_assistant_tokens_mask=True)
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
+_thought = _text.map(str.strip).filter(
+    lambda t: t and "<tool_call>" not in t and not t.lower().startswith("thought"))
+_argument = _text.map(str.strip).filter(bool)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), _thought), _argument, _text), min_size=1,
+                max_size=4), st.one_of(st.none(), _thought), _argument)
+def test_a_trajectory_rendered_by_the_template_parses_back_to_the_same_steps(
+        searches, last_thought, answer):
+    """Every assistant turn the shipped template renders (the spans its generation marks,
+    less the end-of-turn token) is read back by the Hermes parser as the step it was."""
+    steps = [Step(text="", thought=t, action="search", argument=a, observation=o.strip() or "x")
+             for t, a, o in searches]
+    steps.append(Step(text="", thought=last_thought, action="finish", argument=answer))
+    [text], [spans] = _render(steps)
+    assert len(spans) == len(steps)
+    for step, (start, end) in zip(steps, spans, strict=True):
+        turn = text[start:end].removesuffix("<|im_end|>")
+        again = call_step(turn, hermes)
+        assert (again.thought, again.action, again.argument) == (
+            step.thought, step.action, step.argument)
+
+
+def test_a_turn_without_a_call_is_its_own_text_answered_by_the_user():
+    bad = Step(text="I think it is Paris.", thought=None, action=None, argument=None,
+               observation="Invalid action: you called no tool.")
+    messages = render_tool_messages("Q?", [bad], ["search"])
+    assert messages[1:] == [{"role": "assistant", "content": "I think it is Paris."},
+                            {"role": "user", "content": "Invalid action: you called no tool."}]
+
+
+def scripted(replies: list[str]):
+    """One episode's generations, in order."""
+    remaining = iter(replies)
+    return lambda requests: [next(remaining) for _ in requests]
+
+
+def _tools_episode(episode: Episode) -> Episode:
+    episode.render = lambda prompt, steps, reflect: render_tool_messages(
+        prompt, steps, list(episode.tools), reflect)
+    episode.parse = lambda generation: call_step(generation, hermes)
+    episode.invalid = invalid_call_observation
+    return episode
+
+
+def test_the_engine_runs_native_calls_and_counts_an_invalid_one():
+    episode = _tools_episode(Episode("Where was Ilse Brandauer born?",
+                                     {"search": make_search("local")}, max_turns=4))
+    [traj] = run_episodes([episode], scripted([
+        hermes_call("lookup", term="Ilse"),  # an unknown tool
+        "I search.\n" + hermes_call("search", query="Ilse Brandauer"),
+        hermes_call("finish", answer="Kettwick")]), progress=False)
+    assert traj.finished and traj.answer == "Kettwick"
+    assert (traj.turns, traj.tool_calls, traj.invalid_actions) == (3, 1, 1)
+    assert traj.steps[0].observation == ("Invalid action: you called lookup. Call one of: "
+                                         "search(query), finish(answer).")
+    assert "born in Kettwick" in traj.steps[1].observation
+
+
+def test_noise_draws_the_same_perturbations_in_the_tools_layout_as_in_plain_text():
+    """Same seeds, same draws: the tool message content is perturbed exactly as the
+    observation of the text grammar."""
+    settings_ = RolloutSettings(search="local", noise="random", noise_p=0.5, noise_seed=3,
+                                max_turns=6)
+    queries = ["Ilse Brandauer", "Kettwick", "Velmora Observatory", "Saltmere", "Harbin"]
+    plain_turns = [f"Action: search[{q}]" for q in queries] + ["Action: finish[x]"]
+    tool_turns = [hermes_call("search", query=q) for q in queries] + [
+        hermes_call("finish", answer="x")]
+    runs = {}
+    for name, turns in (("plain", plain_turns), ("tools", tool_turns)):
+        episode = settings_.episode("Q?", {}, "doc-7", {})
+        if name == "tools":
+            _tools_episode(episode)
+        else:
+            episode.render = render_text
+        [traj] = run_episodes([episode], scripted(turns), progress=False)
+        runs[name] = [(s.mark, s.observation) for s in traj.steps]
+    assert runs["tools"] == runs["plain"]
+    assert any(mark == PERTURBED for mark, _ in runs["plain"])
+
+
+def test_a_tokenizer_without_a_tool_template_or_parser_is_one_line():
+    class NoTools:
+        chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+
+    with pytest.raises(FireactError, match="renders no tools; pass tool_template=hermes"):
+        resolve_layout(NoTools(), model="tiny")
+    assert resolve_layout(NoTools(), "hermes").parser_name == "hermes"
+
+    class UnknownConvention:
+        chat_template = "{% for t in tools %}{{ t }}{% endfor %}"
+
+    with pytest.raises(FireactError, match="cannot tell how tiny writes a tool call"):
+        resolve_layout(UnknownConvention(), model="tiny")
+    assert resolve_layout(UnknownConvention(), parser="mistral").parser_name == "mistral"
