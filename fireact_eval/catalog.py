@@ -24,10 +24,11 @@ SINGLE_TURN_METHODS = ("io", "cot")
 TRAINING_METHODS = ("react", "cot", "reflexion")
 SHOTS = ("fewshot", "zeroshot")
 
-# How a prompt is rendered (plain text, chat messages, FireAct's alpaca template), and the
-# two layouts of a training file: alpaca ``.json`` and chat ``.jsonl``, as FireAct released.
+# How a prompt is rendered (plain text, chat messages, FireAct's alpaca template, native tool
+# calls), and the layouts of a training file: alpaca ``.json`` and chat ``.jsonl``, as FireAct
+# released, and tools ``.jsonl`` (``messages`` + ``tools``, as TRL and HF datasets hold them).
 PROMPT_FORMATS = ("plain", "chat", "alpaca", "tools")
-DATA_FORMATS = ("alpaca", "chat")
+DATA_FORMATS = ("alpaca", "chat", "tools")
 
 # The agent's actions, as the transcript grammar writes them.
 SEARCH, FINISH = "search", "finish"

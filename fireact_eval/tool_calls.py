@@ -27,8 +27,13 @@ from typing import Any
 from fireact_eval.catalog import FINISH, SEARCH
 from fireact_eval.errors import FireactError
 from fireact_eval.tasks import TASKS_DIR
-from fireact_eval.trajectory import Step
-from fireact_eval.transcript import INVALID_ACTION_PREFIX, REFLECTION_REQUEST
+from fireact_eval.trajectory import Step, Trajectory
+from fireact_eval.transcript import (
+    INVALID_ACTION_PREFIX,
+    REFLECTION_REQUEST,
+    reflection_step,
+    turn_text,
+)
 
 __all__ = [  # the public API (docs/python-api.md)
     "HERMES_TEMPLATE",
@@ -38,6 +43,9 @@ __all__ = [  # the public API (docs/python-api.md)
     "ToolLayout",
     "tool_schemas",
     "render_tool_messages",
+    "parse_tool_messages",
+    "tool_segments",
+    "tools_of",
     "call_step",
     "invalid_call_observation",
     "resolve_layout",
@@ -80,10 +88,10 @@ class ToolCall:
 # ---------------------------------------------------------------- rendering
 
 
-def _call_message(step: Step) -> dict[str, Any]:
+def _call_message(step: Step, call_id: str) -> dict[str, Any]:
     name = step.action or ""
     return {"role": "assistant", "content": step.thought or "", "tool_calls": [
-        {"type": "function", "id": f"call_{id(step) % 10**8}",
+        {"type": "function", "id": call_id,
          "function": {"name": name, "arguments": {TOOL_ARGUMENTS.get(name, "query"):
                                                   step.argument}}}]}
 
@@ -93,19 +101,20 @@ def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str
     """The question as the user's message; a turn that called a known tool as an assistant
     message with that call, its result as a ``tool`` message; a turn that did not (no call,
     malformed, unknown tool) as the assistant's own text, answered by a user message (there
-    is no call to answer); a reflection asked for by ``REFLECTION_REQUEST``."""
+    is no call to answer); a reflection asked for by ``REFLECTION_REQUEST``.  Call ids are
+    the turn's number: the same steps render to the same messages."""
     known = {*tools, FINISH}
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    for step in steps:
+    for number, step in enumerate(steps):
         if step.kind == "reflection":
             messages += [{"role": "user", "content": REFLECTION_REQUEST},
                          {"role": "assistant", "content": step.text}]
             continue
         if step.action in known and step.argument is not None:
-            messages.append(_call_message(step))
+            messages.append(_call_message(step, f"call_{number}"))
             if step.observation is not None:
-                messages.append({"role": "tool", "name": step.action,
-                                 "content": step.observation})
+                messages.append({"role": "tool", "tool_call_id": f"call_{number}",
+                                 "name": step.action, "content": step.observation})
         else:
             messages.append({"role": "assistant", "content": step.text})
             if step.observation is not None:
@@ -113,6 +122,86 @@ def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str
     if reflect:
         messages.append({"role": "user", "content": REFLECTION_REQUEST})
     return messages
+
+
+def tools_of(steps: Sequence[Step]) -> list[str]:
+    """The tools a training row declares: those its turns called (``finish`` always)."""
+    return sorted({s.action for s in steps if s.action and s.action != FINISH
+                   and s.argument is not None})
+
+
+def parse_tool_messages(messages: Sequence[dict]) -> tuple[list[dict], Trajectory]:
+    """A ``tools`` conversation (``render_tool_messages``' layout, or any in OpenAI's / HF's
+    tool-calling form) as the messages before the agent's first turn and the steps, each
+    turn in the grammar's own text (``turn_text``), so a row converts to any layout."""
+    first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
+                 len(messages))
+    steps: list[Step] = []
+    reflecting = False
+    for message in messages[first:]:
+        role, content = message.get("role"), str(message.get("content") or "")
+        if role == "assistant" and reflecting:
+            steps.append(reflection_step(content))
+        elif role == "assistant":
+            calls = message.get("tool_calls") or []
+            try:
+                call = _call(calls[0].get("function", calls[0])) if calls else None
+            except MalformedCall:
+                call = None
+            name = call.name.strip().lower() if call else None
+            value = call.arguments.get(TOOL_ARGUMENTS.get(name, "query")) if call else None
+            if name and value is not None:
+                thought = content.strip() or None
+                steps.append(Step(text=turn_text(thought, name, str(value).strip()),
+                                  thought=thought, action=name, argument=str(value).strip()))
+            else:
+                steps.append(Step(text=content.strip(), thought=content.strip() or None,
+                                  action=None, argument=None))
+            if steps[-1].action == FINISH:
+                break
+        elif content == REFLECTION_REQUEST:
+            reflecting = True
+            continue
+        elif steps and steps[-1].kind == "act" and steps[-1].observation is None:
+            steps[-1].observation = content.strip()
+        reflecting = False
+    trajectory = Trajectory(steps=steps, turns=sum(s.kind == "act" for s in steps))
+    if steps and steps[-1].action == FINISH:
+        trajectory.answer, trajectory.finished = steps[-1].argument, True
+    return list(messages[:first]), trajectory
+
+
+def tool_segments(row: dict, tokenizer: Any, template: str | None) -> list[tuple[str, bool]]:
+    """A ``tools`` training row as (text, trained) segments: the conversation re-rendered
+    from its parsed steps through the chat template with the row's tool schemas, trained on
+    exactly what the template's ``{% generation %}`` marks say the assistant wrote (its
+    thoughts, calls and end-of-turn tokens; never the schemas, the question or a tool's
+    result).  ``template``: None for the tokenizer's own."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    prompt, trajectory = parse_tool_messages(row["messages"])
+    if not trajectory.steps:
+        return []
+    question = str(prompt[-1].get("content", "")) if prompt else ""
+    messages = render_tool_messages(question, trajectory.steps, tools_of(trajectory.steps))
+    chat_template = template or getattr(tokenizer, "chat_template", None)
+    if not chat_template:
+        raise FireactError("the base model has no chat template; train tools rows with "
+                           "--tool-template hermes")
+    [text], [spans] = render_jinja_template(
+        [messages], tools=row.get("tools") or tool_schemas(tools_of(trajectory.steps)),
+        chat_template=chat_template, return_assistant_tokens_mask=True,
+        **tokenizer.special_tokens_map)
+    if not spans:
+        raise FireactError("the base model's chat template marks no assistant turns "
+                           "({% generation %}), so the loss cannot be put on them; train "
+                           "with --tool-template hermes (the shipped template marks them)")
+    segments, at = [], 0
+    for start, end in spans:
+        segments += [(text[at:start], False), (text[start:end], True)]
+        at = end
+    segments.append((text[at:].removesuffix("\n"), False))
+    return [(piece, trained) for piece, trained in segments if piece]
 
 
 # ---------------------------------------------------------------- parsing

@@ -45,6 +45,7 @@ __all__ = [  # the public API (docs/python-api.md)
     "parse_transcript",
     "parse_messages",
     "reflection_step",
+    "turn_text",
     "render_text",
     "render_messages",
     "text_spans",
@@ -184,6 +185,12 @@ def parse_step(generation: str) -> Step:
         action=turn.action.name if turn.action else None,
         argument=turn.action.argument if turn.action else None,
     )
+
+
+def turn_text(thought: str | None, action: str, argument: str) -> str:
+    """A turn as the grammar writes it: ``Thought: ...`` (when there is one), then
+    ``Action: tool[argument]`` (what a turn read from another layout becomes)."""
+    return (f"Thought: {thought}\n" if thought else "") + f"Action: {action}[{argument}]"
 
 
 def reflection_step(generation: str) -> Step:

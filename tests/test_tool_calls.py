@@ -185,3 +185,97 @@ def test_a_tokenizer_without_a_tool_template_or_parser_is_one_line():
     with pytest.raises(FireactError, match="cannot tell how tiny writes a tool call"):
         resolve_layout(UnknownConvention(), model="tiny")
     assert resolve_layout(UnknownConvention(), parser="mistral").parser_name == "mistral"
+
+
+# ---------------------------------------------------------------- data and SFT
+
+def _example():
+    from fireact_eval.data.examples import Example
+
+    steps = [Step(text="", thought="I search her.", action="search", argument="Ilse Brandauer",
+                  observation="Ilse Brandauer was born in Kettwick."),
+             Step(text="", thought=None, action="finish", argument="Kettwick")]
+    return Example("Where was Ilse Brandauer born?", steps, "demo", "react")
+
+
+def test_a_tools_row_is_messages_and_schemas_and_reads_back_to_the_same_steps(tmp_path):
+    from fireact_eval.data.examples import from_row, read_examples, to_row, write_examples
+    from fireact_eval.data.segments import read_layout
+
+    row = to_row(_example(), "tools")
+    assert [m["role"] for m in row["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert row["messages"][1]["tool_calls"][0]["function"] == {
+        "name": "search", "arguments": {"query": "Ilse Brandauer"}}
+    assert row["messages"][2]["tool_call_id"] == row["messages"][1]["tool_calls"][0]["id"]
+    assert [t["function"]["name"] for t in row["tools"]] == ["search", "finish"]
+    again = from_row(json.loads(json.dumps(row)), "row 0")
+    assert [(s.thought, s.action, s.argument, s.observation) for s in again.steps] == [
+        (s.thought, s.action, s.argument, s.observation) for s in _example().steps]
+    assert again.steps[0].text == "Thought: I search her.\nAction: search[Ilse Brandauer]"
+    out = tmp_path / "tools.jsonl"
+    write_examples([_example()], out, "tools")
+    assert read_layout(out)[1] == "tools" and read_examples(out)[0][0].task == "demo"
+
+
+class TemplateOnly:
+    """What ``tool_segments`` asks of a tokenizer: its template and special tokens."""
+
+    chat_template = None
+    special_tokens_map: dict = {}
+
+
+def test_sft_trains_exactly_the_assistant_turns_of_a_tools_row():
+    """The loss falls on what the template's generation marks say the assistant wrote:
+    each turn's thought and call and its end-of-turn token; never the schemas, the question
+    or the tool's result."""
+    from fireact_eval.data.examples import to_row
+    from fireact_eval.tool_calls import tool_segments
+
+    segments = tool_segments(to_row(_example(), "tools"), TemplateOnly(), HERMES_TEMPLATE)
+    trained = [text for text, on in segments if on]
+    assert trained == [
+        'I search her.\n<tool_call>\n{"name": "search", "arguments": {"query": '
+        '"Ilse Brandauer"}}\n</tool_call><|im_end|>',
+        '<tool_call>\n{"name": "finish", "arguments": {"answer": "Kettwick"}}\n'
+        '</tool_call><|im_end|>']
+    context = "".join(text for text, on in segments if not on)
+    assert "<tools>" in context and "Ilse Brandauer was born in Kettwick." in context
+    assert context.endswith("<|im_start|>assistant\n")  # evaluation's generation prompt
+
+
+def test_a_template_that_marks_no_assistant_turn_is_one_line():
+    from fireact_eval.data.examples import to_row
+    from fireact_eval.tool_calls import tool_segments
+
+    unmarked = TemplateOnly()
+    unmarked.chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+    with pytest.raises(FireactError, match=r"marks no assistant turns .* --tool-template hermes"):
+        tool_segments(to_row(_example(), "tools"), unmarked, None)
+
+
+def test_the_tiny_agent_trains_and_evaluates_in_the_tools_layout(untrained_model, tmp_path):
+    """convert-made rows -> ``train --tool-template hermes`` -> the printed ``lm_eval``
+    command's layout -> a run whose prompts carry the schemas."""
+    from fireact_eval.data.examples import write_examples
+
+    from conftest import cli, read_outputs, run_lm_eval
+
+    rows = tmp_path / "tools.jsonl"
+    write_examples([_example()] * 4, rows, "tools")
+    out = tmp_path / "adapter"
+    proc = cli("train", "--base", str(untrained_model), "--data", str(rows), "--out",
+               str(out), "--tool-template", "hermes", "--max-steps", "1", "--batch-size", "2",
+               "--save-steps", "1000", "--cutoff", "4096")  # the schemas: ~300 tokens more
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "fireact_eval.json").read_text())
+    assert card["data_format"] == "tools" and card["eval_format"] == "tools"
+    assert "format=tools tool_template=hermes" in card["eval_commands"][0]
+    run_lm_eval("--model", "hf", "--model_args", f"pretrained={untrained_model},peft={out}",
+                "--tasks", "fireact_demo", "--device", "cpu", "--batch_size", "2", "--limit",
+                "2", "--metadata", "shots=zeroshot,format=tools,tool_template=hermes,"
+                "max_turns=2", "--gen_kwargs", "max_gen_toks=16", "--output_path",
+                str(tmp_path / "run"), "--log_samples")
+    metrics, samples = read_outputs(tmp_path / "run", "fireact_demo")
+    assert len(samples) == 2 and all(
+        json.loads(s["resps"][0][0])["turns"] >= 1 for s in samples), samples[0]["resps"]
+    assert metrics["prompt_tokens,none"] > 300  # the schemas are counted in every turn

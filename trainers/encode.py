@@ -1,8 +1,10 @@
 """Fine-tuning rows -> token ids and labels, with the loss only on the agent's own turns.
 
-Two formats are read as they are: chat JSONL (``{"messages": [...]}``, rendered with the base
-model's chat template) and alpaca JSON/JSONL (``{"instruction", "input", "output"}``,
-rendered with FireAct's template).  Each row becomes segments of text marked trainable or
+Three formats are read as they are: chat JSONL (``{"messages": [...]}``, rendered with the
+base model's chat template), tools JSONL (``{"messages": [...], "tools": [...]}``, rendered
+with the tool schemas through the chat template, trained on what its ``{% generation %}``
+marks) and alpaca JSON/JSONL (``{"instruction", "input", "output"}``, rendered with FireAct's
+template).  Each row becomes segments of text marked trainable or
 not (``fireact_eval.data.segments``: the transcript grammar decides); here they are
 tokenized: what the agent generates when it runs is trained, the prompt, the template and
 every observation are context (label -100).  ``train_on_inputs`` trains on everything, as
@@ -17,7 +19,7 @@ from typing import Any
 
 from fireact_eval.catalog import CUTOFF
 from fireact_eval.data.fireact_release import has_options
-from fireact_eval.data.segments import Segments, alpaca_segments, chat_segments, read_layout
+from fireact_eval.data.segments import Segments, read_layout, row_segments
 from fireact_eval.errors import FireactError
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,11 @@ def encode(segments: Segments, tokenizer: Any, cutoff: int, train_on_inputs: boo
 
 
 def build_examples(path: str | Path, tokenizer: Any, cutoff: int = CUTOFF,
-                   train_on_inputs: bool = False, limit: int = 0) -> tuple[list[dict], str]:
+                   train_on_inputs: bool = False, limit: int = 0,
+                   tool_template: str | None = None) -> tuple[list[dict], str]:
     """Tokenised examples for the Trainer (of the first ``limit`` rows, if given), and the
-    data format (the model's eval format)."""
+    data format (the model's eval format).  ``tool_template``: the chat template tools rows
+    render through (None: the tokenizer's own)."""
     rows, fmt = read_layout(path)
     rows = rows[:limit] if limit else rows
     if fmt == "alpaca" and (n := mmlu_options_in_output(rows)):
@@ -56,7 +60,7 @@ def build_examples(path: str | Path, tokenizer: Any, cutoff: int = CUTOFF,
                     path, n)
     examples = []
     for i, row in enumerate(rows):
-        segments = alpaca_segments(row) if fmt == "alpaca" else chat_segments(row, tokenizer)
+        segments = row_segments(row, fmt, tokenizer, tool_template)
         if not any(trainable for _, trainable in segments):
             log.warning("%s, row %d: skipped: no Thought/Action turn in it", path, i)
             continue

@@ -30,6 +30,7 @@ from fireact_eval.catalog import (
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, refuse_foreign_folder, write_atomic
 from fireact_eval.options import option
+from fireact_eval.tool_calls import HERMES_TEMPLATE
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.encode import build_examples, pad_collate
 from fireact_eval.training_card import CARD_FILE, TrainingCard
@@ -63,6 +64,10 @@ class TrainConfig:
     train_on_inputs: bool = option(False, "also train on question and observations "
                                    "(FireAct's behaviour)", "data")
     limit: int = option(0, "train on the first LIMIT rows only (0: all)", "data")
+    tool_template: str = option("model", "tools rows (messages + tools): render them through "
+                                "the model's own chat template, or hermes (the shipped "
+                                "tool template, for a model without one)", "data",
+                                choices=("model", "hermes"))
     origin: str = option("", "where the data came from, recorded in the card (a teacher, "
                          "a self-improvement round)", "data")
     # method
@@ -334,8 +339,10 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
     tasks = [task_name(d) for d in datasets or ["hotpotqa"]]
     if task_name("hotpotqa") in tasks:  # its held-out task, as FireAct evaluates
         tasks += [task_name(d) for d in HELD_OUT]
-    style = "--apply_chat_template --metadata shots=zeroshot" if fmt == "chat" else \
-        "--metadata shots=zeroshot format=alpaca"
+    style = {"chat": "--apply_chat_template --metadata shots=zeroshot",
+             "tools": "--metadata shots=zeroshot format=tools"
+                      + (" tool_template=hermes" if cfg.tool_template == "hermes" else "")
+             }.get(fmt, "--metadata shots=zeroshot format=alpaca")
     common = (f"--tasks {','.join(tasks)} {{batch}} {style} "
               f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.adapter():
@@ -373,7 +380,9 @@ def train(cfg: TrainConfig) -> dict:
     record, resume_from, host_allocator = run.record, run.resume_from, run.host_allocator
     tokenizer = run.tokenizer
     examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs,
-                                   limit=cfg.limit)
+                                   limit=cfg.limit, tool_template=(
+                                       HERMES_TEMPLATE if cfg.tool_template == "hermes"
+                                       else None))
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     if cfg.method == "lora":
         from peft import get_peft_model
@@ -507,7 +516,7 @@ def card_of(cfg: TrainConfig, trainer, result, data_sha256: str, fmt: str, examp
         data_sha256=data_sha256,
         data_format=fmt,
         data_origin=cfg.origin,
-        eval_format="chat" if fmt == "chat" else "alpaca",
+        eval_format=fmt if fmt in ("chat", "tools") else "alpaca",
         examples=examples,
         hyperparameters={k: v for k, v in asdict(cfg).items()
                          if k not in ("base", "data", "out", "extra", "origin")},

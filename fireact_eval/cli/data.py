@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fireact_eval.catalog import CUTOFF, TRAINING_METHODS
+from fireact_eval.catalog import CUTOFF, DATA_FORMATS, TRAINING_METHODS, data_format_of
 from fireact_eval.cli.common import OUT_FIGURE, OUT_FILE, OUT_FOLDER, add_force
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import run_inputs
@@ -66,9 +66,14 @@ def _data_mix(args: argparse.Namespace) -> None:
     from fireact_eval.data.mix import mix
 
     refuse_overwrite(args.out, files_read(args.files), args.force)
+    from fireact_eval.data.segments import read_layout
+
     examples = [e for path in args.files for e in read_examples(path)[0]]
     chosen = mix(examples, args.mix, args.seed)
-    write_examples(chosen, args.out)
+    # a .jsonl out keeps the inputs' layout when they share one (tools stays tools)
+    layouts = {read_layout(path)[1] for path in args.files}
+    keep = layouts.pop() if len(layouts) == 1 and data_format_of(args.out) == "chat" else None
+    write_examples(chosen, args.out, keep if keep in ("chat", "tools") else None)
     counts: dict[str, int] = {}
     for e in chosen:
         counts[f"{e.task}:{e.method}"] = counts.get(f"{e.task}:{e.method}", 0) + 1
@@ -99,8 +104,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="teacher rollouts (lm_eval --log_samples) -> training data")
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or samples_*.jsonl")
     p.add_argument("--out", required=True, type=OUT_FILE,
-                   help="alpaca .json, or chat .jsonl with --format chat")
-    p.add_argument("--format", choices=["alpaca", "chat"], default="alpaca")
+                   help="alpaca .json, or .jsonl with --format chat or tools")
+    p.add_argument("--format", choices=DATA_FORMATS, default="alpaca",
+                   help="alpaca (FireAct's), chat (its messages) or tools (messages with "
+                   "native tool calls + the tool schemas, as TRL and HF datasets hold them)")
     p.add_argument("--methods", default=",".join(TRAINING_METHODS),
                    help="keep rollouts of these methods (comma list)")
     p.add_argument("--keep-failed", action="store_true",

@@ -3,7 +3,8 @@ pass around, and the two file layouts that hold them.
 
 An example is a question and the agent's steps, labelled with the task and method that
 produced it.  On disk it is a row of FireAct's layouts, alpaca (``.json``: ``instruction``,
-``input``, ``output``) or chat (``.jsonl``: ``messages``), with two more keys, ``task`` and
+``input``, ``output``), chat (``.jsonl``: ``messages``) or tools (``.jsonl``: ``messages``
+with tool calls and ``tool`` results, and ``tools``: the schemas), with two more keys, ``task`` and
 ``method``, which FireAct's trainers ignore and our mixer and report read.  Rows are rendered
 and parsed by the one transcript grammar, so a written file parses back to the same steps.
 """
@@ -19,6 +20,12 @@ from pathlib import Path
 from fireact_eval.catalog import DATA_FORMATS, data_format_of
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl, read_json, write_atomic
+from fireact_eval.tool_calls import (
+    parse_tool_messages,
+    render_tool_messages,
+    tool_schemas,
+    tools_of,
+)
 from fireact_eval.trajectory import Step
 from fireact_eval.transcript import (
     FINISH,
@@ -70,16 +77,32 @@ def to_row(example: Example, fmt: str) -> dict:
     if fmt == "alpaca":
         return {"instruction": example.question.strip(), "input": "",
                 "output": to_text(example.steps), **labels}
+    if fmt == "tools":
+        tools = tools_of(example.steps)
+        return {"messages": render_tool_messages(example.question.strip(), example.steps,
+                                                 tools),
+                "tools": tool_schemas(tools), **labels}
     return {"messages": render_messages(example.question.strip(), example.steps), **labels}
+
+
+def row_format(row: object) -> str | None:
+    """A row's layout: ``tools`` (messages and tool schemas), ``chat``, ``alpaca``, or None."""
+    if isinstance(row, dict) and isinstance(row.get("messages"), list):
+        return "tools" if isinstance(row.get("tools"), list) else "chat"
+    if isinstance(row, dict) and isinstance(row.get("output"), str):
+        return "alpaca"
+    return None
 
 
 def from_row(row: object, where: str) -> Example:
     """A row of either layout as an example; a FireactError naming ``where`` when it is
     neither or holds no Thought/Action turn."""
-    if isinstance(row, dict) and isinstance(row.get("messages"), list):
-        prompt, trajectory = parse_messages(row["messages"])
+    fmt = row_format(row)
+    if fmt in ("chat", "tools"):
+        parse = parse_tool_messages if fmt == "tools" else parse_messages
+        prompt, trajectory = parse(row["messages"])
         question = str(prompt[-1].get("content", "")) if prompt else ""
-    elif isinstance(row, dict) and isinstance(row.get("output"), str):
+    elif fmt == "alpaca":
         question = str(row.get("instruction", "")) + (
             f"\n\n{row['input']}" if row.get("input") else "")
         trajectory = parse_transcript(row["output"])

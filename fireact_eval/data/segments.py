@@ -17,6 +17,7 @@ from typing import Any
 from fireact_eval.data import examples
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import ALPACA
+from fireact_eval.tool_calls import tool_segments
 from fireact_eval.trajectory import Step
 from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
@@ -24,23 +25,22 @@ Segments = list[tuple[str, bool]]  # (text, trainable)
 
 
 def read_layout(path: str | Path) -> tuple[list[dict], str]:
-    """The rows of a data file and its format, ``chat`` or ``alpaca``."""
+    """The rows of a data file and its format, ``chat``, ``tools`` or ``alpaca``."""
     rows = examples.read_rows(path)
     if not rows:
         raise FireactError(f"{path}: no training rows")
     formats = set()
     for i, row in enumerate(rows):
-        if isinstance(row, dict) and isinstance(row.get("messages"), list):
-            formats.add("chat")
-        elif isinstance(row, dict) and "instruction" in row and "output" in row:
-            formats.add("alpaca")
-        else:
+        fmt = examples.row_format(row)
+        if fmt is None or fmt == "alpaca" and "instruction" not in row:
             raise FireactError(
-                f"{path}, row {i}: neither chat ({{'messages': [...]}}) nor alpaca "
-                "({'instruction', 'input', 'output'})"
+                f"{path}, row {i}: neither chat ({{'messages': [...]}}), tools ({{'messages': "
+                "[...], 'tools': [...]}}) nor alpaca ({'instruction', 'input', 'output'})"
             )
+        formats.add(fmt)
     if len(formats) > 1:
-        raise FireactError(f"{path}: mixes chat and alpaca rows; use one format per file")
+        raise FireactError(f"{path}: mixes {' and '.join(sorted(formats))} rows; use one "
+                           "format per file")
     return rows, formats.pop()
 
 
@@ -94,3 +94,14 @@ def chat_segments(row: dict, tokenizer: Any) -> Segments:
                                                  add_generation_prompt=True), False)
         extend(tokenizer.apply_chat_template(messages[: i + 1], tokenize=False), assistant)
     return [(text, trainable) for text, trainable in segments if text]
+
+
+def row_segments(row: dict, fmt: str, tokenizer: Any, tool_template: str | None = None
+                 ) -> Segments:
+    """One row's segments in its layout: alpaca, chat, or tools (through the chat template's
+    assistant marks; ``tool_template`` None: the tokenizer's own)."""
+    if fmt == "alpaca":
+        return alpaca_segments(row)
+    if fmt == "tools":
+        return tool_segments(row, tokenizer, tool_template)
+    return chat_segments(row, tokenizer)

@@ -11,8 +11,9 @@ from typing import Any
 
 from fireact_eval.catalog import CUTOFF, data_format_of
 from fireact_eval.data.examples import Example, read_examples, to_row
-from fireact_eval.data.segments import alpaca_segments, chat_segments
+from fireact_eval.data.segments import read_layout, row_segments
 from fireact_eval.jsonio import write_figure
+from fireact_eval.tool_calls import HERMES_TEMPLATE
 
 
 def p95(values: list[int]) -> float:
@@ -57,9 +58,13 @@ class DataStats:
 def token_lengths(examples: list[Example], fmt: str, tokenizer: Any) -> list[int]:
     """Each example's length in tokens, rendered as ``train`` renders it (template and all)."""
     lengths = []
+    # tools rows: through the model's own template where it renders tools, else the shipped
+    # Hermes one (what `train --tool-template hermes` renders)
+    own = "tools" in str(getattr(tokenizer, "chat_template", None) or "")
+    tool_template = None if own else HERMES_TEMPLATE
     for example in examples:
         row = to_row(example, fmt)
-        segments = alpaca_segments(row) if fmt == "alpaca" else chat_segments(row, tokenizer)
+        segments = row_segments(row, fmt, tokenizer, tool_template)
         text = "".join(t for t, _ in segments)
         lengths.append(len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1)  # eos
     return lengths
@@ -71,7 +76,8 @@ def data_stats(path: str | Path, tokenizer: Any = None, cutoff: int = CUTOFF) ->
     turns: dict[tuple[str, str], list[int]] = defaultdict(list)
     for e in examples:
         turns[(e.task, e.method)].append(e.turns)
-    lengths = token_lengths(examples, data_format_of(path), tokenizer) if tokenizer else []
+    fmt = read_layout(path)[1] if examples else data_format_of(path)
+    lengths = token_lengths(examples, fmt, tokenizer) if tokenizer else []
     return DataStats(path, len(examples), len(skipped),
                      Counter((e.task, e.method) for e in examples), dict(turns), lengths, cutoff)
 
