@@ -102,6 +102,8 @@ class Episode:
     invalid: Callable[[Step, Mapping[str, Search]], str] | None = None  # (else the grammar's)
     context_limit: int | None = None
     seed: int | None = None
+    # prompt tokens each request carries beside its context: an API's tool schemas
+    prompt_overhead: int = 0
 
     def request_kwargs(self, call: int) -> dict:
         """The generation settings of this episode's ``call``-th request."""
@@ -188,7 +190,8 @@ def run_episodes(
         reflecting = {i for i in live if episodes[i].reflect(trajectories[i])}
         contexts = [(episodes[i].render or render)(episodes[i].prompt, trajectories[i].steps,
                                                     i in reflecting) for i in live]
-        sizes = ([count_tokens(c) for c in contexts] if count_tokens is not None
+        sizes = ([count_tokens(c) + episodes[i].prompt_overhead
+                  for i, c in zip(live, contexts, strict=True)] if count_tokens is not None
                  else [0] * len(contexts))
         sent = []
         for i, context, size in zip(live, contexts, sizes, strict=True):

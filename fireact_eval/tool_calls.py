@@ -31,7 +31,7 @@ from fireact_eval.trajectory import Step, Trajectory
 from fireact_eval.transcript import (
     INVALID_ACTION_PREFIX,
     REFLECTION_REQUEST,
-    reflection_step,
+    parse_messages,
     turn_text,
 )
 
@@ -46,6 +46,8 @@ __all__ = [  # the public API (docs/python-api.md)
     "parse_tool_messages",
     "tool_segments",
     "tools_of",
+    "openai_messages",
+    "reply_text",
     "call_step",
     "invalid_call_observation",
     "resolve_layout",
@@ -124,6 +126,30 @@ def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str
     return messages
 
 
+def openai_messages(messages: Sequence[dict]) -> list[dict]:
+    """``render_tool_messages``' conversation on the OpenAI chat API's wire, where a call's
+    arguments travel as a JSON string (chat templates take the object itself)."""
+    return [{**m, "tool_calls": [
+        {**c, "function": {**c["function"], "arguments": json.dumps(
+            c["function"]["arguments"], ensure_ascii=False)}} for c in m["tool_calls"]]}
+        if m.get("tool_calls") else m for m in messages]
+
+
+def reply_text(message: Mapping[str, Any]) -> str:
+    """An OpenAI-style assistant reply (``choices[i].message``) as one turn's text: its
+    content, then each call as Hermes writes it, ``<tool_call>{"name", "arguments"}
+    </tool_call>``, the one text form of a call that ``parse_hermes`` reads back (so an API
+    turn is cached, logged and parsed like a local one).  Arguments stay as the server sent
+    them: a JSON string that is not JSON is a malformed call when it is read."""
+    text = str(message.get("content") or "")
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", call) if isinstance(call, dict) else {}
+        text += "\n<tool_call>" + json.dumps(
+            {"name": function.get("name"), "arguments": function.get("arguments")},
+            ensure_ascii=False) + "</tool_call>"
+    return text
+
+
 def tools_of(steps: Sequence[Step]) -> list[str]:
     """The tools a training row declares: those its turns called (``finish`` always)."""
     return sorted({s.action for s in steps if s.action and s.action != FINISH
@@ -134,41 +160,24 @@ def parse_tool_messages(messages: Sequence[dict]) -> tuple[list[dict], Trajector
     """A ``tools`` conversation (``render_tool_messages``' layout, or any in OpenAI's / HF's
     tool-calling form) as the messages before the agent's first turn and the steps, each
     turn in the grammar's own text (``turn_text``), so a row converts to any layout."""
-    first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
-                 len(messages))
-    steps: list[Step] = []
-    reflecting = False
-    for message in messages[first:]:
-        role, content = message.get("role"), str(message.get("content") or "")
-        if role == "assistant" and reflecting:
-            steps.append(reflection_step(content))
-        elif role == "assistant":
-            calls = message.get("tool_calls") or []
-            try:
-                call = _call(calls[0].get("function", calls[0])) if calls else None
-            except MalformedCall:
-                call = None
-            name = call.name.strip().lower() if call else None
-            value = call.arguments.get(TOOL_ARGUMENTS.get(name, "query")) if call else None
-            if name and value is not None:
-                thought = content.strip() or None
-                steps.append(Step(text=turn_text(thought, name, str(value).strip()),
-                                  thought=thought, action=name, argument=str(value).strip()))
-            else:
-                steps.append(Step(text=content.strip(), thought=content.strip() or None,
-                                  action=None, argument=None))
-            if steps[-1].action == FINISH:
-                break
-        elif content == REFLECTION_REQUEST:
-            reflecting = True
-            continue
-        elif steps and steps[-1].kind == "act" and steps[-1].observation is None:
-            steps[-1].observation = content.strip()
-        reflecting = False
-    trajectory = Trajectory(steps=steps, turns=sum(s.kind == "act" for s in steps))
-    if steps and steps[-1].action == FINISH:
-        trajectory.answer, trajectory.finished = steps[-1].argument, True
-    return list(messages[:first]), trajectory
+    return parse_messages(messages, read_turn=_message_step)
+
+
+def _message_step(message: dict) -> Step:
+    """An assistant message with its (first) tool call as a step in the grammar's text."""
+    content = str(message.get("content") or "").strip()
+    calls = message.get("tool_calls") or []
+    try:
+        call = _call(calls[0].get("function", calls[0])) if calls else None
+    except MalformedCall:
+        call = None
+    name = call.name.strip().lower() if call else None
+    value = call.arguments.get(TOOL_ARGUMENTS.get(name, "query")) if call else None
+    if not name or value is None:
+        return Step(text=content, thought=content or None, action=None, argument=None)
+    thought = content or None
+    return Step(text=turn_text(thought, name, str(value).strip()), thought=thought,
+                action=name, argument=str(value).strip())
 
 
 def tool_segments(row: dict, tokenizer: Any, template: str | None) -> list[tuple[str, bool]]:

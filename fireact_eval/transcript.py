@@ -19,7 +19,7 @@ observation listing the valid actions.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from fireact_eval.catalog import FINISH, SEARCH  # noqa: F401  (the grammar's action names)
@@ -236,10 +236,15 @@ def parse_transcript(text: str) -> Trajectory:
     return _finished(steps)
 
 
-def parse_messages(messages: Sequence[dict]) -> tuple[list[dict], Trajectory]:
+def parse_messages(messages: Sequence[dict],
+                   read_turn: Callable[[dict], Step] | None = None,
+                   ) -> tuple[list[dict], Trajectory]:
     """A chat transcript (``render_messages``' layout, FireAct's chat files) as the messages
     before the agent's first turn (the prompt) and the steps; a ``REFLECTION_REQUEST``
-    followed by an assistant message is a reflection step."""
+    followed by an assistant message is a reflection step.  ``read_turn``: how one
+    assistant message becomes a step (the text grammar by default; ``tool_calls`` reads
+    its calls); a ``tool`` message's content is the observation as it stands, a user
+    message's loses its ``Observation:`` label."""
     first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
                  len(messages))
     steps: list[Step] = []
@@ -250,15 +255,16 @@ def parse_messages(messages: Sequence[dict]) -> tuple[list[dict], Trajectory]:
             if reflecting:
                 steps.append(reflection_step(content))
             else:
-                steps.append(parse_step(content))
+                steps.append(read_turn(message) if read_turn else parse_step(content))
                 if steps[-1].action == FINISH:
                     break
             reflecting = False
         elif content == REFLECTION_REQUEST:
             reflecting = True
         elif steps and steps[-1].kind == "act" and steps[-1].observation is None:
-            observation = _OBSERVATION.sub("", content, count=1)
-            steps[-1].observation = observation.strip()
+            if message.get("role") != "tool":
+                content = _OBSERVATION.sub("", content, count=1)
+            steps[-1].observation = content.strip()
     return list(messages[:first]), _finished(steps)
 
 

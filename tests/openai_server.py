@@ -114,3 +114,43 @@ class CompletionServer:
 
     def close(self) -> None:
         self.httpd.shutdown()
+
+
+class ChatServer:
+    """A loopback OpenAI-compatible ``/v1/chat/completions`` server whose replies are
+    ``respond(messages, tools) -> message`` (an assistant message: ``content`` and
+    ``tool_calls`` as the chat API carries them).  It keeps every request body, so a test
+    reads what the harness sent: the conversation, the tool schemas, the seeds."""
+
+    def __init__(self, respond: Callable[[list[dict], list[dict]], dict]) -> None:
+        self.respond = respond
+        self.bodies: list[dict] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.bodies.append(body)
+                message = {"role": "assistant", **server.respond(body["messages"],
+                                                                 body.get("tools") or [])}
+                payload = json.dumps({"id": "chat-test", "object": "chat.completion",
+                                      "choices": [{"index": 0, "message": message,
+                                                   "finish_reason": "stop"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()

@@ -279,3 +279,121 @@ def test_the_tiny_agent_trains_and_evaluates_in_the_tools_layout(untrained_model
     assert len(samples) == 2 and all(
         json.loads(s["resps"][0][0])["turns"] >= 1 for s in samples), samples[0]["resps"]
     assert metrics["prompt_tokens,none"] > 300  # the schemas are counted in every turn
+
+
+# ---------------------------------------------------------------- an OpenAI-compatible API
+
+def _api_call(name: str, arguments: object, call_id: str = "c1") -> dict:
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments if isinstance(arguments, str)
+                         else json.dumps(arguments)}}
+
+
+# each question's replies, turn by turn: well-formed, malformed, an unknown tool, two calls
+API_SCRIPTS = {
+    "demo-01": [{"content": "I look up the observatory.",
+                 "tool_calls": [_api_call("search", {"query": "Velmora Observatory"})]},
+                {"content": None, "tool_calls": [_api_call("finish", {"answer": "Kettwick"})]}],
+    "demo-02": [{"content": "", "tool_calls": [_api_call("search", '{"query": "Saltm')]},
+                {"content": None, "tool_calls": [_api_call("finish", {"answer": "x"})]}],
+    "demo-03": [{"content": None, "tool_calls": [_api_call("lookup", {"term": "Saltmere"})]},
+                {"content": None, "tool_calls": [_api_call("finish", {"answer": "x"})]}],
+    "demo-04": [{"content": "Both at once.",
+                 "tool_calls": [_api_call("search", {"query": "Alda Korvin"}, "a"),
+                                _api_call("search", {"query": "Petrel"}, "b")]},
+                {"content": None, "tool_calls": [_api_call("finish", {"answer": "Petrel"})]}],
+}
+
+
+def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
+    """``local-chat-completions``: the schemas travel as the request's ``tools``, the
+    conversation as chat messages with ``tool_calls`` (arguments as JSON strings) and
+    ``tool`` results; a reply's ``tool_calls`` are the action: malformed JSON and an unknown
+    tool are invalid actions, of two calls in one message the first runs and the next
+    request carries that one call and its one result."""
+    import lm_eval.models  # noqa: F401
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.registry import get_model
+
+    from fireact_eval.harness.backend import react_generate
+    from fireact_eval.prompts import build_prompt
+    from fireact_eval.questions import demo
+    from fireact_eval.rollout_settings import RolloutRequest
+    from fireact_eval.trajectory import Trajectory
+
+    from openai_server import ChatServer
+
+    docs = list(demo()["test"])[:4]
+    by_question = {build_prompt(d["question"], shots="zeroshot", fmt="tools"): d["id"]
+                   for d in docs}
+
+    def respond(messages, tools):
+        turn = sum(m["role"] == "assistant" for m in messages)
+        return API_SCRIPTS[by_question[messages[0]["content"]]][turn]
+
+    server = ChatServer(respond)
+    settings_ = RolloutSettings(search="local", shots="zeroshot", format="tools", max_turns=4,
+                                concurrency=1)
+    gen_kwargs = {"until": ["\nObservation"], "max_gen_toks": 64, "do_sample": False}
+    try:
+        lm = get_model("local-chat-completions").create_from_arg_string(
+            f"base_url={server.base_url},model=s,max_retries=1", {"batch_size": 1})
+        pairs = enumerate(zip(docs, by_question, strict=True))
+        outputs = react_generate(lm, [
+            Instance("react_generate", d, (prompt, gen_kwargs, RolloutRequest(settings_)),
+                     idx=0, doc_id=i) for i, (d, prompt) in pairs])
+    finally:
+        server.close()
+    assert "parse_generations" not in vars(lm)  # lm-eval's own reader is back
+    trajs = {d["id"]: Trajectory.from_json(o) for d, o in zip(docs, outputs, strict=True)}
+    bodies = {(by_question[b["messages"][0]["content"]],
+               sum(m["role"] == "assistant" for m in b["messages"])): b for b in server.bodies}
+    assert all(b["tools"] == tool_schemas(["search"]) for b in server.bodies)
+
+    good = trajs["demo-01"]
+    assert (good.finished, good.answer, good.tool_calls, good.invalid_actions) == (
+        True, "Kettwick", 1, 0)
+    assert good.steps[0].thought == "I look up the observatory."
+    _, call, result = bodies["demo-01", 1]["messages"]
+    assert call["content"] == "I look up the observatory."
+    [sent] = call["tool_calls"]
+    assert json.loads(sent["function"]["arguments"]) == {"query": "Velmora Observatory"}
+    assert result == {"role": "tool", "tool_call_id": sent["id"], "name": "search",
+                      "content": good.steps[0].observation}
+    schema_tokens = len(json.dumps(tool_schemas(["search"]))) // 4  # chars/4: no tokenizer
+    assert good.prompt_tokens == sum(len(json.dumps(b["messages"], ensure_ascii=False)) // 4
+                                     + schema_tokens for (q, _), b in bodies.items()
+                                     if q == "demo-01")
+
+    for key, wrote in (("demo-02", "called no tool"), ("demo-03", "called lookup")):
+        traj = trajs[key]
+        assert (traj.finished, traj.tool_calls, traj.invalid_actions) == (True, 0, 1)
+        assert traj.steps[0].observation.startswith(f"Invalid action: you {wrote}.")
+        assert bodies[key, 1]["messages"][-1]["role"] == "user"  # no call to answer
+
+    both = trajs["demo-04"]
+    assert (both.finished, both.tool_calls, both.invalid_actions) == (True, 1, 0)
+    assert both.steps[0].argument == "Alda Korvin"
+    assert "Petrel" in both.steps[0].text  # the second call stays in the turn's text
+    _, call, result = bodies["demo-04", 1]["messages"]
+    assert [json.loads(c["function"]["arguments"]) for c in call["tool_calls"]] == [
+        {"query": "Alda Korvin"}]
+    assert result["tool_call_id"] == call["tool_calls"][0]["id"]
+
+
+def test_format_tools_on_a_text_completions_api_is_one_line():
+    import lm_eval.models  # noqa: F401
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.registry import get_model
+
+    from fireact_eval.harness.backend import react_generate
+    from fireact_eval.rollout_settings import RolloutRequest
+
+    lm = get_model("local-completions").create_from_arg_string(
+        "base_url=http://127.0.0.1:9/v1/completions,model=s,tokenized_requests=False,"
+        "tokenizer_backend=None", {"batch_size": 1})
+    request = Instance("react_generate", {"id": "q"}, (
+        "Q?", {"until": [], "max_gen_toks": 8},
+        RolloutRequest(RolloutSettings(search="local", format="tools"))), idx=0, doc_id=0)
+    with pytest.raises(FireactError, match="chat-completions endpoint"):
+        react_generate(lm, [request])

@@ -153,6 +153,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     run_seed = request_seed(self)
     pools: dict[str, list[str]] = {}  # noise=random pools: one snapshot per backend per run
     layouts: dict[tuple[str, str], Any] = {}  # format=tools: the tokenizer's, per choice
+    count_tokens = _token_counter(self)
     for number, req in enumerate(requests):
         prompt, gen_kwargs, rollout = req.args
         if not isinstance(rollout, RolloutRequest):
@@ -170,7 +171,7 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
             # each task renders its own way: a chat task in the run leaves a plain one plain
             episode.render = render_chat if rollout.chat else render_text
             if settings.format == "tools":
-                _use_tool_layout(self, episode, settings, layouts)
+                _use_tool_layout(self, episode, settings, layouts, count_tokens)
             episode.context_limit = _context_limit(self, gen_kwargs)
             if run_seed is not None and gen_kwargs.get("do_sample"):
                 episode.seed = try_seed(run_seed, doc_key, attempt)
@@ -178,19 +179,23 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
             owners.append(number)
     concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)
     generate = functools.partial(_cached_generate, self)
-    if _is_api(self) and concurrency > 1:
-        # our workers are the concurrency: each sends its own request the plain way, not
-        # through lm-eval's per-call asyncio loop
-        saved, self._concurrent = self._concurrent, 1
-        try:
-            with _quiet_api_progress():
-                trajectories = run_concurrently(episodes, generate, concurrency=concurrency,
-                                                count_tokens=_token_counter(self))
-        finally:
-            self._concurrent = saved
-    else:
-        _warn_one_at_a_time(self, len(episodes))
-        trajectories = run_episodes(episodes, generate, count_tokens=_token_counter(self))
+    with contextlib.ExitStack() as run:
+        if _is_api(self) and any(r.args[2].settings.format == "tools" for r in requests):
+            run.enter_context(_tool_replies(self))
+        if _is_api(self) and concurrency > 1:
+            # our workers are the concurrency: each sends its own request the plain way,
+            # not through lm-eval's per-call asyncio loop
+            saved, self._concurrent = self._concurrent, 1
+            try:
+                with _quiet_api_progress():
+                    trajectories = run_concurrently(episodes, generate,
+                                                    concurrency=concurrency,
+                                                    count_tokens=count_tokens)
+            finally:
+                self._concurrent = saved
+        else:
+            _warn_one_at_a_time(self, len(episodes))
+            trajectories = run_episodes(episodes, generate, count_tokens=count_tokens)
     by_request: list[list] = [[] for _ in requests]
     for owner, trajectory in zip(owners, trajectories, strict=True):
         by_request[owner].append(trajectory)
@@ -198,15 +203,21 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
             for tries, n in zip(by_request, copies, strict=True)]
 
 
-def _use_tool_layout(lm: LM, episode: Any, settings: Any, layouts: dict) -> None:
+def _use_tool_layout(lm: LM, episode: Any, settings: Any, layouts: dict,
+                     count_tokens: Any) -> None:
     """format=tools: the episode renders through the tokenizer's chat template with the
-    tool schemas and reads replies with the layout's parser (``tool_calls``)."""
+    tool schemas and reads replies with the layout's parser (``tool_calls``); on an API,
+    the schemas and calls travel as the chat API's own ``tools`` and ``tool_calls``."""
     from fireact_eval.tool_calls import call_step, invalid_call_observation, resolve_layout
 
+    episode.invalid = invalid_call_observation
+    if _is_api(lm):
+        _use_api_tools(lm, episode, count_tokens)
+        return
     tokenizer = getattr(lm, "tokenizer", None)
-    if _is_api(lm) or tokenizer is None or not hasattr(tokenizer, "apply_chat_template"):
-        raise FireactError("format=tools renders through a local tokenizer's chat template "
-                           "(--model hf or vllm); API backends do not take it yet")
+    if tokenizer is None or not hasattr(tokenizer, "apply_chat_template"):
+        raise FireactError(f"format=tools: {type(lm).__name__} has no tokenizer with a chat "
+                           "template to render tools through")
     key = (settings.tool_template, settings.tool_parser)
     if key not in layouts:
         layouts[key] = resolve_layout(tokenizer, *key, model=str(
@@ -214,7 +225,61 @@ def _use_tool_layout(lm: LM, episode: Any, settings: Any, layouts: dict) -> None
     layout, tools = layouts[key], list(episode.tools)
     episode.render = functools.partial(layout.render, tokenizer, tools=tools)
     episode.parse = functools.partial(call_step, parse=layout.parse)
-    episode.invalid = invalid_call_observation
+
+
+def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
+    """An OpenAI-compatible chat endpoint: the conversation as its messages (calls with
+    their arguments as JSON strings, results as ``tool`` messages), the schemas as the
+    request's ``tools`` (lm-eval's chat payload passes generation settings through), each
+    reply's ``tool_calls`` read back by ``_tool_replies``."""
+    from lm_eval.models.api_models import JsonChatStr
+    from lm_eval.models.openai_completions import LocalChatCompletion
+
+    from fireact_eval.tool_calls import (
+        call_step,
+        openai_messages,
+        parse_hermes,
+        render_tool_messages,
+        tool_schemas,
+    )
+
+    if not isinstance(lm, LocalChatCompletion):
+        raise FireactError(f"format=tools on an API takes a chat-completions endpoint, which "
+                           f"carries tools and tool_calls (--model local-chat-completions or "
+                           f"openai-chat-completions); {type(lm).__name__} sends text")
+    tools = list(episode.tools)
+    schemas = tool_schemas(tools)
+
+    def render(prompt: str, steps: Sequence, reflect: bool = False) -> JsonChatStr:
+        messages = openai_messages(render_tool_messages(prompt, steps, tools, reflect))
+        return JsonChatStr(json.dumps(messages, ensure_ascii=False))
+
+    episode.render = render
+    episode.gen_kwargs = {**episode.gen_kwargs, "tools": schemas}
+    episode.parse = functools.partial(call_step, parse=parse_hermes)  # _tool_replies' form
+    episode.prompt_overhead = count_tokens(json.dumps(schemas))  # the server renders them
+
+
+@contextlib.contextmanager
+def _tool_replies(lm: LM):
+    """While a run of format=tools episodes lasts, this API model reads each choice's whole
+    message, ``tool_calls`` included, as one turn's text (``tool_calls.reply_text``);
+    lm-eval's own reader keeps only ``content``.  The instance's reader, not the class's:
+    nothing outside this run sees it."""
+    from fireact_eval.tool_calls import reply_text
+
+    def read(outputs: Any, **_: Any) -> list[str]:
+        replies = []
+        for out in outputs if isinstance(outputs, list) else [outputs]:
+            choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
+            replies += [reply_text(choice["message"]) for choice in choices]
+        return replies
+
+    lm.parse_generations = read
+    try:
+        yield
+    finally:
+        del lm.parse_generations
 
 
 def _warn_identical_repeats(tries: int) -> None:
