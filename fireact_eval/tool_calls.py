@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ __all__ = [  # the public API (docs/python-api.md)
     "render_tool_messages",
     "parse_tool_messages",
     "tool_segments",
+    "steps_segments",
     "tools_of",
     "openai_messages",
     "reply_text",
@@ -181,26 +183,35 @@ def _message_step(message: dict) -> Step:
 
 
 def tool_segments(row: dict, tokenizer: Any, template: str | None) -> list[tuple[str, bool]]:
-    """A ``tools`` training row as (text, trained) segments: the conversation re-rendered
-    from its parsed steps through the chat template with the row's tool schemas, trained on
-    exactly what the template's ``{% generation %}`` marks say the assistant wrote (its
-    thoughts, calls and end-of-turn tokens; never the schemas, the question or a tool's
-    result).  ``template``: None for the tokenizer's own."""
-    from transformers.utils.chat_template_utils import render_jinja_template
-
+    """A ``tools`` training row as (text, trained) segments (``steps_segments`` of its
+    parsed turns, with the row's own schemas).  ``template``: None for the tokenizer's own."""
     prompt, trajectory = parse_tool_messages(row["messages"])
     if not trajectory.steps:
         return []
     question = str(prompt[-1].get("content", "")) if prompt else ""
-    messages = render_tool_messages(question, trajectory.steps, tools_of(trajectory.steps))
+    tools = tools_of(trajectory.steps)
+    return steps_segments(question, trajectory.steps, tools, tokenizer, template,
+                          schemas=row.get("tools") or tool_schemas(tools))
+
+
+def steps_segments(question: str, steps: Sequence[Step], tools: Sequence[str], tokenizer: Any,
+                   template: str | None, schemas: list[dict] | None = None,
+                   ) -> list[tuple[str, bool]]:
+    """An agent's steps from ``question`` as (text, trained) segments: the conversation
+    rendered through the chat template with the tool schemas, trained on exactly what the
+    template's ``{% generation %}`` marks say the assistant wrote (its thoughts, calls and
+    end-of-turn tokens; never the schemas, the question or a tool's result).  The SFT rows'
+    mask and GRPO's rollouts' alike."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    messages = render_tool_messages(question, steps, tools)
     chat_template = template or getattr(tokenizer, "chat_template", None)
     if not chat_template:
         raise FireactError("the base model has no chat template; train tools rows with "
                            "--tool-template hermes")
     [text], [spans] = render_jinja_template(
-        [messages], tools=row.get("tools") or tool_schemas(tools_of(trajectory.steps)),
-        chat_template=chat_template, return_assistant_tokens_mask=True,
-        **tokenizer.special_tokens_map)
+        [messages], tools=schemas or tool_schemas(tools), chat_template=chat_template,
+        return_assistant_tokens_mask=True, **tokenizer.special_tokens_map)
     if not spans:
         raise FireactError("the base model's chat template marks no assistant turns "
                            "({% generation %}), so the loss cannot be put on them; train "
@@ -340,8 +351,8 @@ def call_step(generation: str, parse: Parser) -> Step:
 
 # The shipped Hermes-style template (tasks/chat_templates/hermes_tools.jinja: what it renders
 # and why is in its header), for models whose own template renders no tools.
-HERMES_TEMPLATE = (Path(TASKS_DIR) / "chat_templates" / "hermes_tools.jinja").read_text(
-    encoding="utf-8")
+TOOL_TEMPLATE_FILES = {"hermes": Path(TASKS_DIR) / "chat_templates" / "hermes_tools.jinja"}
+HERMES_TEMPLATE = TOOL_TEMPLATE_FILES["hermes"].read_text(encoding="utf-8")
 
 TOOL_TEMPLATES = ("model", "hermes")
 TOOL_PARSERS = ("auto", *PARSERS)
@@ -362,6 +373,20 @@ class ToolLayout:
         return tokenizer.apply_chat_template(
             render_tool_messages(prompt, steps, tools, reflect), tools=tool_schemas(tools),
             chat_template=self.template, tokenize=False, add_generation_prompt=True)
+
+    def segments(self, tokenizer: Any, prompt: str, steps: Sequence[Step], *,
+                 tools: Sequence[str]) -> list[tuple[str, bool]]:
+        """What ``render`` showed the model and what it wrote, as (text, trained) segments
+        (``steps_segments`` through this layout's template): a GRPO rollout's loss mask."""
+        return steps_segments(prompt, steps, tools, tokenizer, self.template)
+
+    def apply(self, episode: Any, tokenizer: Any) -> None:
+        """An engine episode (``rollout.Episode``) in this layout: rendered through
+        ``tokenizer``'s template with its tools, its replies read by this parser, an invalid
+        call answered in the tools' terms.  Evaluation's and GRPO's rollouts alike."""
+        episode.render = partial(self.render, tokenizer, tools=list(episode.tools))
+        episode.parse = partial(call_step, parse=self.parse)
+        episode.invalid = invalid_call_observation
 
 
 def _schema_parser(tokenizer: Any) -> Parser:

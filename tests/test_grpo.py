@@ -95,7 +95,7 @@ def test_a_rollouts_loss_mask_is_the_sft_loss_mask(tiny_model):
     SFT trains the same trajectory with; every observation token is masked."""
     from transformers import AutoTokenizer
 
-    from fireact_eval.data.segments import alpaca_segments
+    from fireact_eval.data.segments import alpaca_segments, rollout_segments
     from fireact_eval.demo import oracle_example
     from fireact_eval.prompts import build_prompt
     from fireact_eval.tools import make_search
@@ -108,7 +108,8 @@ def test_a_rollouts_loss_mask_is_the_sft_loss_mask(tiny_model):
     question = demo_questions()[0]
     steps = oracle_example(question, make_search("local")).steps
     prompt = build_prompt(question["question"], shots="zeroshot", fmt="alpaca")
-    prompt_ids, completion_ids, mask = rollout_ids(prompt, steps, tokenizer, 2048)
+    prompt_ids, completion_ids, mask = rollout_ids(rollout_segments(prompt, steps), tokenizer,
+                                                   2048)
     sft = encode(alpaca_segments({"instruction": question["question"], "input": "",
                                   "output": to_text(steps)}), tokenizer, 2048, False)
     assert prompt_ids + completion_ids == sft["input_ids"]
@@ -119,6 +120,39 @@ def test_a_rollouts_loss_mask_is_the_sft_loss_mask(tiny_model):
         assert step.observation.strip()[:40] in masked
     trained = tokenizer.decode([t for t, m in zip(completion_ids, mask, strict=True) if m])
     assert "Observation" not in trained and "search[" in trained and "finish[" in trained
+
+
+def test_a_tools_rollouts_loss_mask_is_the_sft_loss_mask_of_its_tools_row(tiny_model):
+    """format=tools: a rollout rendered through the (shipped) tool template is tokenized as
+    ``train`` tokenizes the tools row of the same trajectory; the mask trains the calls and
+    thoughts, never the schemas or a tool's result."""
+    from transformers import AutoTokenizer
+
+    from fireact_eval.data.examples import Example, to_row
+    from fireact_eval.demo import oracle_example
+    from fireact_eval.prompts import build_prompt
+    from fireact_eval.tool_calls import HERMES_TEMPLATE, resolve_layout, tool_segments
+    from fireact_eval.tools import make_search
+    from fireact_eval.trainers.grpo import rollout_ids
+
+    from tiny_agent import demo_questions
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    question = demo_questions()[0]
+    steps = oracle_example(question, make_search("local")).steps
+    prompt = build_prompt(question["question"], shots="zeroshot", fmt="tools")
+    layout = resolve_layout(tokenizer, "hermes")
+    prompt_ids, completion_ids, mask = rollout_ids(
+        layout.segments(tokenizer, prompt, steps, tools=["search"]), tokenizer, 4096)
+    row = to_row(Example(question["question"], steps, "demo", "react"), "tools")
+    sft = encode(tool_segments(row, tokenizer, HERMES_TEMPLATE), tokenizer, 4096, False)
+    assert prompt_ids + completion_ids == sft["input_ids"]
+    assert mask == [int(label != IGNORE) for label in sft["labels"][len(prompt_ids):]]
+    assert "<tools>" in tokenizer.decode(prompt_ids)
+    trained = tokenizer.decode([t for t, m in zip(completion_ids, mask, strict=True) if m])
+    masked = tokenizer.decode([t for t, m in zip(completion_ids, mask, strict=True) if not m])
+    assert trained.count("<tool_call>") == len(steps) and "<tool_response>" not in trained
+    assert steps[0].observation.strip()[:40] in masked
 
 
 def test_a_grpo_step_changes_the_weights_and_never_trains_an_observation(
@@ -203,7 +237,34 @@ def test_the_grpo_command_trains_a_lora_and_writes_the_card(tmp_path, tiny_model
     assert again.returncode != 0 and "temperature: 1.0 -> 0.5" in again.stderr, again.stderr
 
 
+def test_grpo_rolls_out_and_trains_in_the_tools_layout(tmp_path, tiny_model, known_questions):
+    """``train --method grpo --format tools``: the policy's rollouts are native tool calls
+    through the shipped template (their context holds the schemas), and the card's command
+    evaluates the adapter in that layout."""
+    from fireact_eval.trainers.grpo import build_trainer
+
+    cfg = config(tmp_path, tiny_model, known_questions, format="tools", tool_template="hermes",
+                 metadata=[f"questions={known_questions}"], grpo_weights="lora",
+                 cutoff=2048)
+    trainer, run = build_trainer(cfg, [length])
+    rollout, seen = trainer.rollout_func, []
+
+    def recorded(prompts, t):
+        out = rollout(prompts, t)
+        seen.extend(out["prompt_ids"])
+        return out
+
+    trainer.rollout_func = recorded
+    trainer.train()
+    assert run["settings"].format == "tools" and seen
+    assert all("<tools>" in trainer.processing_class.decode(ids) for ids in seen)
+    from fireact_eval.trainers.train import eval_commands
+
+    assert "format=tools tool_template=hermes" in eval_commands(cfg, "tools", ["demo"])[0]
+
+
 @pytest.mark.parametrize("flags, message", [
+    (["--format", "tools", "--metadata", "format=plain"], "give one"),
     (["--group-size", "1"], "--group-size must be at least 2"),
     (["--group-size", "4", "--batch-size", "6"], "multiple of --group-size"),
     (["--temperature", "0"], "--temperature 0"),

@@ -42,12 +42,20 @@ def rollout_settings(cfg) -> tuple[Any, dict]:
                            f"{cfg.data!r}; your own questions: --metadata questions=PATH")
     metadata: dict[str, Any] = {**base_metadata(cfg.data), "shots": "zeroshot",
                                 "format": "alpaca"}
-    metadata.update(parse_pairs(cfg.metadata, "--metadata"))
+    given = parse_pairs(cfg.metadata, "--metadata")
+    if cfg.format != "auto":
+        if given.get("format", cfg.format) != cfg.format:
+            raise FireactError(f"--format {cfg.format} and --metadata format="
+                               f"{given['format']}: give one")
+        given["format"] = cfg.format
+    metadata.update(given)
     metadata["max_turns"] = cfg.max_turns
+    if metadata["format"] == "tools":
+        metadata.setdefault("tool_template", cfg.tool_template)
     settings = RolloutSettings.from_metadata(metadata)
     if settings.format == "chat" or settings.method != "react":
         raise FireactError("grpo rolls out ReAct agents in a text prompt (format plain or "
-                           "alpaca)")
+                           "alpaca) or as native tool calls (format tools)")
     source = {k: v for k, v in metadata.items() if k in DATA_KEYS}
     QuestionSource.from_metadata(source)  # a bad n or split is one line, now
     return settings, source
@@ -95,14 +103,13 @@ def _cut(text: str, until: Sequence[str]) -> str:
     return text
 
 
-def rollout_ids(prompt: str, steps: Sequence, tokenizer: Any, cutoff: int
+def rollout_ids(segments: Sequence[tuple[str, bool]], tokenizer: Any, cutoff: int
                 ) -> tuple[list[int], list[int], list[int]]:
-    """A rollout as TRL takes it: prompt ids, completion ids and the completion's mask
-    (1: the agent wrote it and it carries the loss; 0: an observation), tokenized piece by
-    piece exactly as ``trainers.encode`` tokenizes a training row of it for SFT."""
-    from fireact_eval.data.segments import rollout_segments
-
-    encoded = encode(rollout_segments(prompt, steps), tokenizer, cutoff, train_on_inputs=False)
+    """A rollout's (text, trained) segments as TRL takes them: prompt ids, completion ids
+    and the completion's mask (1: the agent wrote it and it carries the loss; 0: an
+    observation), tokenized piece by piece exactly as ``trainers.encode`` tokenizes a
+    training row of it for SFT."""
+    encoded = encode(list(segments), tokenizer, cutoff, train_on_inputs=False)
     ids, labels = encoded["input_ids"], encoded["labels"]
     # the prompt is what comes before the agent's first own token
     context = next((i for i, label in enumerate(labels) if label != IGNORE), len(ids))
@@ -113,11 +120,13 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
                       temperature: float, max_gen_toks: int) -> Callable:
     """TRL's ``rollout_func``: each prompt it is given (its sampler repeats every question
     ``group_size`` times) rolled out once by our engine, with what the rewards read."""
+    from fireact_eval.data.segments import rollout_segments
     from fireact_eval.rollout import run_episodes
     from fireact_eval.scoring import tries_correct
 
     pools: dict = {}
     gen_kwargs = {"until": list(STOP_SEQUENCES), "max_gen_toks": max_gen_toks}
+    layouts: list = []  # format=tools: the policy tokenizer's, resolved at the first batch
 
     def rollout(prompts: list[str], trainer: Any) -> dict[str, list]:
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -126,13 +135,19 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
         # each rollout's noise its own: by question, training step and place in the batch
         episodes = [settings.episode(p, gen_kwargs, f"{docs[p].get('id', p)}:{step}:{i}", pools)
                     for i, p in enumerate(prompts)]
+        if settings.format == "tools":
+            layouts[:] = layouts or [tool_layout(settings, tokenizer)]
+            for episode in episodes:
+                layouts[0].apply(episode, tokenizer)
         trajectories = run_episodes(episodes, policy_generate(model, tokenizer, temperature),
                                     progress=False)
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "env_mask": [],
                                 "correct": [], "well_formed": []}
-        for prompt, trajectory in zip(prompts, trajectories, strict=True):
-            prompt_ids, completion_ids, mask = rollout_ids(prompt, trajectory.steps,
-                                                           tokenizer, cutoff)
+        for prompt, episode, trajectory in zip(prompts, episodes, trajectories, strict=True):
+            segments = (layouts[0].segments(tokenizer, prompt, trajectory.steps,
+                                            tools=list(episode.tools)) if layouts
+                        else rollout_segments(prompt, trajectory.steps))
+            prompt_ids, completion_ids, mask = rollout_ids(segments, tokenizer, cutoff)
             out["prompt_ids"].append(prompt_ids)
             out["completion_ids"].append(completion_ids)
             out["env_mask"].append(mask)
@@ -144,6 +159,15 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
         return out
 
     return rollout
+
+
+def tool_layout(settings: Any, tokenizer: Any) -> Any:
+    """The policy tokenizer's tools layout (its template or the shipped one, its parser),
+    or one line saying why it has none."""
+    from fireact_eval.tool_calls import resolve_layout
+
+    return resolve_layout(tokenizer, settings.tool_template, settings.tool_parser,
+                          model=str(getattr(tokenizer, "name_or_path", "") or "--base"))
 
 
 def correctness(completions: list, correct: list[float], **_: Any) -> list[float]:
@@ -181,7 +205,8 @@ def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
     result = trainer.train(resume_from_checkpoint=str(run["resume_from"])
                            if run["resume_from"] else None)
     trainer.save_model(cfg.out)
-    card = card_of(cfg, trainer, result, run["data_sha256"], "alpaca", run["questions"],
+    card = card_of(cfg, trainer, result, run["data_sha256"], run["settings"].format,
+                   run["questions"],
                    run["host_allocator"], [cfg.data])
     history = trainer.state.log_history
     card.rewards = [round(e["reward"], 4) for e in history if "reward" in e]  # per step

@@ -64,6 +64,9 @@ class TrainConfig:
     train_on_inputs: bool = option(False, "also train on question and observations "
                                    "(FireAct's behaviour)", "data")
     limit: int = option(0, "train on the first LIMIT rows only (0: all)", "data")
+    format: str = option("auto", "the agent's layout: SFT reads it from --data's rows (auto, "
+                         "or the layout they must be in); grpo rolls out in it (auto: "
+                         "alpaca)", "data", choices=("auto", "plain", "alpaca", "chat", "tools"))
     tool_template: str = option("model", "tools rows (messages + tools): render them through "
                                 "the model's own chat template, or hermes (the shipped "
                                 "tool template, for a model without one)", "data",
@@ -342,7 +345,7 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
     style = {"chat": "--apply_chat_template --metadata shots=zeroshot",
              "tools": "--metadata shots=zeroshot format=tools"
                       + (" tool_template=hermes" if cfg.tool_template == "hermes" else "")
-             }.get(fmt, "--metadata shots=zeroshot format=alpaca")
+             }.get(fmt, f"--metadata shots=zeroshot format={fmt}")
     common = (f"--tasks {','.join(tasks)} {{batch}} {style} "
               f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.adapter():
@@ -383,6 +386,9 @@ def train(cfg: TrainConfig) -> dict:
                                    limit=cfg.limit, tool_template=(
                                        HERMES_TEMPLATE if cfg.tool_template == "hermes"
                                        else None))
+    if cfg.format not in ("auto", fmt):
+        raise FireactError(f"--format {cfg.format}, but {cfg.data} holds {fmt} rows; convert "
+                           f"them (fireact-eval convert --format {cfg.format}) or drop --format")
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     if cfg.method == "lora":
         from peft import get_peft_model
@@ -516,7 +522,7 @@ def card_of(cfg: TrainConfig, trainer, result, data_sha256: str, fmt: str, examp
         data_sha256=data_sha256,
         data_format=fmt,
         data_origin=cfg.origin,
-        eval_format=fmt if fmt in ("chat", "tools") else "alpaca",
+        eval_format=fmt,  # a data layout (alpaca, chat, tools) is its prompt format
         examples=examples,
         hyperparameters={k: v for k, v in asdict(cfg).items()
                          if k not in ("base", "data", "out", "extra", "origin")},

@@ -208,9 +208,8 @@ def _use_tool_layout(lm: LM, episode: Any, settings: Any, layouts: dict,
     """format=tools: the episode renders through the tokenizer's chat template with the
     tool schemas and reads replies with the layout's parser (``tool_calls``); on an API,
     the schemas and calls travel as the chat API's own ``tools`` and ``tool_calls``."""
-    from fireact_eval.tool_calls import call_step, invalid_call_observation, resolve_layout
+    from fireact_eval.tool_calls import resolve_layout
 
-    episode.invalid = invalid_call_observation
     if _is_api(lm):
         _use_api_tools(lm, episode, count_tokens)
         return
@@ -222,9 +221,7 @@ def _use_tool_layout(lm: LM, episode: Any, settings: Any, layouts: dict,
     if key not in layouts:
         layouts[key] = resolve_layout(tokenizer, *key, model=str(
             getattr(tokenizer, "name_or_path", "") or "the model"))
-    layout, tools = layouts[key], list(episode.tools)
-    episode.render = functools.partial(layout.render, tokenizer, tools=tools)
-    episode.parse = functools.partial(call_step, parse=layout.parse)
+    layouts[key].apply(episode, tokenizer)
 
 
 def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
@@ -237,6 +234,7 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
 
     from fireact_eval.tool_calls import (
         call_step,
+        invalid_call_observation,
         openai_messages,
         parse_hermes,
         render_tool_messages,
@@ -257,6 +255,7 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
     episode.render = render
     episode.gen_kwargs = {**episode.gen_kwargs, "tools": schemas}
     episode.parse = functools.partial(call_step, parse=parse_hermes)  # _tool_replies' form
+    episode.invalid = invalid_call_observation
     episode.prompt_overhead = count_tokens(json.dumps(schemas))  # the server renders them
 
 
