@@ -14,6 +14,7 @@ the trajectory (``outcomes.classify``).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
@@ -34,6 +35,7 @@ from fireact_eval.results.tables import (
 )
 from fireact_eval.rollout import INVALID_ACTION_PREFIX, TOOL_FAILED_PREFIX
 from fireact_eval.stats import LEVEL, PairedBinary, paired_scores
+from fireact_eval.tool_calls import TOOL_ARGUMENTS
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
 
 # A run's settings the report lists beside its label.
@@ -44,7 +46,8 @@ RUN_SETTINGS = ("method", "shots", "format", "noise", "noise_p", "search", "max_
 class StepView:
     """One step as the page shows it; ``mark`` is one of ``trajectory.MARKS`` or None;
     ``text``, what the model wrote, only where it did not parse into a thought and an
-    action (the rest is ``thought`` and ``action`` already)."""
+    action (the rest is ``thought`` and ``action`` already); ``call``, in a run of the
+    ``tools`` layout, the action as the tool call it was (``search({"query": ...})``)."""
 
     kind: str
     thought: str | None
@@ -53,6 +56,7 @@ class StepView:
     observation: str | None
     mark: str | None
     text: str
+    call: str = ""
 
 
 @dataclass
@@ -184,16 +188,25 @@ def _derived_mark(step: Step, turn: int, drawn: bool) -> str | None:
     return PERTURBED if drawn else None
 
 
+def _call(step: Step) -> str:
+    """A step's action as the tool call it was, the way the API and the report write one."""
+    if not step.action or step.argument is None:
+        return ""
+    argument = TOOL_ARGUMENTS.get(step.action, "query")
+    return f"{step.action}({json.dumps({argument: step.argument}, ensure_ascii=False)})"
+
+
 def question_views(run: int, sample: LoggedSample) -> list[QuestionView]:
     """A view per try of the sample's question (one without repeats, or for greedy
     repeats, which are copies), each scored and classified on its own."""
     tries = sample.scored_tries()
+    calls = sample.settings.get("format") == "tools"
     views = []
     for attempt, (t, correct) in enumerate(tries):
         marks = step_marks(sample, attempt)
         steps = [StepView(s.kind, s.thought, s.action, s.argument, s.observation, mark,
                           s.text if mark == INVALID_ACTION or (s.kind == "act" and not s.thought)
-                          else "")
+                          else "", _call(s) if calls else "")
                  for s, mark in zip(t.steps, marks, strict=True)]
         outcome = sample.outcome if len(tries) == 1 else classify(t, correct)
         views.append(QuestionView(

@@ -393,13 +393,13 @@ def test_convert_labels_rows_with_the_dataset_not_the_lm_eval_task(runs, tmp_pat
 # ------------------------------------------------------------------ repeated tries
 
 
-def _repeated_run(folder: Path, label: str, answers: list[list[str]]) -> str:
+def _repeated_run(folder: Path, label: str, answers: list[list[str]], **settings) -> str:
     """A run of ``fireact_demo`` with repeats: question i's tries answer ``answers[i]``
     (gold: Paris), written in lm-eval's layout and scored by the task's own scorer."""
     from fireact_eval.harness.run_files import sample_record, write_run
     from fireact_eval.trajectory import Step, tries_to_json
 
-    metadata = {"dataset": "demo", "repeats": len(answers[0])}
+    metadata = {"dataset": "demo", "repeats": len(answers[0]), **settings}
     samples = []
     for i, tries in enumerate(answers):
         trajectories = [Trajectory([Step(f"Action: finish[{a}]", None, "finish", a)], a, True,
@@ -454,3 +454,17 @@ def test_a_repeated_report_in_a_real_browser(browser, tmp_path):
     page.click("#p-list .row >> nth=0")
     assert "A: a" in page.inner_text("#p-detail")
     assert not errors, errors
+
+
+def test_a_tools_run_shows_its_actions_as_tool_calls_in_a_real_browser(browser, tmp_path):
+    run = _repeated_run(tmp_path, "tools", [["Paris"]], format="tools")
+    report = build_report([run])
+    [view] = report.questions
+    assert view.steps[0].call == 'finish({"answer": "Paris"})'
+    out = write_report(report, tmp_path / "report.html")
+    page = browser.new_page()
+    page.goto(out.resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("nav button[data-view='questions']")
+    page.click("#q-list .row >> nth=0")
+    assert 'Call: finish({"answer": "Paris"})' in page.inner_text("#q-detail")
