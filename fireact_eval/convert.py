@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fireact_eval.catalog import DATA_FORMATS, TRAINING_METHODS
@@ -21,7 +21,7 @@ from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import LoggedSample, read_samples, samples_files
 from fireact_eval.trajectory import Trajectory
-from fireact_eval.transcript import one_call
+from fireact_eval.transcript import one_call, turn_text
 
 
 def is_success(trajectory: Trajectory, correct: bool) -> bool:
@@ -39,8 +39,15 @@ def teacher_samples(paths: Iterable[str | Path]) -> Iterator[LoggedSample]:
 
 def as_example(logged: LoggedSample, trajectory: Trajectory) -> Example:
     """A try with the zero-shot prompt, the bare question, labelled with its dataset (as
-    the task recorded it) and method."""
-    return Example(logged.question.strip(), trajectory.steps,
+    the task recorded it) and method.  A ``tools`` run's turns hold what the model wrote
+    (``<tool_call>`` JSON): each call is rewritten in the grammar's text, as rows of every
+    layout are written from (``tools`` rows render the calls back from it)."""
+    steps = trajectory.steps
+    if logged.settings.get("format") == "tools":
+        steps = [replace(s, text=turn_text(s.thought, s.action, s.argument))
+                 if s.kind == "act" and s.action and s.argument is not None else s
+                 for s in steps]
+    return Example(logged.question.strip(), steps,
                    logged.dataset or logged.task,
                    str(logged.settings.get("method", "react")), logged.doc_hash)
 
@@ -95,7 +102,7 @@ def convert(
             if example.method not in methods or not (is_success(trajectory, correct)
                                                      or keep_failed):
                 continue
-            if strict_format and not all(one_call(step) for step in trajectory.steps):
+            if strict_format and not all(one_call(step) for step in example.steps):
                 malformed += 1
                 continue
             if example.key() in examples:  # the same file twice, or a try like another

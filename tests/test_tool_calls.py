@@ -397,3 +397,32 @@ def test_format_tools_on_a_text_completions_api_is_one_line():
         RolloutRequest(RolloutSettings(search="local", format="tools"))), idx=0, doc_id=0)
     with pytest.raises(FireactError, match="chat-completions endpoint"):
         react_generate(lm, [request])
+
+
+def test_a_tools_run_converts_to_rows_of_every_layout_in_their_own_form(tmp_path):
+    """A ``tools`` run logs what the model wrote (``<tool_call>`` JSON); its alpaca rows
+    are the text grammar's turns, its tools rows the calls again."""
+    from fireact_eval.convert import convert
+    from fireact_eval.data.examples import read_examples
+    from fireact_eval.harness.run_files import sample_record, write_run
+    from fireact_eval.scoring import qa
+    from fireact_eval.trajectory import Trajectory, tries_to_json
+
+    metadata = {"dataset": "demo", "format": "tools"}
+    steps = [call_step("I search her.\n" + hermes_call("search", query="Ilse Brandauer"),
+                       hermes),
+             call_step(hermes_call("finish", answer="Kettwick"), hermes)]
+    steps[0].observation = "Ilse Brandauer was born in Kettwick."
+    response = tries_to_json([Trajectory(steps, "Kettwick", True, turns=2)])
+    doc = {"id": "q0", "question": "Where was Ilse Brandauer born?", "answer": "Kettwick"}
+    write_run(tmp_path / "run", "fireact_demo", metadata,
+              [sample_record(0, doc, doc["question"], metadata, response, qa(doc, [response]))],
+              "run", "2026-12-04T10-00-00.000001")
+    convert([tmp_path / "run"], tmp_path / "alpaca.json", "alpaca")
+    [row] = json.loads((tmp_path / "alpaca.json").read_text())
+    assert "<tool_call>" not in row["output"]
+    assert row["output"].startswith("Thought: I search her.\nAction: search[Ilse Brandauer]\n")
+    convert([tmp_path / "run"], tmp_path / "tools.jsonl", "tools")
+    [example] = read_examples(tmp_path / "tools.jsonl")[0]
+    assert [(s.action, s.argument) for s in example.steps] == [
+        ("search", "Ilse Brandauer"), ("finish", "Kettwick")]
