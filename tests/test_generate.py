@@ -108,6 +108,18 @@ def test_generate_resumes_after_a_kill_and_converts(tiny_model, tmp_path):
     assert len(again) == len(train) - 1
     assert any("dropped 1 exact" in line for line in report.lines())
 
+    # the same runs as tools rows (messages + schemas), read back to the same turns
+    from dataclasses import replace
+
+    from fireact_eval.data.examples import read_examples
+    from fireact_eval.data.segments import read_layout
+
+    generate(replace(cfg, format="tools"), index)
+    assert read_layout(out / "train.jsonl")[1] == "tools"
+    tools_rows, skipped = read_examples(out / "train.jsonl")
+    assert not skipped and len(tools_rows) == len(again)
+    assert {e.question for e in tools_rows} == {r["instruction"] for r in again}
+
 
 def test_each_generate_run_indexes_our_task_folder_alone(tmp_path, monkeypatch):
     """lm-eval's ~10k task files cost ~12 s per task x method run to index; every task
