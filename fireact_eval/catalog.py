@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 # Datasets, in the order tables show them (FireAct's: HotpotQA, its held-out Bamboogle, then
-# StrategyQA and MMLU); ``demo`` is the offline demo's fictional set.
-DATASETS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo")
-PAPERS_DATASETS = tuple(d for d in DATASETS if d != "demo")  # the ``fireact`` group
+# StrategyQA and MMLU); ``demo`` is the offline demo's fictional set, ``world`` the generated
+# fictional world big enough to measure in (``tools.world``).
+DATASETS = ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo", "world")
+OFFLINE_DATASETS = ("demo", "world")
+PAPERS_DATASETS = tuple(d for d in DATASETS if d not in OFFLINE_DATASETS)  # ``fireact``
 TRAINING_DATASETS = ("hotpotqa", "strategyqa", "mmlu")  # FireAct trains on these
 HELD_OUT = ("bamboogle",)  # evaluated, never trained on: no training split
 

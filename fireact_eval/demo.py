@@ -25,36 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
-from fireact_eval.data.examples import Example, write_examples
+from fireact_eval.data.oracle import oracle_example, write_oracle_data
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.autoload import TASKS_ONLY
-from fireact_eval.jsonio import iter_jsonl
 from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
 from fireact_eval.shell import shell_line
-from fireact_eval.transcript import parse_step
+
+__all__ = ["TASKS", "oracle_example", "write_training_data", "run_demo", "DemoConfig"]
 
 TASKS = "fireact_demo,fireact_demo_noise_none"
 
 
-def oracle_example(question: dict, search) -> Example:
-    """The trajectory an oracle teacher writes: search each supporting passage by its title,
-    then finish with the gold answer."""
-    steps = []
-    for title in question["supporting"]:
-        step = parse_step(f"Thought: I need to search {title}.\nAction: search[{title}]")
-        step.observation = search(title)
-        steps.append(step)
-    answer = question["answer"]
-    steps.append(parse_step(f"Thought: The answer is {answer}.\nAction: finish[{answer}]"))
-    return Example(question["question"], steps, "demo", "react")
-
-
-def write_training_data(out: Path, questions: Path = DEMO_TRAIN_QUESTIONS) -> int:
-    from fireact_eval.tools import make_search
-
-    search = make_search("local")
-    rows = [row for _, row in iter_jsonl(questions, "demo training questions")]
-    return write_examples([oracle_example(row, search) for row in rows], out, "alpaca")
+def write_training_data(out: Path) -> int:
+    """The demo's oracle trajectories for its 32 training questions (alpaca rows)."""
+    return write_oracle_data(out, "demo")
 
 
 @dataclass

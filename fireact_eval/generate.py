@@ -50,7 +50,7 @@ from fireact_eval.jsonio import (
 from fireact_eval.options import option, parse_pairs
 
 log = logging.getLogger(__name__)
-TASKS = (*TRAINING_DATASETS, "demo")  # FireAct's, and the demo's 32 training questions
+TASKS = (*TRAINING_DATASETS, "demo", "world")  # FireAct's, the demo's 32, the world's
 
 
 @dataclass

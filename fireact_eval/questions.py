@@ -266,6 +266,18 @@ def mmlu(data_dir: str | None = None, split: str = "test") -> list[dict]:
 
 
 @accepts_question_file
+def world(data_dir: str | None = None, split: str = "test") -> list[dict]:
+    """The generated world (``tools.world``): two-hop questions over fictional provinces,
+    ~1,200 test and ~4,400 training ones, no entity shared between the splits; ``n=300``
+    draws 300."""
+    from fireact_eval.tools.world import world_folder
+
+    source = world_folder() / f"{split}.jsonl"
+    return [_qa_doc(r, source, i, f"world-{split}-{i}") for i, (_, r) in
+            enumerate(iter_jsonl(source))]
+
+
+@accepts_question_file
 def demo(data_dir: str | None = None, split: str = "test") -> list[dict]:
     """The embedded demo: multi-hop questions over the project's own small corpus; 36 test
     questions, and 32 training ones (for a teacher, or the agent's own self-improvement)."""

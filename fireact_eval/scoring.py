@@ -90,7 +90,7 @@ def multiple_choice_accuracy(doc: dict, results: Sequence[str]) -> dict[str, flo
 
 # Which scorer each dataset's answers need: ReactTask's ``process_results`` unless a YAML
 # names its own, and what ``convert`` scores each try of a repeated question with.
-DATASET_SCORERS = {"hotpotqa": qa, "bamboogle": qa, "demo": qa,
+DATASET_SCORERS = {"hotpotqa": qa, "bamboogle": qa, "demo": qa, "world": qa,
                    "strategyqa": yes_no_accuracy, "mmlu": multiple_choice_accuracy}
 
 

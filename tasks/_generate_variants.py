@@ -27,10 +27,11 @@ BASES = {
     "strategyqa": {"dataset": "strategyqa", "family": "strategyqa"},
     "mmlu": {"dataset": "mmlu", "family": "mmlu"},
     "demo": {"dataset": "demo", "family": "qa", "search": "local"},
+    "world": {"dataset": "world", "family": "qa", "search": "world"},
 }
 # method -> datasets with a variant (react is the base tasks' own method)
-METHODS = {method: PAPERS_DATASETS for method in ALL_METHODS if method != "react"}
-NOISES = {kind: ("hotpotqa", "demo") for kind in NOISE_KINDS if kind != "off"}
+METHODS = {method: (*PAPERS_DATASETS, "world") for method in ALL_METHODS if method != "react"}
+NOISES = {kind: ("hotpotqa", "demo", "world") for kind in NOISE_KINDS if kind != "off"}
 NOISE_P, NOISE_SEED = 0.5, 0
 NOISE_WHAT = {"none": '"None"', "random": "a random other real response of the same backend"}
 

@@ -112,6 +112,7 @@ BUILTIN = {
     "replay": "fireact_eval.tools.replay",
     "retriever": "fireact_eval.tools.retriever",
     "serpapi": "fireact_eval.tools.serpapi",
+    "world": "fireact_eval.tools.world",
 }
 _FACTORIES: dict[str, Callable[[str], Search]] = {}
 
