@@ -139,9 +139,10 @@ def test_variant_files_are_the_generators_output_with_full_metadata_and_tags():
     index = TaskManager(include_defaults=False, include_path=TASKS_DIR).task_index
     assert index["fireact_noise"].tags == {
         "fireact_hotpotqa_noise_none", "fireact_hotpotqa_noise_random",
-        "fireact_demo_noise_none", "fireact_demo_noise_random"}
+        "fireact_demo_noise_none", "fireact_demo_noise_random",
+        "fireact_world_noise_none", "fireact_world_noise_random"}
     assert index["fireact_cot"].tags == {f"fireact_{d}_cot" for d in
-                                         ("hotpotqa", "bamboogle", "strategyqa", "mmlu")}
+                                         ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "world")}
     settings = {name: RolloutSettings.from_metadata(
         {**cfg["metadata"], "search": "local"}) for name, cfg in _configs(
         ["fireact_mmlu_cot", "fireact_strategyqa_reflexion", "fireact_demo_noise_none"])}
