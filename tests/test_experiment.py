@@ -120,8 +120,31 @@ def test_the_demos_oracle_is_a_data_source(tmp_path, train_file):
     assert "train 160 steps" in plan_lines(ex, tmp_path / "out")[1]  # 32 rows, 40 epochs, 8
     made, _ = read_examples(prepared_data(ex, tmp_path / "out", "gold"))
     assert len(made) == 32 and all(e.steps[-1].action == "finish" for e in made)
-    with pytest.raises(FireactError, match="data.gold.oracle: demo"):
+    with pytest.raises(FireactError, match="data.gold.oracle: one of demo, world"):
         load(grid(tmp_path, "smollm2", train_file, data={"gold": {"oracle": "gpt-4"}}))
+
+
+def test_the_worlds_oracle_under_noise_searches_again_and_is_its_own_data(tmp_path,
+                                                                          train_file):
+    """``oracle: world, oracle_noise: none``: the world's oracle through the noisy tool,
+    searching again after ``None``; named apart from the clean oracle's data, and counted
+    as at most its questions (a question whose searches kept failing is left out)."""
+    from fireact_eval.data.examples import read_examples
+    from fireact_eval.experiment.plan import data_identity
+    from fireact_eval.experiment.runner import plan_lines, prepared_data
+
+    data = {"clean": {"oracle": "world"}, "noisy": {"oracle": "world", "oracle_noise": "none"}}
+    ex = load(grid(tmp_path, "smollm2", train_file, data=data, **{
+        "axes.data": ["clean", "noisy"], "axes.size": [0], "prompted": None}))
+    assert data_identity(ex, "noisy") == {**data_identity(ex, "clean"), "noise": "none"}
+    clean, noisy = plan_lines(ex, tmp_path / "out")[:2]
+    assert "train <=" not in clean and "train <=" in noisy
+    rows, _ = read_examples(prepared_data(ex, tmp_path / "out", "noisy"))
+    retried = [e for e in rows if any(s.observation == "None" for s in e.steps)]
+    assert len(retried) > len(rows) / 3 and all(e.steps[-1].action == "finish" for e in rows)
+    with pytest.raises(FireactError, match="data.gold.oracle_noise: .* give oracle"):
+        load(grid(tmp_path, "smollm2", train_file,
+                  data={"gold": {"file": str(train_file), "oracle_noise": "none"}}))
 
 
 def test_cells_are_named_by_what_changes_them(tmp_path, train_file):
@@ -294,6 +317,51 @@ def test_self_improvement_rounds_train_on_the_models_own_successes(tmp_path, tin
     table = cli("results", "table", str(root), "--shape", "rounds")
     assert table.returncode == 0, table.stderr
     assert "round 0" in table.stdout and "round 1" in table.stdout
+
+
+def test_a_grpo_cell_continues_its_sft_cell_in_the_plan_and_in_a_run(tmp_path, tiny_model,
+                                                                     train_file):
+    """``grpo:``: after the SFT cell, GRPO from its adapter (``--init-adapter``) under the
+    section's rollout settings, named by them, in the dry-run plan with the GRPO rate, run
+    after the cell it continues, and evaluated like every cell."""
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps([{"question": r["instruction"], "answer": r["output"]
+                                      .rsplit("finish[", 1)[1].rstrip("]")}
+                                     for r in json.loads(train_file.read_text())][:2]))
+    grpo = {"dataset": "demo", "group_size": 2, "batch_size": 2, "max_steps": 1,
+            "max_turns": 2, "metadata": {"questions": str(questions), "noise": "none"}}
+    lora = {"method": "lora", "epochs": 1, "learning_rate": 1e-6, "batch_size": 8,
+            "warmup": 0, "save_steps": 1000, "gradient_checkpointing": False}
+    config = grid(tmp_path, str(tiny_model), train_file, grpo=grpo, train=lora,
+                  finetuned={"shots": "zeroshot", "format": "plain"},
+                  **{"axes.size": [8], "prompted": None, "evaluate.limit": 2,
+                     "evaluate.metadata": {"max_turns": 2}})
+    ex = load(config)
+    sft, tuned = cells(ex)
+    assert tuned.name.endswith(" grpo") and tuned.continues == sft.train_hash
+    assert tuned.wave == 1 and sft.wave == 0
+    (tmp_path / "other").mkdir()
+    other = load(grid(tmp_path / "other", str(tiny_model), train_file,
+                      grpo={**grpo, "kl": 0.1}, train=lora,
+                      finetuned={"shots": "zeroshot", "format": "plain"},
+                      **{"axes.size": [8], "prompted": None}))
+    assert cells(other)[1].train_hash != tuned.train_hash  # named by its settings
+    root = tmp_path / "exp"
+    plan = cli("experiment", str(config), "--out", str(root), "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    [line] = [x for x in plan.stdout.splitlines() if " grpo " in x]
+    assert "train 1 steps" in line and "2 rollouts" in line
+    proc = cli("experiment", str(config), "--out", str(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 of 2 cells done" in proc.stdout
+    card = json.loads((tuned.model_dir(root) / "fireact_eval.json").read_text())
+    assert card["method"] == "grpo" and card["global_step"] == 1
+    assert card["hyperparameters"]["init_adapter"] == str(sft.model_dir(root))
+    assert card["rollout_settings"]["noise"] == "none"
+    record = json.loads(tuned.record_path(root).read_text())
+    assert record["status"] == "done" and record["rollouts"] == 2
+    sft_record = json.loads(sft.record_path(root).read_text())
+    assert record["train_methods"] == sft_record["train_methods"]  # the SFT rows' methods
 
 
 def test_cells_run_as_submitit_jobs(tmp_path, untrained_model, train_file):

@@ -21,7 +21,8 @@ from fireact_eval.perturb import Perturb, make_perturbation, no_noise
 from fireact_eval.tools import NULL_OBSERVATION, Search, make_search, response_pool
 from fireact_eval.transcript import parse_step
 
-__all__ = ["ORACLES", "oracle_example", "oracle_questions", "write_oracle_data"]
+__all__ = ["ORACLES", "oracle_corpus", "oracle_example", "oracle_questions",
+           "write_oracle_data"]
 
 # oracle name -> (its dataset, the search spec its questions are answered with)
 ORACLES = {"demo": ("demo", "local"), "world": ("world", "world")}
@@ -40,6 +41,18 @@ def oracle_questions(name: str) -> Path:
 
         return world_folder() / "train.jsonl"
     raise FireactError(f"unknown oracle {name!r}; valid: {', '.join(ORACLES)}")
+
+
+def oracle_corpus(name: str) -> Path:
+    """The passages an oracle's searches read (what its trajectories are made of)."""
+    if name == "world":
+        from fireact_eval.tools.world import world_folder
+
+        return world_folder() / "corpus.jsonl"
+    from fireact_eval.tools.local_search import DEMO_CORPUS
+
+    oracle_questions(name)  # an unknown name is one line
+    return DEMO_CORPUS
 
 
 def oracle_example(question: dict, search: Search, task: str = "demo",

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from fireact_eval.catalog import NOISE_KINDS
+from fireact_eval.data.oracle import ORACLES
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_text
 
@@ -38,7 +39,10 @@ class DataSpec:
     (``import_fireact`` + ``mix``: FireAct's multi-method file as ReAct only, CoT only, ...)."""
 
     file: str = ""
-    oracle: str = ""  # "demo": the demo's oracle teacher on its 32 training questions
+    oracle: str = ""  # an oracle teacher on its set's training questions: demo, world
+    # the oracle searches through this noise (p 0.5, seeded per question) and searches
+    # again after a result that is not the passage it asked for (data/oracle.py)
+    oracle_noise: NoiseKind = "off"
     import_fireact: str = ""
     mix: str = ""
     files: list[str] = field(default_factory=list)
@@ -93,6 +97,27 @@ class ImproveSpec:
     strict_format: bool = True  # generate --strict-format: its own junk is not learnt
 
 
+@pydantic_dataclass(frozen=True, config=_STRICT)
+class GrpoSpec:
+    """A GRPO cell after every fine-tuned (SFT, round 0) cell: ``train --method grpo`` from
+    its LoRA adapter (``--init-adapter``) on the training questions of ``dataset``, rolled
+    out in the layout the cell is evaluated in, under the rollout settings of ``metadata``
+    (``noise: none`` trains under the noise it is evaluated with), rewarded by the
+    dataset's own score; then evaluated like every cell."""
+
+    dataset: str = "demo"  # --data: whose training questions (split=train) it rolls out on
+    group_size: int = 4
+    batch_size: int = 8  # rollouts per step, a multiple of group_size
+    max_steps: int = 50
+    learning_rate: float = 1e-5
+    kl: float = 0.0
+    temperature: float = 1.0
+    max_turns: int = 5
+    reward: Literal["em", "em+format"] = "em"
+    limit: int = 0  # the first N training questions (0: all)
+    metadata: dict[str, Any] = field(default_factory=dict)  # rollout settings: noise=none
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A whole grid: ``axes`` (base x data x size; ``size`` is the number of training
@@ -110,6 +135,7 @@ class Experiment:
     replay: ReplaySpec | None = None
     launcher: dict = field(default_factory=dict)
     improve: ImproveSpec | None = None
+    grpo: GrpoSpec | None = None
 
     def error(self, key: str, message: str) -> FireactError:
         return FireactError(f"{self.path}: {key}: {message}")
@@ -196,7 +222,7 @@ def _mapping(raw: dict, key: str, path: Path) -> dict:
 
 
 TOP = ("axes", "data", "train", "evaluate", "prompted", "finetuned", "replay", "launcher",
-       "improve")
+       "improve", "grpo")
 
 
 def load(path: str | Path) -> Experiment:
@@ -235,7 +261,8 @@ def load(path: str | Path) -> Experiment:
         replay=_build(ReplaySpec, raw["replay"], "replay", path) if raw.get("replay") else None,
         launcher=_mapping(raw, "launcher", path),
         improve=_build(ImproveSpec, raw["improve"], "improve", path) if raw.get("improve")
-        else None)
+        else None,
+        grpo=_build(GrpoSpec, raw["grpo"], "grpo", path) if raw.get("grpo") else None)
     check(experiment)
     return experiment
 
@@ -267,9 +294,12 @@ def check(ex: Experiment) -> None:
         if sum(sources) != 1 or spec.mix and (spec.file or spec.oracle):
             raise ex.error(f"data.{name}", "give exactly one of file, oracle, import_fireact, "
                            "files (a mix of files), and mix only with import_fireact or files")
-        if spec.oracle and spec.oracle != "demo":
-            raise ex.error(f"data.{name}.oracle", "demo (the demo's oracle teacher) is the "
-                           "only oracle")
+        if spec.oracle and spec.oracle not in ORACLES:
+            raise ex.error(f"data.{name}.oracle", f"one of {', '.join(ORACLES)} (an oracle "
+                           "teacher on that set's training questions)")
+        if spec.oracle_noise != "off" and not spec.oracle:
+            raise ex.error(f"data.{name}.oracle_noise", "the noise an oracle searches "
+                           "through: give oracle")
         for key, file in (("file", spec.file), ("import_fireact", spec.import_fireact),
                           *((f"files[{i}]", f) for i, f in enumerate(spec.files))):
             if file and not Path(file).is_file():
@@ -286,6 +316,7 @@ def check(ex: Experiment) -> None:
     _check_train(ex)
     _check_evaluate(ex)
     _check_improve(ex)
+    _check_grpo(ex)
     if not ex.axes["data"] and ex.prompted is None:
         raise ex.error("axes", "a grid of zero cells: no data to train on and no prompted cells")
 
@@ -358,6 +389,41 @@ def _check_improve(ex: Experiment) -> None:
     if spec.repeats > 1 and "do_sample=true" not in spec.gen_kwargs.replace(" ", "").lower():
         raise ex.error("improve.gen_kwargs", "repeats of greedy decoding are one trajectory "
                        "k times: sample (do_sample=True,temperature=...)")
+
+
+def _check_grpo(ex: Experiment) -> None:
+    """The GRPO settings as ``train --method grpo`` checks them, before anything runs."""
+    from fireact_eval.catalog import DATASETS
+    from fireact_eval.options import from_mapping
+    from fireact_eval.trainers.train import TrainConfig
+
+    spec = ex.grpo
+    if spec is None:
+        return
+    if not ex.axes["data"]:
+        raise ex.error("grpo", "GRPO starts from a fine-tuned cell's adapter: name data")
+    if ex.train.get("method", "lora") != "lora":
+        raise ex.error("grpo", "GRPO continues a LoRA adapter: train.method lora")
+    if spec.dataset not in DATASETS:
+        raise ex.error("grpo.dataset", f"one of {', '.join(DATASETS)}")
+    if not isinstance(spec.metadata, dict) or "format" in spec.metadata:
+        raise ex.error("grpo.metadata", "rollout settings besides format (the cells' "
+                       "evaluation format is the rollouts')")
+    try:
+        from_mapping(TrainConfig, {**grpo_train_options(spec), "method": "grpo", "base": "b",
+                                   "data": spec.dataset, "out": str(ex.path.parent / ".check")
+                                   }).validate()
+    except FireactError as err:
+        raise ex.error("grpo", str(err)) from None
+
+
+def grpo_train_options(spec: GrpoSpec) -> dict[str, Any]:
+    """The GRPO spec as ``fireact-eval train`` options (the grid sets base, data, out and
+    the adapter it continues)."""
+    return {"group_size": spec.group_size, "batch_size": spec.batch_size,
+            "max_steps": spec.max_steps, "learning_rate": spec.learning_rate, "kl": spec.kl,
+            "temperature": spec.temperature, "max_turns": spec.max_turns,
+            "reward": spec.reward, "limit": spec.limit}
 
 
 def condition_task(task: str, noise: str) -> str:

@@ -30,14 +30,18 @@ PROMPTED, FINETUNED = "prompted", "finetuned"
 # device gets minutes only from this experiment's finished cells of its own kind: a rate
 # measured elsewhere would be a guess (a 7B on vLLM is not a 135M on a CPU).
 SHIPPED_RATES_MACHINE = "a 2-core CPU"
-SHIPPED_TRAIN_RATES = {"smollm2@cpu": 2.8}  # train_rate_key -> training seconds per row
+# train_rate_key -> training seconds per row (GRPO: per rollout; the demo's SFT + GRPO run of
+# docs/training.md, 600 rollouts of 5 turns in 55 min)
+SHIPPED_TRAIN_RATES = {"smollm2@cpu": 2.8, "smollm2 grpo@cpu": 5.5}
 SHIPPED_EVAL_RATES = {"smollm2 on hf@cpu": 0.47}  # eval_rate_key -> seconds per turn
 
 
 def train_rate_key(record: dict) -> str:
     """What a training rate depends on that the plan knows, from a cell's record: the base,
-    and the machine, told by the evaluation's device (a cell trains where it evaluates)."""
-    return f"{record['axes']['base']}@{record['evaluation']['device']}"
+    the method (GRPO's rows are rollouts), and the machine, told by the evaluation's device
+    (a cell trains where it evaluates)."""
+    grpo = " grpo" if record["axes"].get("grpo") else ""
+    return f"{record['axes']['base']}{grpo}@{record['evaluation']['device']}"
 
 
 def eval_rate_key(record: dict) -> str:
@@ -85,12 +89,24 @@ class Cell:
         return int(self.axes.get("round", 0))
 
     @property
+    def wave(self) -> int:
+        """When it can run: after the cell it continues (a round after the round before,
+        GRPO after its SFT cell)."""
+        return self.round + (1 if self.axes.get("grpo") else 0)
+
+    @property
+    def continues(self) -> str | None:
+        """The train hash of the cell whose model this one starts from (None: the base)."""
+        return None if self.recipe is None else self.recipe.get("previous")
+
+    @property
     def name(self) -> str:
         if self.kind == PROMPTED:
             return f"prompted base={self.axes['base']}"
         return (f"finetuned base={self.axes['base']} data={self.axes['data']} "
                 f"size={self.axes['size'] or 'all'}"
-                + (f" round={self.round}" if self.round else ""))
+                + (f" round={self.round}" if self.round else "")
+                + (" grpo" if self.axes.get("grpo") else ""))
 
     def train_dir(self, root: Path) -> Path:
         return layout.train_dir(root, str(self.train_hash))
@@ -121,12 +137,13 @@ def data_identity(ex: Experiment, name: str) -> dict:
     spec = ex.data[name]
     if spec.file:
         return {"file": file_sha256(spec.file)}
-    if spec.oracle:  # what the oracle writes: the questions, and the corpus it searches
-        from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
-        from fireact_eval.tools.local_search import DEMO_CORPUS
+    if spec.oracle:  # what the oracle writes: the questions, the corpus it searches, noise
+        from fireact_eval.data.oracle import oracle_corpus, oracle_questions
 
-        return {"oracle": spec.oracle, "questions": file_sha256(str(DEMO_TRAIN_QUESTIONS)),
-                "corpus": file_sha256(str(DEMO_CORPUS))}
+        return {"oracle": spec.oracle,
+                "questions": file_sha256(str(oracle_questions(spec.oracle))),
+                "corpus": file_sha256(str(oracle_corpus(spec.oracle))),
+                **({"noise": spec.oracle_noise} if spec.oracle_noise != "off" else {})}
     if spec.import_fireact:
         return {"import_fireact": file_sha256(spec.import_fireact),
                 "decontaminated_against": spec.data_dir, **({"mix": spec.mix} if spec.mix
@@ -151,6 +168,15 @@ def cells(ex: Experiment) -> list[Cell]:
                   "train": ex.train}
         cell = Cell(FINETUNED, {"base": base, "data": data, "size": size}, recipe, tuned_eval)
         found.append(cell)
+        if ex.grpo is not None:  # from the SFT cell's adapter; its questions, by content
+            found.append(Cell(FINETUNED, {"base": base, "data": data, "size": size,
+                                          "grpo": True},
+                              {"base": base, "previous": cell.train_hash,
+                               "grpo": asdict(ex.grpo),
+                               "questions": grpo_questions_identity(ex.grpo.dataset),
+                               "format": tuned_eval["metadata"].get("format", "alpaca"),
+                               "tool_template": tuned_eval["metadata"].get("tool_template")},
+                              tuned_eval))
         for number in range(1, (ex.improve.rounds if ex.improve else 0) + 1):
             # a round is made of the one before it (its whole recipe, by hash) and the
             # rounds' settings, so a changed SFT cell remakes every round after it
@@ -163,10 +189,18 @@ def cells(ex: Experiment) -> list[Cell]:
     return found
 
 
-def _oracle_questions() -> str:
-    from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
+def grpo_questions_identity(dataset: str) -> str:
+    """A GRPO cell's training questions by content where the set ships with the package
+    (the demo's, the world's), else by name (a Hub or data_dir set)."""
+    from fireact_eval.data.oracle import ORACLES, oracle_questions
 
-    return str(DEMO_TRAIN_QUESTIONS)  # one oracle trajectory per question
+    return file_sha256(str(oracle_questions(dataset))) if dataset in ORACLES else dataset
+
+
+def _oracle_questions(name: str) -> str:
+    from fireact_eval.data.oracle import oracle_questions
+
+    return str(oracle_questions(name))  # at most one oracle trajectory per question
 
 
 def rows_of(path: str) -> int:
@@ -205,18 +239,22 @@ def estimate(ex: Experiment, cell: Cell, prepared: int | None = None) -> Estimat
     at_most = unknown = False
     if cell.round and prepared is None:
         unknown = True
+    elif cell.axes.get("grpo") and ex.grpo is not None:  # its rows are rollouts
+        steps, rows = ex.grpo.max_steps, ex.grpo.max_steps * ex.grpo.batch_size
     elif cell.recipe is not None:
         spec = ex.data[cell.axes["data"]]
         available = prepared
         if available is None:
             available = sum(rows_of(f) for f in ([spec.file] if spec.file else
                                                  [spec.import_fireact] if spec.import_fireact
-                                                 else [_oracle_questions()] if spec.oracle
+                                                 else [_oracle_questions(spec.oracle)]
+                                                 if spec.oracle
                                                  else spec.files))
             # an import drops rows (decontamination), a mix keeps some: the made file
             # has at most the sources' rows, and a mix may have fewer than ``size``
             at_most = not (spec.file or spec.oracle) and (
-                not cell.axes["size"] or bool(spec.mix) or cell.axes["size"] > available)
+                not cell.axes["size"] or bool(spec.mix) or cell.axes["size"] > available
+            ) or spec.oracle_noise != "off"  # a noisy oracle leaves some questions out
         size = 0 if cell.round else cell.axes["size"]  # a round trains on all it made
         rows = min(size or available, available)
         train = training_options(ex)

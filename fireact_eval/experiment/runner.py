@@ -87,12 +87,12 @@ def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         log = folder / "log.txt"
-        if spec.oracle:  # the demo's oracle teacher: searches the gold passages, answers
-            from fireact_eval.demo import write_training_data
+        if spec.oracle:  # an oracle teacher: searches the gold passages, answers
+            from fireact_eval.data.oracle import write_oracle_data
 
             made = folder / "out" / "train.json"
             made.parent.mkdir()
-            write_training_data(made)
+            write_oracle_data(made, spec.oracle, spec.oracle_noise)
         if spec.import_fireact:
             _run([*CLI, "data", "import-fireact", spec.import_fireact, "--out",
                   str(folder / "out"), *(["--data-dir", spec.data_dir] if spec.data_dir
@@ -241,9 +241,11 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
         kept, _ = read_examples(card.data)
         kept = kept[:card.limit] if card.limit else kept
     write_examples([*kept, *rows], made, "alpaca")
+    noise = {k: v for k, v in spec.metadata.items() if k.startswith("noise")}
     text = (f"round {cell.round}: {len(rows)} successful tries of {card.base_model} "
             f"fine-tuned as {previous.name} ({teacher}), {spec.repeats} per question of "
             f"{','.join(spec.tasks)} split=train, {spec.gen_kwargs}"
+            + (f", sampled under {','.join(_pairs(noise))}" if noise else "")
             + (", strict format" if spec.strict_format else "")
             + (f"; after the {len(kept)} rows that round trained on "
                f"({card.data_origin or card.data})" if spec.keep_previous else ""))
@@ -273,17 +275,8 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
             if not TrainingCard.exists(model):
                 model.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(model.parent / "recipe.json", json.dumps(cell.recipe, indent=2))
-                if cell.round:
-                    previous = {c.train_hash: c for c in cells(ex)}[cell.recipe["previous"]]
-                    data, origin = round_data(ex, root, cell, previous, search, log)
-                    limit = 0  # all a round made
-                else:
-                    data = prepared_data(ex, root, cell.axes["data"])
-                    origin, limit = _origin(ex, cell.axes["data"]), cell.axes["size"]
                 resume = ["--resume"] if (model / "checkpoints").is_dir() else []
-                _run([*CLI, "train", "--base", base, "--data", str(data), "--out", str(model),
-                      "--limit", str(limit), "--origin", origin, *_train_flags(ex.train),
-                      *resume], log)
+                _run([*_train_command(ex, root, cell, base, search, log), *resume], log)
             card = TrainingCard.read(model)
             # rows trained on, every epoch counted, as ``plan.estimate`` counts them
             record["train_seconds"] = card.train_seconds
@@ -306,9 +299,54 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
     return record
 
 
+def _train_command(ex: Experiment, root: Path, cell: Cell, base: str, search: str | None,
+                   log: Path) -> list[str]:
+    """The ``fireact-eval train`` command of a fine-tuned cell: SFT on its data (a round:
+    on what its teacher made), or GRPO from the adapter of the cell it continues."""
+    model = cell.model_dir(root)
+    if cell.axes.get("grpo"):
+        return _grpo_command(ex, root, cell, base)
+    if cell.round:
+        previous = {c.train_hash: c for c in cells(ex)}[cell.continues]
+        data, origin = round_data(ex, root, cell, previous, search, log)
+        limit = 0  # all a round made
+    else:
+        data = prepared_data(ex, root, cell.axes["data"])
+        origin, limit = _origin(ex, cell.axes["data"]), cell.axes["size"]
+    return [*CLI, "train", "--base", base, "--data", str(data), "--out", str(model),
+            "--limit", str(limit), "--origin", origin, *_train_flags(ex.train)]
+
+
+def _grpo_command(ex: Experiment, root: Path, cell: Cell, base: str) -> list[str]:
+    """GRPO from the SFT cell's adapter, rolled out in the layout the cell is evaluated
+    in, under the grpo section's rollout settings."""
+    from fireact_eval.experiment.config import grpo_train_options
+
+    spec = ex.grpo
+    assert spec is not None
+    sft = {c.train_hash: c for c in cells(ex)}[cell.continues]
+    adapter = sft.model_dir(root)
+    if not TrainingCard.exists(adapter):
+        raise FireactError(f"the cell it continues, {sft.name}, has no trained model (see "
+                           "its cell's log)")
+    recipe = cell.recipe or {}
+    layout_flags = ["--format", recipe["format"]]
+    if recipe.get("tool_template"):
+        layout_flags += ["--tool-template", recipe["tool_template"]]
+    metadata = _pairs(spec.metadata)
+    return [*CLI, "train", "--method", "grpo", "--base", base, "--data", spec.dataset,
+            "--out", str(cell.model_dir(root)), "--init-adapter", str(adapter),
+            "--origin", f"GRPO from {sft.name} ({adapter})", *layout_flags,
+            *(["--metadata", ",".join(metadata)] if metadata else []),
+            *_train_flags(grpo_train_options(spec))]
+
+
 def _origin(ex: Experiment, name: str) -> str:
     spec = ex.data[name]
-    source = (spec.file or (f"the {spec.oracle} oracle teacher" if spec.oracle else "")
+    oracle = (f"the {spec.oracle} oracle teacher" + (
+        f" under noise={spec.oracle_noise}, searching again after a bad result"
+        if spec.oracle_noise != "off" else "")) if spec.oracle else ""
+    source = (spec.file or oracle
               or (f"FireAct's {spec.import_fireact}, imported" if spec.import_fireact else "")
               or ", ".join(spec.files))
     return f"experiment data {name!r}: {source}" + (f", mixed {spec.mix}" if spec.mix else "")
@@ -316,11 +354,15 @@ def _origin(ex: Experiment, name: str) -> str:
 
 def _methods(card: TrainingCard) -> dict[str, int]:
     """How many of the rows trained on (``train --limit``'s first N) each method wrote:
-    what Table 4 needs to tell single-method agents from mixes."""
+    what Table 4 needs to tell single-method agents from mixes.  GRPO trains on rollouts,
+    not rows: its methods are those of the SFT adapter it continued."""
     from collections import Counter
 
     from fireact_eval.data.examples import read_examples
 
+    if card.method == "grpo":
+        start = card.hyperparameters.get("init_adapter")
+        return _methods(TrainingCard.read(Path(start))) if start else {}
     examples, _ = read_examples(card.data)
     return dict(sorted(Counter(e.method or "unlabelled"
                                for e in examples[:card.limit or None]).items()))
@@ -365,7 +407,7 @@ def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
     """The rows of a fine-tuned cell's training file where the import or mix is made."""
     from fireact_eval.experiment.plan import rows_of
 
-    if cell.recipe is None:
+    if cell.recipe is None or cell.axes.get("grpo"):  # GRPO's rows are its rollouts
         return None
     if cell.round:
         made = cell.train_dir(root) / layout.ROUND_DATA
@@ -420,8 +462,8 @@ def _launch(ex: Experiment, root: Path, todo: list[Cell], search: str | None, jo
             launcher: str) -> list[dict]:
     """Every cell, round by round: a self-improvement round's teacher is the round before."""
     records = []
-    for number in sorted({c.round for c in todo}):
-        wave = [c for c in todo if c.round == number]
+    for number in sorted({c.wave for c in todo}):
+        wave = [c for c in todo if c.wave == number]
         records += _launch_wave(ex, root, wave, search, jobs, launcher)
     return records
 
