@@ -9,9 +9,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from fireact_eval.answer_match import choice_letter, exact_match, f1, normalize_answer, yes_no
+from fireact_eval.catalog import FINISH
 from fireact_eval.outcomes import OUTCOMES, PREFIX, classify, outcome_metrics
 from fireact_eval.stats import pass_at_k, pass_hat_k
-from fireact_eval.trajectory import Trajectory, tries_from_json
+from fireact_eval.tools import NULL_OBSERVATION
+from fireact_eval.trajectory import INVALID_ACTION, Trajectory, tries_from_json
 
 QUALITY_METRICS = ("exact_match", "acc")  # a task's headline score: the first it reports
 COST_METRICS = (
@@ -19,34 +21,53 @@ COST_METRICS = (
     "prompt_tokens", "gen_tokens", "seconds",
 )
 OUTCOME_METRICS = tuple(PREFIX + name for name in OUTCOMES)
+# What an agent does after a search came back empty (``None``: noise=none, or nothing found):
+# how many did, and after how many of them it searched again rather than answered or
+# stopped (FireAct's robustness claim is about this behaviour, not only the score).
+RECOVERY_METRICS = ("empty_results", "searches_after_empty")
 
 
 def higher_is_better(metric: str) -> bool:
-    """lm-eval's direction of each metric we report: quality and ``finished`` up, cost and
-    every failure outcome down."""
-    return metric not in COST_METRICS and metric not in OUTCOME_METRICS[1:]
+    """lm-eval's direction of each metric we report: quality, ``finished`` and searching
+    again up; cost, empty results and every failure outcome down."""
+    return (metric not in COST_METRICS and metric not in OUTCOME_METRICS[1:]
+            and metric != "empty_results")
 
 
 def cost(traj: Trajectory) -> dict[str, float]:
     return {name: getattr(traj, name) for name in COST_METRICS} | {"finished": int(traj.finished)}
 
 
+def recovery(traj: Trajectory) -> dict[str, int]:
+    """``empty_results``: tool calls whose result was ``None``; ``searches_after_empty``:
+    those followed, in the next turn, by another tool call (a retry, not an answer, an
+    invalid action or the end of the run).  Reflections are not turns and are skipped."""
+    acts = [s for s in traj.steps if s.kind == "act"]
+    empty = [i for i, s in enumerate(acts) if s.observation == NULL_OBSERVATION
+             and s.mark != INVALID_ACTION and s.action != FINISH]
+    again = sum(1 for i in empty if i + 1 < len(acts) and acts[i + 1].action != FINISH
+                and acts[i + 1].mark != INVALID_ACTION and acts[i + 1].observation is not None)
+    return {"empty_results": len(empty), "searches_after_empty": again}
+
+
 def scorer(*quality: str):
     """Declare what a ``process_results`` hook reports: its quality metrics (the headline
-    first), then the outcome and cost metrics every scorer adds.  ``ReactTask`` builds its
-    task's whole metric list from this, so no YAML repeats it."""
+    first), then the outcome, cost and recovery metrics every scorer adds.  ``ReactTask``
+    builds its task's whole metric list from this, so no YAML repeats it."""
 
     def declare(fn):
-        fn.metrics = (*quality, *OUTCOME_METRICS, *COST_METRICS, "finished")
+        fn.metrics = (*quality, *OUTCOME_METRICS, *COST_METRICS, "finished", *RECOVERY_METRICS)
         return fn
 
     return declare
 
 
 def _scored(traj: Trajectory, quality: dict[str, float]) -> dict[str, float]:
-    """Quality metrics (the first is the headline), the outcome and the cost of one try."""
+    """Quality metrics (the first is the headline), the outcome, cost and recovery of one
+    try."""
     correct = next(iter(quality.values())) == 1.0
-    return {**quality, **outcome_metrics(classify(traj, correct)), **cost(traj)}
+    return {**quality, **outcome_metrics(classify(traj, correct)), **cost(traj),
+            **recovery(traj)}
 
 
 def _score_tries(response: str, quality: Callable[[Trajectory], dict[str, float]]

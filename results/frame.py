@@ -43,8 +43,10 @@ ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "max_turns", "data")
 # The grid axes of a run from an experiment folder (``fireact-eval experiment``): prompted or
 # finetuned, its base, the training set's name and size (0: all of it), and the methods that
 # wrote the rows it trained on (``cot+react``; empty for a prompted cell or an older record),
-# and its self-improvement round (0: fine-tuned on the named data only).
-EXPERIMENT_AXES = ("kind", "base", "train_data", "train_size", "train_methods", "round")
+# its self-improvement round (0: fine-tuned on the named data only), and whether GRPO went on
+# from that fine-tuned cell's adapter (the experiment's ``grpo:`` cells).
+EXPERIMENT_AXES = ("kind", "base", "train_data", "train_size", "train_methods", "round",
+                   "grpo")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def experiment_runs(folder: Path) -> tuple[list[Run], list[str]]:
                 ("train_data", cell["axes"]["data"] or ""),
                 ("train_size", cell["axes"]["size"] or 0),
                 ("train_methods", "+".join(record.get("train_methods") or {})),
-                ("round", int(cell["axes"].get("round", 0))))
+                ("round", int(cell["axes"].get("round", 0))),
+                ("grpo", bool(cell["axes"].get("grpo", False))))
         runs += [Run(cell["name"], f, axes)
                  for f in results_files(layout.results_dir(folder, cell["eval_hash"]))]
     return runs, missing

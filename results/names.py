@@ -6,5 +6,5 @@ from __future__ import annotations
 
 TABLE_SHAPES = ("leaderboard", "robustness", "cost", "outcomes", "repeats",
                 # the paper's, from an experiment folder
-                "table2", "table4", "table5", "figure3", "figure4", "rounds")
+                "table2", "table3", "table4", "table5", "figure3", "figure4", "rounds")
 GATE_TOLERANCE, GATE_MIN_OVERLAP = 0.0, 1.0  # `fireact-eval gate`'s defaults

@@ -11,6 +11,7 @@ them into one cell and ``interval_notes`` says how each was made.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pandas as pd
@@ -20,7 +21,7 @@ from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.frame import distinguishing, sample_scores
 from fireact_eval.results.names import TABLE_SHAPES
-from fireact_eval.stats import LEVEL, paired_bootstrap
+from fireact_eval.stats import LEVEL, mcnemar_exact, paired_bootstrap
 
 DATASET_ORDER, NOISE_ORDER = DATASETS, NOISE_KINDS
 COST_COLUMNS = ("score", "finished", "turns", "tool_calls", "invalid_actions", "prompt_tokens",
@@ -170,17 +171,33 @@ def robustness(runs: pd.DataFrame) -> pd.DataFrame:
     _one_run_per_cell(runs, [*index, "condition"])
     table = _cells(runs, index, "condition", NOISE_ORDER)
     table.columns.name = "noise"
+    return _with_drops(table, runs, index)
+
+
+def _row_runs(runs: pd.DataFrame, index: list[str], table: pd.DataFrame, condition: str
+              ) -> list[pd.Series | None]:
+    """For each row of ``table``, its run under ``condition`` (None where it has none)."""
+    by_key = runs.set_index(index)
+    found = []
+    for key in table.index:
+        rows = by_key.loc[[key]]
+        rows = rows[rows["condition"] == condition]
+        found.append(rows.iloc[0] if len(rows) else None)
+    return found
+
+
+def _with_drops(table: pd.DataFrame, runs: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """``drop_<noise>`` for each noisy column: clean - noisy over the questions both runs
+    answered, with its paired bootstrap interval and ``n_<noise>``, the questions shared."""
     if "off" not in table.columns:
         return table
-    by_key = runs.set_index(index)
     nan = float("nan")
+    cleans = _row_runs(runs, index, table, "off")
     for noise in [c for c in score_columns(table) if c != "off"]:
-        found = []
-        for key in table.index:
-            rows = by_key.loc[[key]]
-            clean, noisy = rows[rows["noise"] == "off"], rows[rows["condition"] == noise]
-            found.append(_paired_drop(clean.iloc[0], noisy.iloc[0])
-                         if len(clean) and len(noisy) else (nan, 0, nan, nan))
+        found = [_paired_drop(clean, noisy) if clean is not None and noisy is not None
+                 else (nan, 0, nan, nan)
+                 for clean, noisy in zip(cleans, _row_runs(runs, index, table, noise),
+                                         strict=True)]
         drop, n, low, high = (list(column) for column in zip(*found, strict=True))
         table[f"drop_{noise}"], table[f"drop_{noise}_low"] = drop, low
         table[f"drop_{noise}_high"], table[f"n_{noise}"] = high, n
@@ -227,7 +244,7 @@ def repeats(runs: pd.DataFrame) -> pd.DataFrame:
 def _experiment(runs: pd.DataFrame, shape: str, every_round: bool = False,
                 every_noise: bool = False) -> pd.DataFrame:
     """An experiment's runs: the clean-search ones and, unless ``every_round``, the cells
-    before any self-improvement round (the paper's shapes have none)."""
+    before any self-improvement round or GRPO (the paper's shapes have neither)."""
     if "kind" not in runs.columns or runs["kind"].isna().all():
         raise FireactError(f"--shape {shape} reads an experiment folder (fireact-eval "
                            "experiment); these runs are not from one")
@@ -236,6 +253,8 @@ def _experiment(runs: pd.DataFrame, shape: str, every_round: bool = False,
         keep &= runs["noise"] == "off"
     if not every_round and "round" in runs.columns:
         keep &= runs["round"].fillna(0) == 0
+    if not every_round and "grpo" in runs.columns:
+        keep &= ~runs["grpo"].fillna(False).astype(bool)
     return runs[keep]
 
 
@@ -246,14 +265,77 @@ def rounds(runs: pd.DataFrame) -> pd.DataFrame:
     runs = _experiment(runs, "rounds", every_round=True, every_noise=True)
     prompted = runs[runs["kind"] == "prompted"]
     tuned = runs[runs["kind"] == "finetuned"]
-    parts = [tuned.assign(stage=tuned["round"].map(lambda r: f"round {int(r)}"))]
+    parts = [tuned.assign(stage=tuned.apply(_stage, axis=1))]
     for (data, size), _ in tuned.groupby(["train_data", "train_size"]):
         parts.append(prompted.assign(train_data=data, train_size=size, stage="prompted"))
     table = pd.concat(parts)
     index = ["base", "train_data", "train_size", "dataset", "noise"]
     _one_run_per_cell(table, [*index, "stage"])
-    order = ("prompted", *(f"round {r}" for r in sorted(set(tuned["round"].astype(int)))))
+    order = ("prompted", *(f"round {r}" for r in sorted(set(tuned["round"].astype(int)))),
+             "grpo")
     return _cells(table, index, "stage", order)
+
+
+def _stage(row: pd.Series) -> str:
+    """What a fine-tuned cell is past its SFT data: ``round N`` (0: the SFT itself) or
+    ``grpo`` (GRPO from that SFT cell's adapter)."""
+    grpo = row.get("grpo")
+    return "grpo" if grpo is not None and not pd.isna(grpo) and bool(grpo) else (
+        f"round {int(row['round'])}")
+
+
+def table3(runs: pd.DataFrame) -> pd.DataFrame:
+    """FireAct Table 3 on an experiment's cells: each agent's score with a clean search,
+    with ``None`` and with a random other result (the experiment's noise conditions, each
+    with its interval); the drop from clean to each, paired over the shared questions;
+    ``retry_<noise>``, the share of its empty results it searched again after
+    (``searches_after_empty / empty_results``); and for a GRPO or self-improvement agent
+    ``p_<noise>``, the exact McNemar p against the SFT agent it went on from, under the
+    same tool.  A row per base x evaluated dataset x agent (prompted, or its training set,
+    size and stage: ``sft``, ``grpo``, ``round N``)."""
+    runs = _experiment(runs, "table3", every_round=True, every_noise=True)
+    runs = runs.assign(agent=runs.apply(_agent, axis=1), condition=_conditions(runs))
+    index = ["base", "dataset", "agent"]
+    _one_run_per_cell(runs, [*index, "condition"])
+    table = _cells(runs, index, "condition", NOISE_ORDER)
+    noisy = [c for c in score_columns(table) if c != "off"]
+    table = _with_drops(table, runs, index)
+    for noise in noisy:
+        retry = []
+        for row in _row_runs(runs, index, table, noise):
+            empty = row.get("empty_results") if row is not None else None
+            again = row.get("searches_after_empty") if row is not None else None
+            retry.append(again / empty if empty and not pd.isna(empty) and again is not None
+                         else float("nan"))
+        table[f"retry_{noise}"] = retry
+    for condition in ["off", *noisy]:
+        agents = dict(zip(table.index, _row_runs(runs, index, table, condition), strict=True))
+        table[f"p_{condition}"] = [_against_sft(key, agents) for key in table.index]
+    return table
+
+
+def _agent(row: pd.Series) -> str:
+    if row["kind"] == "prompted":
+        return "prompted"
+    size = f" {int(row['train_size'])}" if row["train_size"] else ""
+    stage = _stage(row)
+    return f"{row['train_data']}{size} {'sft' if stage == 'round 0' else stage}"
+
+
+def _against_sft(key: tuple, agents: dict[tuple, pd.Series | None]) -> float:
+    """McNemar's exact p of the agent at ``key`` against the SFT agent of its training set
+    (``... sft``) over the questions both answered; NaN for an SFT or prompted agent, or
+    where either run is missing."""
+    base, dataset, agent = key
+    name, stage = re.fullmatch(r"(?:(.*) )?(prompted|sft|grpo|round \d+)", agent).groups()
+    reference = agents.get((base, dataset, f"{name} sft"))
+    run = agents.get(key)
+    if stage in ("sft", "prompted") or reference is None or run is None:
+        return float("nan")
+    a, b = sample_scores(reference, reference["metric"]), sample_scores(run, run["metric"])
+    shared = a.keys() & b.keys()
+    return mcnemar_exact(sum(1 for k in shared if a[k] == 1 and b[k] != 1),
+                         sum(1 for k in shared if b[k] == 1 and a[k] != 1))
 
 
 def figure3(runs: pd.DataFrame) -> pd.DataFrame:
@@ -407,4 +489,5 @@ def provenance(runs: pd.DataFrame) -> list[str]:
 SHAPES = {name: globals()[name] for name in TABLE_SHAPES}  # each shape's function
 # Shapes for some runs only (with repeats; from an experiment folder): where they do not
 # apply they are left out of the report, not noted as failures.
-WHERE_THEY_APPLY = ("repeats", "table2", "table4", "table5", "figure3", "figure4", "rounds")
+WHERE_THEY_APPLY = ("repeats", "table2", "table3", "table4", "table5", "figure3", "figure4",
+                    "rounds")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -393,17 +394,34 @@ def fake_experiment(root: Path, agents: dict[tuple[str, str, int], list[float]],
                     turns: dict | None = None) -> Path:
     """An experiment folder as ``fireact-eval experiment`` leaves it, with these
     per-question EMs for each (kind, data, size) cell of base ``b``."""
+    return fake_cells(root, [{"kind": kind, "data": data, "size": size,
+                              "runs": {"off": (scores, {})},
+                              "turns": (turns or {}).get((kind, data, size))}
+                             for (kind, data, size), scores in agents.items()])
+
+
+def fake_cells(root: Path, specs: list[dict]) -> Path:
+    """An experiment folder of cells of base ``b``, each ``{kind, data, size, round, grpo,
+    runs: {noise: (per-question EMs, other metrics' means)}, turns}``: one results file
+    per noise condition (task ``fireact_demo`` or ``fireact_demo_noise_<noise>``)."""
     from test_results import write_run
 
     plan = []
-    for number, ((kind, data, size), scores) in enumerate(agents.items()):
-        cell = {"kind": kind, "axes": {"base": "b", "data": data, "size": size},
-                "eval_hash": f"h{number}",
-                "name": f"{kind} base=b" + (f" data={data} size={size}" if data else "")}
+    for number, spec in enumerate(specs):
+        kind, data, size = spec["kind"], spec["data"], spec["size"]
+        axes = {"base": "b", "data": data, "size": size, "round": spec.get("round", 0),
+                **({"grpo": True} if spec.get("grpo") else {})}
+        cell = {"kind": kind, "axes": axes, "eval_hash": f"h{number}",
+                "name": f"{kind} base=b" + (f" data={data} size={size}" if data else "")
+                + (f" round {axes['round']}" if axes["round"] else "")
+                + (" grpo" if spec.get("grpo") else "")}
         plan.append(cell)
         where = root / "eval" / cell["eval_hash"]
-        write_run(where, "results", scores, model=f"m{number}",
-                  turns=(turns or {}).get((kind, data, size)))
+        for noise, (scores, metrics) in spec["runs"].items():
+            task = "fireact_demo" + ("" if noise == "off" else f"_noise_{noise}")
+            write_run(where, "results", scores, model=f"m{number}_{noise}",
+                      turns=spec.get("turns"), task=task, metrics=metrics,
+                      metadata={"noise": noise} if noise != "off" else None)
         methods = {m: 1 for m in sorted((data or "").split("+")) if m and kind == "finetuned"}
         (where / "cell.json").write_text(json.dumps({**cell, "status": "done",
                                                      "train_methods": methods}))
@@ -452,6 +470,46 @@ def test_table_and_figure_shapes_from_an_experiment_folder(tmp_path):
 
     drawn = plot_table(curve, tmp_path / "figure3.png", curve=True)  # a line per row
     assert drawn.read_bytes()[:4] == b"\x89PNG" and drawn.stat().st_size > 5000
+
+
+def test_table3_puts_each_agent_under_each_tool_with_its_drop_retries_and_test(tmp_path):
+    """``--shape table3``: a row per agent (prompted; SFT; GRPO and a self-improvement round
+    from it), a column per noise condition with its interval, the paired drop from clean,
+    the share of empty results searched again after, and McNemar's exact p of a GRPO or
+    round agent against the SFT agent it went on from (here: 6 questions only it got)."""
+    from fireact_eval.results.frame import load_runs
+    from fireact_eval.results.tables import SHAPES, table3
+
+    clean, lost = [1.0] * 6 + [0.0] * 4, [0.0] * 10
+    root = fake_cells(tmp_path / "exp", [
+        {"kind": "prompted", "data": None, "size": None,
+         "runs": {"off": (lost, {}), "none": (lost, {})}},
+        {"kind": "finetuned", "data": "clean", "size": 0,
+         "runs": {"off": (clean, {}), "none": (lost, {"empty_results": 1.0,
+                                                     "searches_after_empty": 0.0})}},
+        {"kind": "finetuned", "data": "clean", "size": 0, "grpo": True,
+         "runs": {"off": (clean, {}), "none": (clean, {"empty_results": 2.0,
+                                                      "searches_after_empty": 1.5})}},
+        {"kind": "finetuned", "data": "clean", "size": 0, "round": 1,
+         "runs": {"off": (clean, {}), "none": (lost, {"empty_results": 1.0,
+                                                     "searches_after_empty": 0.0})}},
+    ])
+    table = table3(load_runs([str(root)])).loc["b"].loc["demo"]
+    assert list(table.index) == ["clean grpo", "clean round 1", "clean sft", "prompted"]
+    grpo, sft = table.loc["clean grpo"], table.loc["clean sft"]
+    assert sft["off"] == 0.6 and sft["none"] == 0.0 and sft["drop_none"] == pytest.approx(0.6)
+    assert sft["none_low"] == 0.0 < sft["none_high"] and sft["n_none"] == 10
+    assert sft["retry_none"] == 0.0 and grpo["retry_none"] == 0.75
+    assert grpo["p_none"] == pytest.approx(2 / 2 ** 6) and grpo["p_off"] == 1.0
+    assert pd.isna(sft["p_none"]) and pd.isna(table.loc["prompted", "p_none"])
+    assert table.loc["clean round 1", "p_none"] == 1.0  # no discordant question
+    assert SHAPES["table3"] is table3
+    assert not [c for c in table.columns if c.startswith(("retry_drop", "p_drop"))]
+    # the other shapes keep their one-cell-per-agent design: GRPO cells are not SFT ones
+    from fireact_eval.results.tables import rounds
+
+    stages = rounds(load_runs([str(root)]))
+    assert {"prompted", "round 0", "round 1", "grpo"} <= set(stages.columns)
 
 
 def test_the_papers_numbers_stand_beside_ours_only_where_the_design_matches():

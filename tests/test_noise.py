@@ -69,3 +69,29 @@ def test_noise_is_identical_across_batch_sizes_through_lm_eval(tiny_model, tmp_p
         assert results["perturbed_calls,none"] > 0
     assert per_batch["1"] == per_batch["4"] == per_batch["16"]
 
+
+
+def test_recovery_counts_the_searches_that_follow_an_empty_result():
+    """``searches_after_empty``: an empty result followed by another search counts; one
+    followed by an answer, an invalid action or the end of the run does not; a reflection
+    between two turns is not a turn."""
+    from fireact_eval.scoring import qa, recovery
+    from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, Step, Trajectory
+
+    def search(observation, mark=None):
+        return Step("", action="search", argument="x", observation=observation, mark=mark)
+
+    finish = Step("", action="finish", argument="Paris")
+    invalid = Step("", action="lookup", argument="x", observation="Invalid", mark=INVALID_ACTION)
+    reflect = Step("", thought="try again", kind="reflection")
+    none = search("None", PERTURBED)
+    steps = [none, search("Paris is ..."), none, reflect, search("None"), none, finish,
+             none, invalid, none]
+    got = recovery(Trajectory(steps=steps))
+    assert got == {"empty_results": 6, "searches_after_empty": 3}
+    assert recovery(Trajectory(steps=[search("Paris"), finish])) == {
+        "empty_results": 0, "searches_after_empty": 0}
+    scored = qa({"answer": "Paris"}, [Trajectory(steps=[none, search("x"), finish],
+                                                 answer="Paris", finished=True).to_json()])
+    assert scored["empty_results"] == 1 and scored["searches_after_empty"] == 1
+    assert set(qa.metrics) >= {"empty_results", "searches_after_empty"}

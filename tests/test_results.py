@@ -60,10 +60,12 @@ def test_gate_fails_a_worse_checkpoint_and_passes_an_equal_one(runs, tmp_path):
 
 def write_run(root, name: str, scores: list[float], samples: bool = True, model: str = "model",
               metadata: dict | None = None, first: int = 0, turns: list[int] | None = None,
-              task: str = "fireact_demo", config: dict | None = None):
+              task: str = "fireact_demo", config: dict | None = None,
+              metrics: dict | None = None):
     """An lm-eval result folder for one task (by default fireact_demo) with these
     per-question EMs (and turns) for questions ``first``, ``first + 1``, ..., as lm-eval
-    writes them (results, higher_is_better, samples with doc, arguments and resps)."""
+    writes them (results, higher_is_better, samples with doc, arguments and resps), and
+    the means of any other ``metrics``."""
     folder = root / name / Path(model).name
     folder.mkdir(parents=True)
     turns = turns or [2] * len(scores)
@@ -72,7 +74,8 @@ def write_run(root, name: str, scores: list[float], samples: bool = True, model:
     metadata = {"dataset": "demo", "shots": "zeroshot", **(metadata or {})}
     (folder / "results_2026-11-25T10-00-00.1.json").write_text(json.dumps({
         "results": {task: {"exact_match,none": mean, "exact_match_stderr,none": stderr,
-                           "turns,none": sum(turns) / n}},
+                           "turns,none": sum(turns) / n,
+                           **{f"{k},none": v for k, v in (metrics or {}).items()}}},
         "configs": {task: {"metadata": metadata}},
         "higher_is_better": {task: {"exact_match": True, "turns": False}},
         "n-samples": {task: {"effective": n}},
