@@ -176,6 +176,18 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, train_file):
     assert not (tmp_path / "x" / "eval").exists() and not (tmp_path / "x" / "train").exists()
 
 
+@pytest.mark.parametrize("limit, n, questions", [(4, 0, 4), (0, 30, 30), (4, 30, 4),
+                                                (0, 0, 500)])
+def test_the_plan_counts_the_questions_a_task_runs(tmp_path, train_file, limit, n, questions):
+    """--limit's first N of the task's draw (``metadata.n``); neither: 500 assumed."""
+    from fireact_eval.experiment.plan import estimate
+
+    ex = load(grid(tmp_path, "smollm2", train_file, **{
+        "evaluate.limit": limit, "evaluate.noise": ["off", "none"],
+        "evaluate.metadata": {"max_turns": 3, **({"n": n} if n else {})}}))
+    assert {estimate(ex, cell).rollouts for cell in cells(ex)} == {2 * questions}
+
+
 def test_the_plan_prints_minutes_only_from_rates_measured_for_that_base_and_backend(
         tmp_path, train_file):
     """A 7B on vLLM was once estimated at the rates of SmolLM2-135M on a 2-core CPU
@@ -318,6 +330,36 @@ def test_self_improvement_rounds_train_on_the_models_own_successes(tmp_path, tin
     table = cli("results", "table", str(root), "--shape", "rounds")
     assert table.returncode == 0, table.stderr
     assert "round 0" in table.stdout and "round 1" in table.stdout
+
+
+def test_after_names_the_sft_cells_grpo_and_rounds_continue(tmp_path, train_file):
+    """``after:`` picks which SFT cells GRPO and the rounds continue (two data, one each),
+    without renaming the cells it keeps; a name not on the data axis is one line."""
+    grpo = {"dataset": "demo", "max_steps": 2}
+    improve = {"tasks": ["demo"], "n": 4, "repeats": 2}
+    lora = {"method": "lora", "epochs": 1, "learning_rate": 1e-4, "batch_size": 8,
+            "warmup": 0, "save_steps": 1000}
+
+    def grid_cells(**sections) -> dict[tuple, str]:
+        """(data, grpo, round) -> eval hash, of every cell of a two-data grid."""
+        config = grid(tmp_path, "smollm2", train_file, train=lora,
+                      data={"gold": {"file": str(train_file)},
+                            "silver": {"file": str(train_file)}},
+                      **{"axes.data": ["gold", "silver"], "axes.size": [4],
+                         "prompted": None}, **sections)
+        return {(c.axes["data"], bool(c.axes.get("grpo")), c.round): c.eval_hash
+                for c in cells(load(config))}
+
+    every = grid_cells(grpo=grpo, improve=improve)
+    assert sorted(every) == [(data, grpo_cell, number) for data in ("gold", "silver")
+                             for grpo_cell, number in ((False, 0), (False, 1), (True, 0))]
+    picked = grid_cells(grpo={**grpo, "after": ["gold"]},
+                        improve={**improve, "after": ["silver"]})
+    assert sorted(picked) == [("gold", False, 0), ("gold", True, 0), ("silver", False, 0),
+                              ("silver", False, 1)]
+    assert picked.items() <= every.items()  # the cells it keeps keep their names
+    with pytest.raises(FireactError, match=r"grpo.after\[0\]: no data 'bronze' in axes.data"):
+        grid_cells(grpo={**grpo, "after": ["bronze"]})
 
 
 def test_a_grpo_cell_continues_its_sft_cell_in_the_plan_and_in_a_run(tmp_path, tiny_model,

@@ -95,6 +95,9 @@ class ImproveSpec:
     keep_contaminated: bool = False  # on only where the questions are no reported test set
     against: list[str] = field(default_factory=list)  # evaluation sets (default: all)
     strict_format: bool = True  # generate --strict-format: its own junk is not learnt
+    # the named training sets (axes.data) whose SFT cells get rounds (empty: every one);
+    # it chooses which cells exist, not what one is made of, so it is not in their hashes
+    after: list[str] = field(default_factory=list)
 
 
 @pydantic_dataclass(frozen=True, config=_STRICT)
@@ -116,6 +119,21 @@ class GrpoSpec:
     reward: Literal["em", "em+format"] = "em"
     limit: int = 0  # the first N training questions (0: all)
     metadata: dict[str, Any] = field(default_factory=dict)  # rollout settings: noise=none
+    # the named training sets (axes.data) whose SFT cells it continues (empty: every one);
+    # like improve.after, not in the cells' hashes
+    after: list[str] = field(default_factory=list)
+
+
+def continued(spec: ImproveSpec | GrpoSpec, data: str) -> bool:
+    """Whether the SFT cell trained on ``data`` is continued by ``spec``'s cells."""
+    return not spec.after or data in spec.after
+
+
+def recipe_of(spec: ImproveSpec | GrpoSpec) -> dict[str, Any]:
+    """What a continuing cell is made of: the section's settings but ``after``."""
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(spec).items() if k != "after"}
 
 
 @dataclass(frozen=True)
@@ -378,6 +396,7 @@ def _check_improve(ex: Experiment) -> None:
         return
     if not ex.axes["data"]:
         raise ex.error("improve", "rounds start from a fine-tuned cell: name data to train on")
+    _check_after(ex, "improve", spec.after)
     for key, value in (("rounds", spec.rounds), ("repeats", spec.repeats)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ex.error(f"improve.{key}", f"a number from 1, got {value!r}")
@@ -402,6 +421,7 @@ def _check_grpo(ex: Experiment) -> None:
         return
     if not ex.axes["data"]:
         raise ex.error("grpo", "GRPO starts from a fine-tuned cell's adapter: name data")
+    _check_after(ex, "grpo", spec.after)
     if ex.train.get("method", "lora") != "lora":
         raise ex.error("grpo", "GRPO continues a LoRA adapter: train.method lora")
     if spec.dataset not in DATASETS:
@@ -415,6 +435,13 @@ def _check_grpo(ex: Experiment) -> None:
                                    }).validate()
     except FireactError as err:
         raise ex.error("grpo", str(err)) from None
+
+
+def _check_after(ex: Experiment, section: str, after: list[str]) -> None:
+    for i, name in enumerate(after):
+        if name not in ex.axes["data"]:
+            raise ex.error(f"{section}.after[{i}]", f"no data {name!r} in axes.data (there: "
+                           f"{', '.join(ex.axes['data'])})")
 
 
 def grpo_train_options(spec: GrpoSpec) -> dict[str, Any]:

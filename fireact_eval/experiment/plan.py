@@ -19,7 +19,13 @@ from functools import cache
 from pathlib import Path
 
 from fireact_eval.experiment import layout
-from fireact_eval.experiment.config import Experiment, condition_task, training_options
+from fireact_eval.experiment.config import (
+    Experiment,
+    condition_task,
+    continued,
+    recipe_of,
+    training_options,
+)
 from fireact_eval.rollout import DEFAULT_MAX_TURNS
 
 PROMPTED, FINETUNED = "prompted", "finetuned"
@@ -168,20 +174,22 @@ def cells(ex: Experiment) -> list[Cell]:
                   "train": ex.train}
         cell = Cell(FINETUNED, {"base": base, "data": data, "size": size}, recipe, tuned_eval)
         found.append(cell)
-        if ex.grpo is not None:  # from the SFT cell's adapter; its questions, by content
+        # GRPO from the SFT cell's adapter; its questions, by content
+        if ex.grpo is not None and continued(ex.grpo, data):
             found.append(Cell(FINETUNED, {"base": base, "data": data, "size": size,
                                           "grpo": True},
                               {"base": base, "previous": cell.train_hash,
-                               "grpo": asdict(ex.grpo),
+                               "grpo": recipe_of(ex.grpo),
                                "questions": grpo_questions_identity(ex.grpo.dataset),
                                "format": tuned_eval["metadata"].get("format", "alpaca"),
                                "tool_template": tuned_eval["metadata"].get("tool_template")},
                               tuned_eval))
-        for number in range(1, (ex.improve.rounds if ex.improve else 0) + 1):
+        rounds = ex.improve.rounds if ex.improve and continued(ex.improve, data) else 0
+        for number in range(1, rounds + 1):
             # a round is made of the one before it (its whole recipe, by hash) and the
             # rounds' settings, so a changed SFT cell remakes every round after it
             recipe = {"base": base, "round": number, "previous": cell.train_hash,
-                      "improve": asdict(ex.improve), "train": ex.train,
+                      "improve": recipe_of(ex.improve), "train": ex.train,
                       "evaluation": tuned_eval}  # the teacher decodes as it is evaluated
             cell = Cell(FINETUNED, {"base": base, "data": data, "size": size,
                                     "round": number}, recipe, tuned_eval)
@@ -261,8 +269,10 @@ def estimate(ex: Experiment, cell: Cell, prepared: int | None = None) -> Estimat
         per_step = train.batch_size * train.grad_accum
         steps = train.max_steps or math.ceil(math.ceil(rows / per_step) * train.epochs)
         rows = steps * per_step if train.max_steps else int(rows * train.epochs)
-    limit = cell.evaluation["limit"] or 500
-    rollouts = limit * len(cell.tasks())
+    # the questions a task runs: --limit's first N of its draw (--metadata n), else 500
+    drawn = [int(x) for x in (cell.evaluation["limit"],
+                              cell.evaluation["metadata"].get("n", 0)) if x]
+    rollouts = (min(drawn) if drawn else 500) * len(cell.tasks())
     if cell.round and ex.improve is not None:  # the round's own generation (n: 0 is all,
         rollouts += ex.improve.n * len(ex.improve.tasks) * ex.improve.repeats  # uncounted)
         unknown = unknown or not ex.improve.n
