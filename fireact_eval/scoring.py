@@ -24,7 +24,7 @@ OUTCOME_METRICS = tuple(PREFIX + name for name in OUTCOMES)
 # What an agent does after a search came back empty (``None``: noise=none, or nothing found):
 # how many did, and after how many of them it searched again rather than answered or
 # stopped (FireAct's robustness claim is about this behaviour, not only the score).
-RECOVERY_METRICS = ("empty_results", "searches_after_empty")
+RECOVERY_METRICS = ("empty_results", "searches_after_empty", "repeats_after_empty")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -40,14 +40,23 @@ def cost(traj: Trajectory) -> dict[str, float]:
 
 def recovery(traj: Trajectory) -> dict[str, int]:
     """``empty_results``: tool calls whose result was ``None``; ``searches_after_empty``:
-    those followed, in the next turn, by another tool call (a retry, not an answer, an
-    invalid action or the end of the run).  Reflections are not turns and are skipped."""
+    those followed, in the next turn, by another tool call (not an answer, an invalid
+    action or the end of the run); ``repeats_after_empty``: of those, the calls that ask
+    the same again (same tool, same argument, case and spacing aside): a retry, where a
+    search for something else may be a guess at what the empty result would have named.
+    Reflections are not turns and are skipped."""
     acts = [s for s in traj.steps if s.kind == "act"]
     empty = [i for i, s in enumerate(acts) if s.observation == NULL_OBSERVATION
              and s.mark != INVALID_ACTION and s.action != FINISH]
-    again = sum(1 for i in empty if i + 1 < len(acts) and acts[i + 1].action != FINISH
-                and acts[i + 1].mark != INVALID_ACTION and acts[i + 1].observation is not None)
-    return {"empty_results": len(empty), "searches_after_empty": again}
+    again = [i for i in empty if i + 1 < len(acts) and acts[i + 1].action != FINISH
+             and acts[i + 1].mark != INVALID_ACTION and acts[i + 1].observation is not None]
+
+    def call(step) -> tuple[str, str]:
+        return step.action or "", " ".join((step.argument or "").casefold().split())
+
+    repeats = sum(1 for i in again if call(acts[i + 1]) == call(acts[i]))
+    return {"empty_results": len(empty), "searches_after_empty": len(again),
+            "repeats_after_empty": repeats}
 
 
 def scorer(*quality: str):

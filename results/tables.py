@@ -289,7 +289,9 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
     with ``None`` and with a random other result (the experiment's noise conditions, each
     with its interval); the drop from clean to each, paired over the shared questions;
     ``retry_<noise>``, the share of its empty results it searched again after
-    (``searches_after_empty / empty_results``); and for a GRPO or self-improvement agent
+    (``searches_after_empty / empty_results``), ``repeat_<noise>`` the share it asked the
+    same search again after (``repeats_after_empty / empty_results``: a retry, not a
+    guess); and for a GRPO or self-improvement agent
     ``p_<noise>``, the exact McNemar p against the SFT agent it went on from, under the
     same tool.  A row per base x evaluated dataset x agent (prompted, or its training set,
     size and stage: ``sft``, ``grpo``, ``round N``)."""
@@ -301,13 +303,15 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
     noisy = [c for c in score_columns(table) if c != "off"]
     table = _with_drops(table, runs, index)
     for noise in noisy:
-        retry = []
-        for row in _row_runs(runs, index, table, noise):
-            empty = row.get("empty_results") if row is not None else None
-            again = row.get("searches_after_empty") if row is not None else None
-            retry.append(again / empty if empty and not pd.isna(empty) and again is not None
-                         else float("nan"))
-        table[f"retry_{noise}"] = retry
+        for column, metric in (("retry", "searches_after_empty"),
+                               ("repeat", "repeats_after_empty")):
+            shares = []
+            for row in _row_runs(runs, index, table, noise):
+                empty = row.get("empty_results") if row is not None else None
+                again = row.get(metric) if row is not None else None
+                shares.append(again / empty if empty and not pd.isna(empty)
+                              and again is not None and not pd.isna(again) else float("nan"))
+            table[f"{column}_{noise}"] = shares
     for condition in ["off", *noisy]:
         agents = dict(zip(table.index, _row_runs(runs, index, table, condition), strict=True))
         table[f"p_{condition}"] = [_against_sft(key, agents) for key in table.index]

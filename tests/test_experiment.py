@@ -531,7 +531,8 @@ def test_table3_puts_each_agent_under_each_tool_with_its_drop_retries_and_test(t
                                                      "searches_after_empty": 0.0})}},
         {"kind": "finetuned", "data": "clean", "size": 0, "grpo": True,
          "runs": {"off": (clean, {}), "none": (clean, {"empty_results": 2.0,
-                                                      "searches_after_empty": 1.5})}},
+                                                      "searches_after_empty": 1.5,
+                                                      "repeats_after_empty": 0.5})}},
         {"kind": "finetuned", "data": "clean", "size": 0, "round": 1,
          "runs": {"off": (clean, {}), "none": (lost, {"empty_results": 1.0,
                                                      "searches_after_empty": 0.0})}},
@@ -542,6 +543,7 @@ def test_table3_puts_each_agent_under_each_tool_with_its_drop_retries_and_test(t
     assert sft["off"] == 0.6 and sft["none"] == 0.0 and sft["drop_none"] == pytest.approx(0.6)
     assert sft["none_low"] == 0.0 < sft["none_high"] and sft["n_none"] == 10
     assert sft["retry_none"] == 0.0 and grpo["retry_none"] == 0.75
+    assert grpo["repeat_none"] == 0.25 and pd.isna(sft["repeat_none"])  # not recorded
     assert grpo["p_none"] == pytest.approx(2 / 2 ** 6) and grpo["p_off"] == 1.0
     assert pd.isna(sft["p_none"]) and pd.isna(table.loc["prompted", "p_none"])
     assert table.loc["clean round 1", "p_none"] == 1.0  # no discordant question

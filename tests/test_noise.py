@@ -78,8 +78,9 @@ def test_recovery_counts_the_searches_that_follow_an_empty_result():
     from fireact_eval.scoring import qa, recovery
     from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, Step, Trajectory
 
-    def search(observation, mark=None):
-        return Step("", action="search", argument="x", observation=observation, mark=mark)
+    def search(observation, mark=None, argument="x"):
+        return Step("", action="search", argument=argument, observation=observation,
+                    mark=mark)
 
     finish = Step("", action="finish", argument="Paris")
     invalid = Step("", action="lookup", argument="x", observation="Invalid", mark=INVALID_ACTION)
@@ -88,10 +89,17 @@ def test_recovery_counts_the_searches_that_follow_an_empty_result():
     steps = [none, search("Paris is ..."), none, reflect, search("None"), none, finish,
              none, invalid, none]
     got = recovery(Trajectory(steps=steps))
-    assert got == {"empty_results": 6, "searches_after_empty": 3}
+    assert got == {"empty_results": 6, "searches_after_empty": 3, "repeats_after_empty": 3}
     assert recovery(Trajectory(steps=[search("Paris"), finish])) == {
-        "empty_results": 0, "searches_after_empty": 0}
+        "empty_results": 0, "searches_after_empty": 0, "repeats_after_empty": 0}
+    # a search for something else after an empty result is no repeat; " X " is "x" again
+    guess = [search("None", PERTURBED, "Tessaly"), search("...", argument="Brandwick"),
+             search("None", PERTURBED, "Brandwick"), search("...", argument=" brandWICK "),
+             finish]
+    assert recovery(Trajectory(steps=guess)) == {
+        "empty_results": 2, "searches_after_empty": 2, "repeats_after_empty": 1}
     scored = qa({"answer": "Paris"}, [Trajectory(steps=[none, search("x"), finish],
                                                  answer="Paris", finished=True).to_json()])
     assert scored["empty_results"] == 1 and scored["searches_after_empty"] == 1
-    assert set(qa.metrics) >= {"empty_results", "searches_after_empty"}
+    assert scored["repeats_after_empty"] == 1
+    assert set(qa.metrics) >= {"empty_results", "searches_after_empty", "repeats_after_empty"}
