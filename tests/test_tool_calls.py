@@ -381,6 +381,24 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
     assert result["tool_call_id"] == call["tool_calls"][0]["id"]
 
 
+@pytest.mark.parametrize("backend", ["local-chat-completions", "local-completions"])
+def test_an_api_backend_counts_tokens_with_its_tokenizer_not_characters(tiny_model, backend):
+    """With ``tokenizer_backend=huggingface``, prompt and generation tokens are the
+    tokenizer's: lm-eval's chat models hand the text back from ``tok_encode``, which once
+    made every count on local-chat-completions a count of characters (~3x)."""
+    from lm_eval.api.registry import get_model
+    from transformers import AutoTokenizer
+
+    from fireact_eval.harness.backend import _token_counter
+
+    lm = get_model(backend).create_from_arg_string(
+        f"base_url=http://127.0.0.1:9/v1,model=tiny,tokenizer_backend=huggingface,"
+        f"tokenizer={tiny_model}", {"batch_size": 1})
+    text = 'I need to search Velmora Observatory.\n<tool_call>{"name": "search"}</tool_call>'
+    tokens = AutoTokenizer.from_pretrained(str(tiny_model))(text, add_special_tokens=False)
+    assert _token_counter(lm)(text) == len(tokens.input_ids) < len(text) / 2
+
+
 def test_format_tools_on_a_text_completions_api_is_one_line():
     import lm_eval.models  # noqa: F401
     from lm_eval.api.instance import Instance

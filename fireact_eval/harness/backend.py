@@ -134,8 +134,17 @@ def _context_limit(lm: LM, gen_kwargs: dict) -> int | None:
 
 
 def _token_counter(lm: LM):
-    """Counts with the backend's tokenizer; API backends without one get chars/4, flagged."""
-    if getattr(lm, "tokenizer", None) is not None:
+    """Counts with the backend's tokenizer; API backends without one get chars/4, flagged.
+    An API backend's tokenizer is called itself: lm-eval's chat-completions models return
+    the text from ``tok_encode`` (they send messages, not ids), so its length would be
+    characters."""
+    tokenizer = getattr(lm, "tokenizer", None)
+    if tokenizer is not None and _is_api(lm):
+        if callable(tokenizer):  # transformers
+            return lambda context: len(tokenizer(str(getattr(context, "prompt", context)),
+                                                 add_special_tokens=False).input_ids)
+        return lambda context: len(tokenizer.encode(str(getattr(context, "prompt", context))))
+    if tokenizer is not None:
         return lambda context: len(lm.tok_encode(getattr(context, "prompt", context)))
     log.warning("model has no local tokenizer: prompt_tokens/gen_tokens are estimated as chars/4")
     return lambda context: len(str(getattr(context, "prompt", context))) // 4
