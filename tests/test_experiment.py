@@ -424,7 +424,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fireact"
 @pytest.mark.parametrize("config", sorted((Path(__file__).resolve().parents[1] / "experiments")
                                           .glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_experiments_load_and_plan(config, monkeypatch, tmp_path):
-    if not SHARED.is_dir():
+    """Every shipped grid loads and plans; those on FireAct's data only where it is here."""
+    if "${FIREACT_DATA}" in config.read_text() and not SHARED.is_dir():
         pytest.skip("FireAct's released data (../shared/data/fireact) is not here")
     monkeypatch.setenv("FIREACT_DATA", str(SHARED))
     ex = load(config)
