@@ -303,10 +303,11 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
     noisy = [c for c in score_columns(table) if c != "off"]
     table = _with_drops(table, runs, index)
     for noise in noisy:
+        rows = list(_row_runs(runs, index, table, noise))
         for column, metric in (("retry", "searches_after_empty"),
                                ("repeat", "repeats_after_empty")):
             shares = []
-            for row in _row_runs(runs, index, table, noise):
+            for row in rows:
                 empty = row.get("empty_results") if row is not None else None
                 again = row.get(metric) if row is not None else None
                 shares.append(again / empty if empty and not pd.isna(empty)
