@@ -65,7 +65,9 @@ def test_the_request_cache_is_a_dict_on_cache_hook():
 
 def test_our_request_type_is_a_method_lm_eval_calls_by_name():
     """ReactTask's requests have ``request_type="react_generate"``; lm-eval calls
-    ``getattr(lm, reqtype)(requests)``, so the method is set on ``LM``."""
+    ``getattr(lm, reqtype)(requests)``, so the method is set on ``LM`` when lm-eval loads our
+    task module (imported here: which test module imported it first depends on the worker)."""
+    import fireact_eval.harness.task  # noqa: F401  (the import sets the method)
     from fireact_eval.harness.backend import REQUEST_TYPE
 
     assert hasattr(lm_eval.api.model.LM, REQUEST_TYPE)
