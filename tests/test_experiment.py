@@ -219,6 +219,11 @@ def test_the_plan_prints_minutes_only_from_rates_measured_for_that_base_and_back
     assert "4 rollouts, ~0 min" in lines[0] and "~3 min" in lines[2], lines
     assert "measured by 1 finished cells" in lines[-1] and "no minutes" not in lines[-1]
 
+    # re-evaluated from its turn cache, a cell took no model time: its seconds are no rate
+    tuned[0].record_path(root).write_text(json.dumps({**finished, "eval_replayed": True}))
+    lines = plan_lines(ex, root)
+    assert "no minutes for org/big-7b on vllm@cuda (rollouts):" in lines[-1], lines[-1]
+
     # the offline base on hf and the CPU: the shipped rates, said to be so
     lines = plan_lines(load(grid(tmp_path, "smollm2", train_file)), tmp_path / "y")
     assert "shipped, measured on a 2-core CPU" in lines[-1] and "? min" not in "".join(lines)
@@ -242,7 +247,7 @@ def test_a_grid_runs_resumes_and_reads_back_as_the_papers_shapes(tmp_path, untra
     assert proc.stdout.count("started finetuned ") == 2 and "done prompted " in proc.stdout
     records = [json.loads(p.read_text()) for p in root.glob("eval/*/cell.json")]
     assert sorted(r["status"] for r in records) == ["done"] * 3
-    assert all(r["rollouts"] == 4 for r in records)
+    assert all(r["rollouts"] == 4 and r["eval_replayed"] is False for r in records)
     commands = _logged_commands(root)  # 2 trainings + 3 evaluations
     assert commands == 5
     evaluations = [line for p in root.rglob("log.txt") for line in p.read_text().splitlines()

@@ -284,13 +284,16 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
             record["train_methods"] = _methods(card)
             model_args = tuned_model_args(cell.evaluation["model"], base, model, card)
         shutil.rmtree(cell.results_dir(root), ignore_errors=True)  # a cut-off run left no results;
-        evaluated = time.time()                              # the turn cache is kept
+        # the turn cache is kept: turns replayed from it take no model time, so such a run's
+        # seconds are not a rate (``measured_rates`` leaves it out)
+        replayed = any(out.glob("turn_cache*.db"))
+        evaluated = time.time()
         # a cell's tasks are ours (config.load checks): lm-eval indexes our folder alone,
         # not its ~10k task files (~12 s per cell on a 2-core CPU)
         _run(_lm_eval_command(cell, model_args, search, cell.results_dir(root)), log,
              env=TASKS_ONLY)
         record.update(status="done", eval_seconds=round(time.time() - evaluated, 1),
-                      rollouts=_rollouts(cell.results_dir(root)))
+                      eval_replayed=replayed, rollouts=_rollouts(cell.results_dir(root)))
     except Exception as err:  # a cell's failure is recorded; the grid goes on
         record.update(status="failed", error=f"{type(err).__name__}: {err}")
     record["seconds"] = round(time.time() - started, 1)
@@ -391,7 +394,8 @@ def measured_rates(root: Path) -> Rates:
     for kind, key, cells_of_kind, spent, work in (
             ("train", train_rate_key, [r for r in done if r.get("train_rows")],
              lambda r: r["train_seconds"], lambda r: r["train_rows"]),
-            ("eval", eval_rate_key, done, lambda r: r["eval_seconds"],
+            ("eval", eval_rate_key, [r for r in done if not r.get("eval_replayed")],
+             lambda r: r["eval_seconds"],
              lambda r: r["rollouts"] * int(r["evaluation"]["metadata"].get(
                  "max_turns", DEFAULT_MAX_TURNS)))):
         groups: dict[str, list[dict]] = {}
