@@ -43,12 +43,31 @@ __all__ = [  # the public API (docs/python-api.md)
     "invalid_action_observation",
     "INVALID_ACTION_PREFIX",
     "TOOL_FAILED_PREFIX",
+    "ServedReply",
 ]
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
 # How the observations the engine writes itself begin (the trajectory report reads runs
 # logged before per-step marks by them).
 TOOL_FAILED_PREFIX = "The search tool failed ("
+
+
+class ServedReply(str):
+    """A reply with the token counts its server reported (a chat API's ``usage``): the
+    engine adds those to the trajectory, not its own count, since only the server knows
+    what its template made of the messages and tool schemas.  A ``str``, so whatever reads
+    replies reads it as text, and lm-eval's cache (a pickle) keeps the counts with it."""
+
+    prompt_tokens: int
+    gen_tokens: int
+
+    def __new__(cls, text: str, prompt_tokens: int, gen_tokens: int) -> ServedReply:
+        reply = super().__new__(cls, text)
+        reply.prompt_tokens, reply.gen_tokens = prompt_tokens, gen_tokens
+        return reply
+
+    def __reduce__(self) -> tuple:
+        return ServedReply, (str(self), self.prompt_tokens, self.gen_tokens)
 
 
 Context = Any
@@ -211,7 +230,10 @@ def run_episodes(
         queued: list[int] = []
         for (i, _, size), generation in zip(sent, generations, strict=True):
             traj, tools = trajectories[i], episodes[i].tools
-            if count_tokens is not None:
+            if isinstance(generation, ServedReply):  # the server's own counts
+                traj.prompt_tokens += generation.prompt_tokens
+                traj.gen_tokens += generation.gen_tokens
+            elif count_tokens is not None:
                 traj.prompt_tokens += size
                 traj.gen_tokens += count_tokens(generation)
             if i in reflecting:

@@ -120,10 +120,13 @@ class ChatServer:
     """A loopback OpenAI-compatible ``/v1/chat/completions`` server whose replies are
     ``respond(messages, tools) -> message`` (an assistant message: ``content`` and
     ``tool_calls`` as the chat API carries them).  It keeps every request body, so a test
-    reads what the harness sent: the conversation, the tool schemas, the seeds."""
+    reads what the harness sent: the conversation, the tool schemas, the seeds.  ``usage``,
+    where given, is the reply's ``usage`` (the server's token counts) for those messages."""
 
-    def __init__(self, respond: Callable[[list[dict], list[dict]], dict]) -> None:
+    def __init__(self, respond: Callable[[list[dict], list[dict]], dict],
+                 usage: Callable[[list[dict]], dict | None] | None = None) -> None:
         self.respond = respond
+        self.usage = usage
         self.bodies: list[dict] = []
         self._lock = threading.Lock()
         server = self
@@ -138,9 +141,11 @@ class ChatServer:
                     server.bodies.append(body)
                 message = {"role": "assistant", **server.respond(body["messages"],
                                                                  body.get("tools") or [])}
+                usage = server.usage(body["messages"]) if server.usage else None
                 payload = json.dumps({"id": "chat-test", "object": "chat.completion",
                                       "choices": [{"index": 0, "message": message,
-                                                   "finish_reason": "stop"}]}).encode()
+                                                   "finish_reason": "stop"}],
+                                      **({"usage": usage} if usage else {})}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

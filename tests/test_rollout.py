@@ -90,6 +90,24 @@ def test_token_counts_and_time_are_accounted():
     assert traj.seconds > 0
 
 
+def test_a_server_that_reports_its_token_counts_is_believed_over_the_estimate():
+    """An API's ``usage`` arrives as a ``ServedReply``: the trajectory adds the server's
+    counts (a cache replay keeps them: the reply pickles with them), other replies are
+    counted by the engine."""
+    import pickle
+
+    from fireact_eval.rollout import ServedReply
+
+    served = ServedReply("Action: search[q]", prompt_tokens=500, gen_tokens=9)
+    assert pickle.loads(pickle.dumps(served)).__reduce__() == served.__reduce__()
+    script = Script([served, "Action: finish[a]"])
+    [traj] = run_episodes([Episode("Q\n", {"search": lambda q: "R"})], script,
+                          count_tokens=lambda text: len(text.split()), progress=False)
+    assert traj.finished and traj.steps[0].argument == "q"
+    assert traj.prompt_tokens == 500 + len("Q Action: search[q] Observation: R".split())
+    assert traj.gen_tokens == 9 + 2
+
+
 def test_render_messages_matches_fireact_chat_layout():
     script = Script(["Action: search[q]", "Action: finish[a]"])
     [traj] = run_episodes([Episode("Q", {"search": lambda q: "R"})], script, progress=False)

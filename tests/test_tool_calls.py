@@ -331,7 +331,11 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
         turn = sum(m["role"] == "assistant" for m in messages)
         return API_SCRIPTS[by_question[messages[0]["content"]]][turn]
 
-    server = ChatServer(respond)
+    def usage(messages):  # the server's own counts, reported for every question but one
+        if by_question[messages[0]["content"]] != "demo-01":
+            return {"prompt_tokens": 1000 + len(messages), "completion_tokens": 7}
+
+    server = ChatServer(respond, usage)
     settings_ = RolloutSettings(search="local", shots="zeroshot", format="tools", max_turns=4,
                                 concurrency=1)
     gen_kwargs = {"until": ["\nObservation"], "max_gen_toks": 64, "do_sample": False}
@@ -360,7 +364,8 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
     assert json.loads(sent["function"]["arguments"]) == {"query": "Velmora Observatory"}
     assert result == {"role": "tool", "tool_call_id": sent["id"], "name": "search",
                       "content": good.steps[0].observation}
-    schema_tokens = len(json.dumps(tool_schemas(["search"]))) // 4  # chars/4: no tokenizer
+    # a reply without usage: estimated from the messages and schemas (chars/4: no tokenizer)
+    schema_tokens = len(json.dumps(tool_schemas(["search"]))) // 4
     assert good.prompt_tokens == sum(len(json.dumps(b["messages"], ensure_ascii=False)) // 4
                                      + schema_tokens for (q, _), b in bodies.items()
                                      if q == "demo-01")
@@ -379,6 +384,10 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
     assert [json.loads(c["function"]["arguments"]) for c in call["tool_calls"]] == [
         {"query": "Alda Korvin"}]
     assert result["tool_call_id"] == call["tool_calls"][0]["id"]
+    # a reply with usage: the server's counts, turn by turn (2 turns: 1001 + 1003 tokens)
+    assert (both.prompt_tokens, both.gen_tokens) == (
+        sum(1000 + len(b["messages"]) for (q, _), b in bodies.items() if q == "demo-04"),
+        7 * both.turns)
 
 
 @pytest.mark.parametrize("backend", ["local-chat-completions", "local-completions"])

@@ -265,22 +265,33 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
     episode.gen_kwargs = {**episode.gen_kwargs, "tools": schemas}
     episode.parse = functools.partial(call_step, parse=parse_hermes)  # _tool_replies' form
     episode.invalid = invalid_call_observation
-    episode.prompt_overhead = count_tokens(json.dumps(schemas))  # the server renders them
+    # the server renders the schemas: an estimate, where its reply reports no ``usage``
+    episode.prompt_overhead = count_tokens(json.dumps(schemas))
 
 
 @contextlib.contextmanager
 def _tool_replies(lm: LM):
     """While a run of format=tools episodes lasts, this API model reads each choice's whole
     message, ``tool_calls`` included, as one turn's text (``tool_calls.reply_text``);
-    lm-eval's own reader keeps only ``content``.  The instance's reader, not the class's:
-    nothing outside this run sees it."""
+    lm-eval's own reader keeps only ``content``.  A reply whose server reported its
+    ``usage`` carries those counts (``ServedReply``): the prompt the server's template
+    rendered from the messages and schemas, which the harness can only estimate.  The
+    instance's reader, not the class's: nothing outside this run sees it."""
+    from fireact_eval.rollout import ServedReply
     from fireact_eval.tool_calls import reply_text
 
     def read(outputs: Any, **_: Any) -> list[str]:
-        replies = []
+        replies: list[str] = []
         for out in outputs if isinstance(outputs, list) else [outputs]:
             choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
-            replies += [reply_text(choice["message"]) for choice in choices]
+            texts = [reply_text(choice["message"]) for choice in choices]
+            usage = out.get("usage") or {}
+            counted = isinstance(usage.get("prompt_tokens"), int) and isinstance(
+                usage.get("completion_tokens"), int)
+            if counted and len(texts) == 1:  # one reply: the usage is all its own
+                texts = [ServedReply(texts[0], usage["prompt_tokens"],
+                                     usage["completion_tokens"])]
+            replies += texts
         return replies
 
     lm.parse_generations = read
