@@ -201,6 +201,10 @@ def run_episodes(
     live = [i for i, ep in enumerate(episodes) if ep.max_turns > 0]
     bar = progress if isinstance(progress, TurnProgress) else TurnProgress(episodes, progress)
     bar.ended(len(episodes) - len(live), 0)
+
+    def prompt_size(i: int, context: Context) -> int:
+        return count_tokens(context) + episodes[i].prompt_overhead  # type: ignore[misc]
+
     while live:
         started = time.perf_counter()
 
@@ -209,16 +213,15 @@ def run_episodes(
         reflecting = {i for i in live if episodes[i].reflect(trajectories[i])}
         contexts = [(episodes[i].render or render)(episodes[i].prompt, trajectories[i].steps,
                                                     i in reflecting) for i in live]
-        sizes = ([count_tokens(c) + episodes[i].prompt_overhead
-                  for i, c in zip(live, contexts, strict=True)] if count_tokens is not None
-                 else [0] * len(contexts))
-        sent = []
-        for i, context, size in zip(live, contexts, sizes, strict=True):
-            limit = episodes[i].context_limit
-            if count_tokens is not None and limit is not None and size > limit:
-                trajectories[i].context_exceeded = True  # stopped: it no longer fits
-            else:
-                sent.append((i, context, size))
+        sent = []  # (episode, context, its prompt tokens where counted before the call)
+        for i, context in zip(live, contexts, strict=True):
+            limit, size = episodes[i].context_limit, None
+            if count_tokens is not None and limit is not None:  # a local backend's window
+                size = prompt_size(i, context)
+                if size > limit:
+                    trajectories[i].context_exceeded = True  # stopped: it no longer fits
+                    continue
+            sent.append((i, context, size))
         generations = [
             "" if text is None else text  # a backend that returned nothing wrote nothing
             for text in (generate([(c, episodes[i].request_kwargs(len(trajectories[i].steps)))
@@ -228,13 +231,13 @@ def run_episodes(
 
         # 2. Act: finish, queue a tool call, or say the action was invalid.
         queued: list[int] = []
-        for (i, _, size), generation in zip(sent, generations, strict=True):
+        for (i, context, size), generation in zip(sent, generations, strict=True):
             traj, tools = trajectories[i], episodes[i].tools
             if isinstance(generation, ServedReply):  # the server's own counts
                 traj.prompt_tokens += generation.prompt_tokens
                 traj.gen_tokens += generation.gen_tokens
             elif count_tokens is not None:
-                traj.prompt_tokens += size
+                traj.prompt_tokens += size if size is not None else prompt_size(i, context)
                 traj.gen_tokens += count_tokens(generation)
             if i in reflecting:
                 traj.steps.append(reflection_step(generation))

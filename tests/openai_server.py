@@ -26,9 +26,11 @@ class _Server(ThreadingHTTPServer):
 
 class CompletionServer:
     def __init__(self, model_dir: str | None, latency: float | tuple[float, float] = 0.0,
-                 respond: Callable[[str], str] | None = None, seed: int = 0) -> None:
+                 respond: Callable[[str], str] | None = None, seed: int = 0,
+                 usage: Callable[[list[str]], dict] | None = None) -> None:
         self.latency = latency  # seconds added to every request, or a (low, high) range
         self.respond = respond
+        self.usage = usage  # the reply's ``usage`` (the server's token counts) for its prompts
         # a broken server: every reply has this HTTP status, or this JSON body, when set
         self.status: int | None = None
         self.body: dict | None = None
@@ -91,6 +93,7 @@ class CompletionServer:
                     "id": "cmpl-test", "object": "text_completion", "model": body.get("model"),
                     "choices": [{"index": i, "text": t, "finish_reason": "stop"}
                                 for i, t in enumerate(texts)],
+                    **({"usage": server.usage(prompts)} if server.usage else {}),
                 }).encode()
                 self.send_response(server.status or 200)
                 self.send_header("Content-Type", "application/json")

@@ -408,6 +408,45 @@ def test_an_api_backend_counts_tokens_with_its_tokenizer_not_characters(tiny_mod
     assert _token_counter(lm)(text) == len(tokens.input_ids) < len(text) / 2
 
 
+def test_a_text_api_run_takes_the_servers_token_counts_where_it_reports_them():
+    """Not only the tools layout: a text completions server's ``usage`` is the trajectory's
+    prompt and generation tokens (it alone knows what it tokenised); lm-eval's reader is
+    back after the run."""
+    import lm_eval.models  # noqa: F401
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.registry import get_model
+
+    from fireact_eval.harness.backend import react_generate
+    from fireact_eval.rollout_settings import RolloutRequest
+    from fireact_eval.trajectory import Trajectory
+
+    from openai_server import CompletionServer
+
+    def respond(prompt):
+        return "Action: finish[Kettwick]" if "Observation" in prompt else "Action: search[x]"
+
+    server = CompletionServer(None, respond=respond,
+                              usage=lambda prompts: {"prompt_tokens": 40 * len(prompts[0]),
+                                                     "completion_tokens": 5})
+    try:
+        lm = get_model("local-completions").create_from_arg_string(
+            f"base_url={server.base_url},model=s,tokenized_requests=False,"
+            "tokenizer_backend=None,max_retries=1", {"batch_size": 1})
+        settings_ = RolloutSettings(search="local", shots="zeroshot", max_turns=3,
+                                    concurrency=1)
+        [out] = react_generate(lm, [Instance("react_generate", {"id": "q"}, (
+            "Q?\n", {"until": ["\nObservation"], "max_gen_toks": 8},
+            RolloutRequest(settings_)), idx=0, doc_id=0)])
+    finally:
+        server.close()
+    assert "parse_generations" not in vars(lm)
+    traj = Trajectory.from_json(out)
+    assert (traj.finished, traj.turns) == (True, 2)
+    prompts = ["Q?\n", f"Q?\nAction: search[x]\nObservation: {traj.steps[0].observation}\n"]
+    assert traj.prompt_tokens == sum(40 * len(p) for p in prompts)
+    assert traj.gen_tokens == 5 * 2
+
+
 def test_format_tools_on_a_text_completions_api_is_one_line():
     import lm_eval.models  # noqa: F401
     from lm_eval.api.instance import Instance

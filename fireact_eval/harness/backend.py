@@ -189,8 +189,9 @@ def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     concurrency = concurrency or int(getattr(self, "_concurrent", 1) or 1)
     generate = functools.partial(_cached_generate, self)
     with contextlib.ExitStack() as run:
-        if _is_api(self) and any(r.args[2].settings.format == "tools" for r in requests):
-            run.enter_context(_tool_replies(self))
+        if _is_api(self):
+            run.enter_context(_served_replies(
+                self, tools=any(r.args[2].settings.format == "tools" for r in requests)))
         if _is_api(self) and concurrency > 1:
             # our workers are the concurrency: each sends its own request the plain way,
             # not through lm-eval's per-call asyncio loop
@@ -237,7 +238,7 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
     """An OpenAI-compatible chat endpoint: the conversation as its messages (calls with
     their arguments as JSON strings, results as ``tool`` messages), the schemas as the
     request's ``tools`` (lm-eval's chat payload passes generation settings through), each
-    reply's ``tool_calls`` read back by ``_tool_replies``."""
+    reply's ``tool_calls`` read back by ``_served_replies``."""
     from lm_eval.models.api_models import JsonChatStr
     from lm_eval.models.openai_completions import LocalChatCompletion
 
@@ -263,34 +264,41 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
 
     episode.render = render
     episode.gen_kwargs = {**episode.gen_kwargs, "tools": schemas}
-    episode.parse = functools.partial(call_step, parse=parse_hermes)  # _tool_replies' form
+    episode.parse = functools.partial(call_step, parse=parse_hermes)  # _served_replies' form
     episode.invalid = invalid_call_observation
     # the server renders the schemas: an estimate, where its reply reports no ``usage``
     episode.prompt_overhead = count_tokens(json.dumps(schemas))
 
 
 @contextlib.contextmanager
-def _tool_replies(lm: LM):
-    """While a run of format=tools episodes lasts, this API model reads each choice's whole
-    message, ``tool_calls`` included, as one turn's text (``tool_calls.reply_text``);
-    lm-eval's own reader keeps only ``content``.  A reply whose server reported its
-    ``usage`` carries those counts (``ServedReply``): the prompt the server's template
-    rendered from the messages and schemas, which the harness can only estimate.  The
+def _served_replies(lm: LM, tools: bool):
+    """While a run lasts, this API model's replies carry their server's token counts where
+    it reported ``usage`` (``ServedReply``): only the server knows what its template made
+    of the messages (and tool schemas); the harness's own count is an estimate.  With
+    ``tools``, each choice's whole message, ``tool_calls`` included, is one turn's text
+    (``tool_calls.reply_text``); lm-eval's own reader keeps only ``content``.  The
     instance's reader, not the class's: nothing outside this run sees it."""
     from fireact_eval.rollout import ServedReply
     from fireact_eval.tool_calls import reply_text
 
-    def read(outputs: Any, **_: Any) -> list[str]:
-        replies: list[str] = []
+    own = lm.parse_generations
+
+    def texts_of(out: dict) -> list:
+        if not tools:
+            return own(outputs=out)
+        choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
+        return [reply_text(choice["message"]) for choice in choices]
+
+    def read(outputs: Any, **_: Any) -> list:
+        replies: list = []
         for out in outputs if isinstance(outputs, list) else [outputs]:
-            choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
-            texts = [reply_text(choice["message"]) for choice in choices]
+            texts = texts_of(out)
             usage = out.get("usage") or {}
-            counted = isinstance(usage.get("prompt_tokens"), int) and isinstance(
-                usage.get("completion_tokens"), int)
-            if counted and len(texts) == 1:  # one reply: the usage is all its own
-                texts = [ServedReply(texts[0], usage["prompt_tokens"],
-                                     usage["completion_tokens"])]
+            counts = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            # one reply per response: the usage is all its own (a null reply stays null)
+            if len(texts) == 1 and texts[0] is not None and all(
+                    isinstance(n, int) for n in counts):
+                texts = [ServedReply(texts[0], *counts)]
             replies += texts
         return replies
 
