@@ -97,6 +97,10 @@ class GenerateConfig:
     strict_format: bool = option(False, "drop a successful try with an action line that is "
                                  "not one tool[argument] (a model's own sampled tries)",
                                  "output")
+    train_on_test: bool = option(False, "let --metadata split=test run the teacher on the "
+                                 "evaluation questions (refused otherwise; their rows are "
+                                 "still decontaminated unless --keep-contaminated)",
+                                 "questions")
     extra: dict = field(default_factory=dict)  # more simple_evaluate arguments, Python only
 
     def check_out(self) -> None:
@@ -105,6 +109,11 @@ class GenerateConfig:
         refuse_foreign_folder(self.out, (SETTINGS_FILE,), self.force, "generate")
 
     def pairs(self) -> list[tuple[str, str]]:
+        """Every task x method, each pair's metadata checked as ``lm_eval`` would check it
+        (``check_metadata``), before the evaluation sets or the teacher load."""
+        from fireact_eval.rollout_settings import check_metadata
+        from fireact_eval.tasks import base_metadata
+
         for task in self.tasks:
             if task not in TASKS:
                 raise FireactError(f"unknown task {task!r} for generation; valid: "
@@ -112,11 +121,23 @@ class GenerateConfig:
         for method in self.methods:
             if method not in METHODS:
                 raise FireactError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-        return [(t, m) for t in self.tasks for m in self.methods]
+        given = parse_pairs(self.metadata, "--metadata")
+        for key, value in (("method", None), ("n", self.n), ("sample_seed", self.sample_seed),
+                           ("data_dir", self.data_dir)):
+            if key in given and str(given[key]) != str(value):  # a setting given two ways
+                flag = "--methods" if key == "method" else f"--{key.replace('_', '-')}"
+                raise FireactError(f"--metadata {key}={given[key]}: give it as {flag} "
+                                   "(the flag's value is the one run)")
+        pairs = [(t, m) for t in self.tasks for m in self.methods]
+        for task, method in pairs:
+            check_metadata({**base_metadata(task), **self.task_metadata(method)},
+                           where=f"--metadata ({task} x {method})", training=True,
+                           train_on_test=self.train_on_test)
+        return pairs
 
     def task_metadata(self, method: str) -> dict[str, object]:
         extra = parse_pairs(self.metadata, "--metadata")
-        return {"shots": "fewshot", **extra, "method": method, "split": "train",
+        return {"shots": "fewshot", "split": "train", **extra, "method": method,
                 "n": self.n, "sample_seed": self.sample_seed,
                 **({"data_dir": self.data_dir} if self.data_dir else {})}
 

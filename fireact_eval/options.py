@@ -71,8 +71,26 @@ def _items(value: Any) -> list[Any]:
     return [v for v in str(value).split(",") if v.strip()] if isinstance(value, str) else [value]
 
 
-def parse_value(name: str, kind: Any, value: Any, choices: Sequence[str] = ()) -> Any:
-    """``value`` (from YAML, ``--metadata`` or a command line) as the field's type."""
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number"}
+
+
+def _strictly(name: str, kind: Any, value: Any) -> None:
+    """A typed file (YAML) gives a number as a number and a boolean as a boolean: the
+    string ``"3"`` or ``"yes"`` there is a quoting slip, refused (a command line's words
+    are all strings, and are parsed)."""
+    if kind in _KIND_NAMES and isinstance(value, str):
+        raise FireactError(f"{name} must be {_KIND_NAMES[kind]} (unquoted), got the string "
+                           f"{value!r}")
+    if kind in (int, float) and isinstance(value, bool):
+        raise FireactError(f"{name} must be {_KIND_NAMES[kind]}, got {value!r}")
+
+
+def parse_value(name: str, kind: Any, value: Any, choices: Sequence[str] = (),
+                strict: bool = False) -> Any:
+    """``value`` (from YAML, ``--metadata`` or a command line) as the field's type;
+    ``strict``: from a typed file, where a string is no number or boolean."""
+    if strict:
+        _strictly(name, kind, value)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if kind is bool:
         parsed: Any = _boolean(name, value)
@@ -121,9 +139,11 @@ def _default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def from_mapping(cls: type, values: Mapping[str, Any], ignore: Sequence[str] = ()) -> Any:
+def from_mapping(cls: type, values: Mapping[str, Any], ignore: Sequence[str] = (),
+                 strict: bool = False) -> Any:
     """An instance of ``cls`` from ``values``: each present key parsed by its field's type,
-    the rest defaulted; a key that is no field (and not in ``ignore``) is an error."""
+    the rest defaulted; a key that is no field (and not in ``ignore``) is an error;
+    ``strict``: the values come from a typed file (no string for a number or boolean)."""
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known - set(ignore))
     if unknown:
@@ -132,17 +152,19 @@ def from_mapping(cls: type, values: Mapping[str, Any], ignore: Sequence[str] = (
     kwargs = {}
     for f, kind in _fields(cls):
         if f.name in values:
-            kwargs[f.name] = parse_value(f.name, kind, values[f.name], f.metadata.get("choices"))
+            kwargs[f.name] = parse_value(f.name, kind, values[f.name], f.metadata.get("choices"),
+                                         strict)
         elif _default(f) is dataclasses.MISSING:
             raise FireactError(f"{f.name} is required")
     return cls(**kwargs)
 
 
-def from_known_keys(cls: type, values: Mapping[str, Any] | None) -> Any:
+def from_known_keys(cls: type, values: Mapping[str, Any] | None, strict: bool = False) -> Any:
     """``from_mapping`` of the keys that are fields of ``cls``: for a mapping that several
     schemas share (a task's metadata holds rollout, data and lm-eval keys)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return from_mapping(cls, {k: v for k, v in (values or {}).items() if k in names})
+    return from_mapping(cls, {k: v for k, v in (values or {}).items() if k in names},
+                        strict=strict)
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type,

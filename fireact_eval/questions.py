@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +27,7 @@ from fireact_eval.jsonio import iter_jsonl, read_json, read_text
 from fireact_eval.options import from_known_keys, option
 from fireact_eval.tasks import TASKS_DIR
 
+log = logging.getLogger(__name__)
 DEMO_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_questions.jsonl"
 # other questions over the same corpus, none a test question: the demo's training split
 DEMO_TRAIN_QUESTIONS = Path(TASKS_DIR) / "data" / "demo_train_questions.jsonl"
@@ -47,8 +49,9 @@ class QuestionSource:
     sample_seed: int = option(0, "seed of that draw", "data")
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, Any]) -> QuestionSource:
-        source = from_known_keys(cls, {k: "" if v is None else v for k, v in metadata.items()})
+    def from_metadata(cls, metadata: dict[str, Any], strict: bool = False) -> QuestionSource:
+        source = from_known_keys(cls, {k: "" if v is None else v for k, v in metadata.items()},
+                                 strict)
         if source.n < 0:
             raise FireactError(f"n must be 0 (all) or more, got {source.n}")
         return source
@@ -130,6 +133,12 @@ def accepts_question_file(loader: Callable[..., list[dict]]) -> Callable[..., An
         if key not in _LOADED:
             docs = _user_questions(source.questions) if source.questions else loader(
                 data_dir=source.data_dir or None, split=source.split)
+            if source.n > len(docs) and source.split == "test":  # tables say n=5000
+                raise FireactError(f"n={source.n}, but {loader.__name__}'s test questions "
+                                   f"number {len(docs):,}; give n up to that (0: all)")
+            if source.n > len(docs):  # a teacher's "up to n" training questions
+                log.warning("n=%d: %s has %d %s questions; all of them are drawn",
+                            source.n, loader.__name__, len(docs), source.split)
             _LOADED[key] = _as_dataset(draw(docs, source.n, source.sample_seed))
         return _LOADED[key]
 

@@ -7,7 +7,7 @@ value and the list of valid keys come from the one declaration.  The result file
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -86,11 +86,13 @@ class RolloutSettings:
     noise_seed: int = option(0, "seed of the perturbations (with the doc id and turn)", "tool")
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RolloutSettings:
+    def from_metadata(cls, metadata: Mapping[str, Any] | None,
+                      strict: bool = False) -> RolloutSettings:
         """The settings among a task's metadata (other keys are ``check_metadata_keys``'
-        business), parsed and checked: the prompt exists, the search backend is known.
-        Checking builds nothing (``build_tools`` does)."""
-        settings = from_known_keys(cls, metadata)
+        business), parsed and checked: the prompt exists, the search backend is known and
+        searches the questions' world.  Checking builds nothing (``build_tools`` does).
+        ``strict``: from a typed file (YAML), where ``"3"`` is no integer."""
+        settings = from_known_keys(cls, metadata, strict)
         if not 1 <= settings.max_turns <= MAX_TURNS_LIMIT:
             raise FireactError(f"max_turns must be from 1 to {MAX_TURNS_LIMIT} (FireAct: 11), "
                                f"got {settings.max_turns}")
@@ -105,6 +107,7 @@ class RolloutSettings:
         validate_noise(settings.noise, settings.noise_p)
         if settings.method not in SINGLE_TURN_METHODS:  # they call no tool
             search_factory(settings.search)  # a known backend; nothing is built here
+            _same_world(settings.search, (metadata or {}).get("dataset"))
         return settings
 
     def build_tools(self) -> None:
@@ -136,6 +139,62 @@ class RolloutSettings:
             reflect=reflect_before(self.reflect_at) if self.method == "reflexion"
             else never_reflect,
         )
+
+
+def _same_world(search: str, dataset: Any) -> None:
+    """``search=world:SEED`` names a world; the world's questions are the default seed's, so
+    another seed would search a world none of them is about (0 of 20 second hops were)."""
+    from fireact_eval.tools.world import WORLD_SEED, world_seed
+
+    name, _, argument = str(search).partition(":")
+    if name != "world":
+        return
+    seed = world_seed(argument)
+    if dataset == "world" and seed != WORLD_SEED:
+        raise FireactError(f"search=world:{argument}: fireact_world's questions are those of "
+                           f"world {WORLD_SEED}; another seed's passages answer none of them "
+                           f"(give search=world, or your own questions=PATH about world "
+                           f"{seed})")
+
+
+# What a run's metadata may name the training set with: read test questions to train on
+# only where it is said in so many words (issue 45: GRPO trained on test questions).
+TRAIN_ON_TEST = "train_on_test"
+
+
+@dataclass(frozen=True)
+class CheckedMetadata:
+    """A task's metadata as every door checks it: the rollout settings and the questions."""
+
+    settings: RolloutSettings
+    source: QuestionSource
+
+
+def check_metadata(metadata: Mapping[str, Any], *, where: str = "--metadata",
+                   strict: bool = False, allowed: Sequence[str] = (),
+                   training: bool = False, train_on_test: bool = False) -> CheckedMetadata:
+    """The one check of a task's metadata, at every door where settings enter (``lm_eval
+    --metadata`` through the preflight, ``generate``, ``train --method grpo``, each section
+    of an experiment): no key that nobody reads, every value of its type and range, the
+    search agreeing with the questions; for ``training`` (a teacher's or GRPO's questions),
+    no test questions unless ``train_on_test``.  One line naming ``where``."""
+    if training:  # a training door reads the training questions unless told otherwise
+        metadata = {"split": "train", **metadata}
+    unknown = sorted(set(metadata) - set(valid_metadata_keys()) - set(LM_EVAL_KEYS)
+                     - set(allowed))
+    try:
+        if unknown:
+            raise FireactError(f"unknown key(s) {', '.join(unknown)}; valid keys: "
+                               f"{', '.join(valid_metadata_keys())}")
+        settings = RolloutSettings.from_metadata(metadata, strict=strict)
+        source = QuestionSource.from_metadata(dict(metadata), strict=strict)
+    except FireactError as err:
+        raise FireactError(f"{where}: {err}") from None
+    if training and source.split == "test" and not source.questions and not train_on_test:
+        raise FireactError(f"{where}: split=test trains on the evaluation questions; training "
+                           "reads split=train (give --train-on-test, or train_on_test: true "
+                           "in an experiment, only if that is what you mean)")
+    return CheckedMetadata(settings, source)
 
 
 class RolloutRequest(dict):

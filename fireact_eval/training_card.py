@@ -58,6 +58,9 @@ class TrainingCard:
     merged: str = ""  # the merged model's folder (``--merge``)
     rewards: list[float] | None = None  # GRPO: the mean reward per step
     rollout_settings: dict[str, Any] | None = None  # GRPO: the environment's settings
+    # trained on evaluation (test) questions, asked for in so many words (--train-on-test);
+    # tables say so beside every number of the checkpoint
+    train_on_test: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a newer version, kept
 
     @property

@@ -19,3 +19,17 @@ def base_metadata(dataset: str) -> dict:
     from fireact_eval.tasks._generate_variants import BASES
 
     return dict(BASES[dataset])
+
+
+def task_metadata(name: str) -> dict:
+    """The ``metadata`` the YAML of task ``name`` sets (each variant's file holds the whole
+    of it), read without lm-eval: what an experiment checks its settings against."""
+    import yaml
+
+    class Tags(yaml.SafeLoader):  # ``!function`` names code: not needed for the metadata
+        pass
+
+    Tags.add_multi_constructor("!", lambda loader, suffix, node: None)
+    config = yaml.load((Path(TASKS_DIR) / f"{name}.yaml").read_text(encoding="utf-8"),
+                       Loader=Tags)
+    return dict(config.get("metadata") or {})

@@ -264,7 +264,11 @@ def test_grpo_rolls_out_and_trains_in_the_tools_layout(tmp_path, tiny_model, kno
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--format", "tools", "--metadata", "format=plain"], "give one"),
+    (["--format", "tools", "--metadata", "format=plain"], "give format once"),
+    (["--metadata", "max_turns=7"], "give max_turns once, as --max-turns"),
+    (["--metadata", "serach=bing"], "unknown key(s) serach"),
+    (["--metadata", "split=test"], "split=test trains on the evaluation questions"),
+    (["--metadata", "search=world:abc"], "the world's seed is a whole number"),
     (["--group-size", "1"], "--group-size must be at least 2"),
     (["--group-size", "4", "--batch-size", "6"], "multiple of --group-size"),
     (["--temperature", "0"], "--temperature 0"),

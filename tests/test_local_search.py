@@ -202,9 +202,14 @@ def test_a_crash_mid_build_leaves_no_index(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         build_index(passages(), tmp_path / "idx", progress=False)
     assert os.listdir(tmp_path) == []
-    (tmp_path / "idx").mkdir()  # a stale folder without a manifest is not an index: rebuilt
+    (tmp_path / "idx").mkdir()  # a folder no build made is a user's: refused, kept whole
     (tmp_path / "idx" / "junk").write_text("x")
     assert not is_index(tmp_path / "idx")
+    with pytest.raises(FireactError, match="not a search index"):
+        build_index([Passage("A", "alpha")], tmp_path / "idx", progress=False)
+    assert (tmp_path / "idx" / "junk").read_text() == "x"
+    # an index of another version (a manifest: a build made it) is ours to rebuild
+    (tmp_path / "idx" / "fireact_index.json").write_text('{"version": -1}')
     build_index([Passage("A", "alpha")], tmp_path / "idx", progress=False)
     assert is_index(tmp_path / "idx") and not (tmp_path / "idx" / "junk").exists()
 

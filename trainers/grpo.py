@@ -30,35 +30,57 @@ Reward = Callable[..., list[float]]
 def rollout_settings(cfg) -> tuple[Any, dict]:
     """The rollout settings of the dataset's task (its YAML's metadata, then ``--metadata``
     as ``lm_eval`` reads it; zero-shot in FireAct's alpaca template unless told) and the
-    question options among them."""
+    question options among them, checked as every door checks them (``check_metadata``:
+    no unknown key, the training split unless ``--train-on-test``); a setting given both
+    as a flag and in ``--metadata`` is one value or an error."""
     from fireact_eval.catalog import DATASETS
     from fireact_eval.options import parse_pairs
-    from fireact_eval.questions import QuestionSource
-    from fireact_eval.rollout_settings import DATA_KEYS, RolloutSettings
-    from fireact_eval.tasks import base_metadata
+    from fireact_eval.rollout_settings import DATA_KEYS, check_metadata
 
     if cfg.data not in DATASETS:
         raise FireactError(f"--data for grpo names a dataset ({', '.join(DATASETS)}), got "
                            f"{cfg.data!r}; your own questions: --metadata questions=PATH")
+    from fireact_eval.tasks import base_metadata
+
     metadata: dict[str, Any] = {**base_metadata(cfg.data), "shots": "zeroshot",
-                                "format": "alpaca"}
+                                "format": "alpaca", "split": "train"}
     given = parse_pairs(cfg.metadata, "--metadata")
+    for key, flag, value in (("format", "--format", cfg.format),
+                             ("max_turns", "--max-turns", cfg.max_turns),
+                             ("tool_template", "--tool-template", cfg.tool_template)):
+        if key in given and str(given[key]) != str(value) and not (
+                key == "format" and value == "auto"):
+            raise FireactError(f"--metadata {key}={given[key]} and {flag} {value}"
+                               f"{' (its default)' if key == 'max_turns' else ''}: give "
+                               f"{key} once, as {flag}")
     if cfg.format != "auto":
-        if given.get("format", cfg.format) != cfg.format:
-            raise FireactError(f"--format {cfg.format} and --metadata format="
-                               f"{given['format']}: give one")
         given["format"] = cfg.format
     metadata.update(given)
     metadata["max_turns"] = cfg.max_turns
     if metadata["format"] == "tools":
         metadata.setdefault("tool_template", cfg.tool_template)
-    settings = RolloutSettings.from_metadata(metadata)
+    checked = check_metadata(metadata, where="--metadata", training=True,
+                             train_on_test=cfg.train_on_test)
+    settings = checked.settings
     if settings.format == "chat" or settings.method != "react":
         raise FireactError("grpo rolls out ReAct agents in a text prompt (format plain or "
                            "alpaca) or as native tool calls (format tools)")
     source = {k: v for k, v in metadata.items() if k in DATA_KEYS}
-    QuestionSource.from_metadata(source)  # a bad n or split is one line, now
     return settings, source
+
+
+def trained_environment(dataset: str, settings: Any) -> dict[str, Any]:
+    """The rollout settings GRPO trained under that its task does not set by itself (speed
+    options left out): what an evaluation needs in ``--metadata`` to run in the same
+    environment (``shots``, ``format``, ``search``, ``noise``, ``max_turns`` ...)."""
+    from fireact_eval.rollout_settings import RolloutSettings
+    from fireact_eval.tasks import base_metadata
+
+    task = RolloutSettings.from_metadata(base_metadata(dataset)).as_metadata()
+    changes = {f.name for f in dataclasses.fields(settings)
+               if f.metadata.get("changes_results", True)}
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else v
+            for k, v in settings.as_metadata().items() if k in changes and task.get(k) != v}
 
 
 def training_docs(dataset: str, source: dict) -> list[dict]:
@@ -67,7 +89,7 @@ def training_docs(dataset: str, source: dict) -> list[dict]:
     from fireact_eval import questions
 
     load = getattr(questions, dataset)  # already a hook: accepts_question_file
-    docs = list(load(**{"split": "train", **source})["test"])
+    docs = list(load(**{"split": "train", **source})["test"])  # split: checked by the door
     if not docs:
         raise FireactError(f"{dataset}: no training questions")
     return docs
@@ -198,7 +220,7 @@ def continuing(cfg):
 def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
     """GRPO from ``cfg.base`` (or its ``init_adapter``), the card written as SFT writes it.
     ``rewards`` replaces the reward functions (Python only: the tests' constant reward)."""
-    from fireact_eval.trainers.train import card_of, save_card
+    from fireact_eval.trainers.train import card_of, eval_commands, save_card
 
     cfg = continuing(cfg)
     trainer, run = build_trainer(cfg, rewards)
@@ -210,7 +232,12 @@ def train_grpo(cfg, rewards: list[Reward] | None = None) -> dict:
                    run["host_allocator"], [cfg.data])
     history = trainer.state.log_history
     card.rewards = [round(e["reward"], 4) for e in history if "reward" in e]  # per step
-    card.rollout_settings = run["settings"].as_metadata()
+    # everything the rollouts were made in: the settings and the questions (split, n, ...)
+    card.rollout_settings = {**run["settings"].as_metadata(), **run["source"]}
+    card.train_on_test = cfg.train_on_test
+    card.eval_commands = eval_commands(cfg, run["settings"].format, [cfg.data],
+                                       environment=trained_environment(cfg.data,
+                                                                       run["settings"]))
     return save_card(cfg, trainer, trainer.processing_class, card)
 
 
@@ -287,4 +314,4 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
         write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(run.record, indent=2))
     return trainer, {"resume_from": run.resume_from, "data_sha256": data_sha256,
                      "questions": len(docs), "host_allocator": run.host_allocator,
-                     "settings": settings}
+                     "settings": settings, "source": source}

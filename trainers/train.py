@@ -103,6 +103,9 @@ class TrainConfig:
     temperature: float = option(1.0, "sampling temperature of the rollouts", "grpo")
     metadata: list[str] = option([], "rollout settings and questions, k=v,k=v as lm_eval "
                                  "--metadata (search=..., noise=none, data_dir=...)", "grpo")
+    train_on_test: bool = option(False, "let --metadata split=test roll out on the "
+                                 "evaluation questions (refused otherwise); the card and "
+                                 "every table say so", "grpo")
     # optimisation
     learning_rate: float = option(3e-4, "peak learning rate", "optimisation", flags=("--lr",))
     epochs: float = option(3.0, "passes over the data; a fraction (0.5) stops part-way",
@@ -173,6 +176,9 @@ class TrainConfig:
             raise FireactError("--lora-dropout and --eval-split must be below 1")
         if self.method == "grpo":
             self._validate_grpo()
+        elif self.train_on_test or self.metadata:
+            raise FireactError("--metadata and --train-on-test are GRPO's (--method grpo): "
+                               "SFT trains on the rows of --data")
 
     def check_paths(self) -> None:
         """The folders, before anything loads (``validate`` is the settings alone, which an
@@ -218,6 +224,9 @@ class TrainConfig:
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
             raise FireactError(f"--init-adapter: {self.init_adapter} is not a LoRA adapter "
                                "folder (no adapter_config.json)")
+        from fireact_eval.trainers.grpo import rollout_settings
+
+        rollout_settings(self)  # the environment's settings, before anything heavy loads
 
     def adapter(self) -> bool:
         """Whether the output is a LoRA adapter of --base (else a whole model)."""
@@ -334,18 +343,25 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str]) -> list[str]:
+def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str],
+                  environment: dict | None = None) -> list[str]:
     """The lm_eval commands that evaluate this checkpoint the way it was trained: zero-shot,
     in its data's format, on the tasks it was trained for (and Bamboogle, held out, after
-    HotpotQA), batched, with per-sample files for ``results`` and ``gate``."""
+    HotpotQA), batched, with per-sample files for ``results`` and ``gate``.  GRPO's
+    ``environment``: the rollout settings it trained under that differ from its task's own,
+    so the command evaluates (on the test split) in the environment it learnt in."""
     out = str(Path(cfg.out).resolve())
     tasks = [task_name(d) for d in datasets or ["hotpotqa"]]
     if task_name("hotpotqa") in tasks:  # its held-out task, as FireAct evaluates
         tasks += [task_name(d) for d in HELD_OUT]
-    style = {"chat": "--apply_chat_template --metadata shots=zeroshot",
-             "tools": "--metadata shots=zeroshot format=tools"
-                      + (" tool_template=hermes" if cfg.tool_template == "hermes" else "")
-             }.get(fmt, f"--metadata shots=zeroshot format={fmt}")
+    if environment is not None:
+        style = ("--metadata " + " ".join(f"{k}={v}" for k, v in environment.items())
+                 if environment else "")
+    else:
+        style = {"chat": "--apply_chat_template --metadata shots=zeroshot",
+                 "tools": "--metadata shots=zeroshot format=tools"
+                          + (" tool_template=hermes" if cfg.tool_template == "hermes" else "")
+                 }.get(fmt, f"--metadata shots=zeroshot format={fmt}")
     common = (f"--tasks {','.join(tasks)} {{batch}} {style} "
               f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.adapter():

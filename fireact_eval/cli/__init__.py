@@ -15,6 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fireact-eval", description="the commands around "
                                      "lm_eval: demo, data, training, results")
+    from fireact_eval import __version__
+
+    parser.add_argument("--version", action="version", version=f"fireact-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (run, data, train, experiment, results):
         group.add_commands(sub)

@@ -14,8 +14,10 @@ from fireact_eval.options import add_arguments, from_namespace
 
 def _convert(args: argparse.Namespace) -> None:
     from fireact_eval.convert import convert
+    from fireact_eval.data.examples import check_suffix
 
     refuse_overwrite(args.out, run_inputs(args.runs), args.force)
+    check_suffix(args.out, args.format)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     report = convert(args.runs, args.out, args.format, methods, args.keep_failed,
                      _eval_index(args), args.strict_format)

@@ -13,9 +13,21 @@ from fireact_eval.results.names import GATE_MIN_OVERLAP, GATE_TOLERANCE, TABLE_S
 
 
 def _results_import(args: argparse.Namespace) -> None:
-    from fireact_eval.questions import hotpotqa
-    from fireact_eval.results.fireact_dumps import import_dump
+    from pathlib import Path
 
+    from fireact_eval.jsonio import files_read
+    from fireact_eval.questions import hotpotqa
+    from fireact_eval.results.fireact_dumps import import_dump, run_label
+
+    reads = files_read(args.files)
+    for path in args.files:  # every folder it would write, checked before any is written
+        folder = Path(args.out) / run_label(Path(path))
+        if any(f.resolve() in reads for f in folder.rglob("*")) if folder.is_dir() else False:
+            raise FireactError(f"{folder} holds one of this command's inputs; give another "
+                               "--out")
+        if folder.exists() and any(folder.iterdir()) and not args.force:
+            raise FireactError(f"{folder} exists and is not empty; give another --out, or "
+                               "--force (or --overwrite) to write over it")
     docs = hotpotqa(data_dir=args.data_dir)["test"].to_list()
     for path in args.files:
         folder = import_dump(path, args.out, docs)
@@ -130,6 +142,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=OUT_FOLDER)
     p.add_argument("--data-dir", default=None,
                    help="HotpotQA dev in FireAct's layout (default: from the Hub)")
+    add_force(p)
     p.set_defaults(func=_results_import)
     for action in ("table", "plot"):
         _results_parser(results.add_parser(action, help=f"{action} of lm_eval result folders"),

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER, add_force
+from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import files_read, refuse_overwrite
 from fireact_eval.tools.corpus import WIKI_DATASET
 
@@ -24,7 +25,7 @@ def _demo(args: argparse.Namespace) -> None:
     from fireact_eval.offline_model import smollm2_path
     from fireact_eval.paths import cache_root
 
-    root = Path(args.output_path) if args.output_path else cache_root() / "demo"
+    root = Path(args.out) if args.out else cache_root() / "demo"
     out = root / time.strftime("%Y-%m-%dT%H-%M-%S")
     cfg = DemoConfig(model=args.model or str(smollm2_path()), out=out, dtype=args.dtype,
                      device=args.device, batch_size=args.batch_size, limit=args.limit or None,
@@ -56,10 +57,27 @@ def _index_corpus(args: argparse.Namespace) -> None:
 
 
 def _index_wiki(args: argparse.Namespace) -> None:
-    """Build a search index ahead of a run (e.g. on a login node that reaches the Hub)."""
-    from fireact_eval.tools.local_search import open_index
+    """Build a search index ahead of a run (e.g. on a login node that reaches the Hub).
+    ``--out``: a new or empty folder, or an index this command built (kept as it is unless
+    ``--force`` rebuilds it); a folder of anything else is refused unless ``--force``, and
+    one that holds the corpus always."""
+    import shutil
 
-    index = open_index(args.source, out=args.out)
+    from fireact_eval.tools.local_search import open_index
+    from fireact_eval.tools.passage_index import ours_to_replace
+
+    if args.out:
+        out, source = Path(args.out).resolve(), Path(args.source).resolve()
+        if source == out or out in source.parents:
+            raise FireactError(f"--out {args.out} holds the corpus --source {args.source}; "
+                               "write the index elsewhere")
+        if not ours_to_replace(out):
+            if not args.force:
+                raise FireactError(f"--out {args.out} holds files that are not a search "
+                                   "index; give a new or empty folder, or --force (or "
+                                   "--overwrite) to replace what it holds")
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+    index = open_index(args.source, out=args.out, rebuild=args.force and bool(args.out))
     where = f"wiki:{index.path}" if args.out else (
         "wiki" if args.source == WIKI_DATASET else f"wiki:{args.source}")
     print(f"{len(index):,} passages indexed in {index.path}; use --metadata search={where}")
@@ -100,9 +118,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="turn budget (default 5, to keep the demo short; FireAct: 11)")
     p.add_argument("--prompted-only", action="store_true",
                    help="only step 1: the base model, few-shot")
-    p.add_argument("--output_path", "--output-path", default=None, type=OUT_FOLDER,
-                   help="folder for the runs (default: the cache); each demo writes a new "
-                   "timestamped folder in it")
+    p.add_argument("--out", "--output_path", "--output-path", dest="out", default=None,
+                   type=OUT_FOLDER, help="folder for the runs (default: the cache); each "
+                   "demo writes a new timestamped folder in it")
     p.add_argument("lm_eval_args", nargs=argparse.REMAINDER,
                    help="after --: extra arguments passed to lm_eval as they are")
     p.set_defaults(func=_demo)
@@ -128,6 +146,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "JSONL / Parquet file of title, text (, _id)")
     p.add_argument("--out", default=None, type=OUT_FOLDER,
                    help="index folder (default: the cache, where search=wiki finds it)")
+    add_force(p)
     p.set_defaults(func=_index_wiki)
 
     p = sub.add_parser("cache", help="the persistent tool-call cache")

@@ -140,12 +140,22 @@ def read_examples(path: str | Path) -> tuple[list[Example], list[str]]:
 
 
 
+def check_suffix(out: str | Path, fmt: str) -> None:
+    """A training file's name says its layout (``train`` reads ``.json`` as alpaca, anything
+    else as JSONL): JSONL rows under a ``.json`` name, or JSON under another, would be read
+    as the wrong layout later; refused before anything is written."""
+    if fmt not in DATA_FORMATS:
+        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(DATA_FORMATS)}")
+    if (fmt == "alpaca") != (data_format_of(out) == "alpaca"):
+        want = ".json" if fmt == "alpaca" else ".jsonl"
+        raise FireactError(f"{out}: {fmt} rows are written as {want}; name the file *{want}")
+
+
 def write_examples(examples: Iterable[Example], out: str | Path, fmt: str | None = None) -> int:
     """Write whole or not at all (a temporary file renamed into place); returns the count."""
     out = Path(out)
     fmt = fmt or data_format_of(out)
-    if fmt not in DATA_FORMATS:
-        raise FireactError(f"unknown format {fmt!r}; valid: {', '.join(DATA_FORMATS)}")
+    check_suffix(out, fmt)
     rows = [to_row(e, fmt) for e in examples]
     write_atomic(out, json.dumps(rows, ensure_ascii=False, indent=1) if fmt == "alpaca"
                  else "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -18,16 +18,19 @@ from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl
 from fireact_eval.perturb import Perturb, make_perturbation, no_noise
-from fireact_eval.tools import NULL_OBSERVATION, Search, make_search, response_pool
+from fireact_eval.tools import NULL_OBSERVATION, Search, make_search
 from fireact_eval.transcript import parse_step
 
-__all__ = ["ORACLES", "oracle_corpus", "oracle_example", "oracle_questions",
-           "write_oracle_data"]
+__all__ = ["ORACLES", "ORACLE_POOL_VERSION", "oracle_corpus", "oracle_example",
+           "oracle_questions", "training_pool", "write_oracle_data"]
 
 # oracle name -> (its dataset, the search spec its questions are answered with)
 ORACLES = {"demo": ("demo", "local"), "world": ("world", "world")}
 # tries of one search before the oracle gives the question up (p = 0.5: 1 in 16 fails)
 MAX_TRIES = 4
+# what noise=random draws from when the oracle writes rows: 2, the passages of the training
+# questions alone (1 drew from the whole corpus: test passages reached 1,016 world rows)
+ORACLE_POOL_VERSION = 2
 
 
 def oracle_questions(name: str) -> Path:
@@ -79,16 +82,26 @@ def oracle_example(question: dict, search: Search, task: str = "demo",
     return Example(question["question"], steps, task, "react")
 
 
+def training_pool(questions: list[dict], search: Search) -> list[str]:
+    """The wrong passages a noisy tool may show in training rows: the passages of the
+    training questions themselves (each supporting title's search result), never the
+    corpus' whole pool, which holds the test questions' passages (issue 45: a random draw
+    from it put test facts into 1,016 of the world oracle's rows)."""
+    titles = sorted({title for q in questions for title in q["supporting"]})
+    return [found for title in titles if (found := search(title)).startswith(f"{title}:")]
+
+
 def write_oracle_data(out: Path, name: str = "demo", noise: str = "off", noise_p: float = 0.5,
                       noise_seed: int = 0, fmt: str = "alpaca") -> int:
     """The oracle's trajectories for every training question, written to ``out``; the
     number written (a question whose searches kept failing under noise is left out)."""
     task, spec = ORACLES[name]
     search = make_search(spec)
-    pool = response_pool(search) if noise == "random" else ()
     source = oracle_questions(name)
+    rows = [row for _, row in iter_jsonl(source, f"the {name} oracle's questions")]
+    pool = training_pool(rows, search) if noise == "random" else ()
     examples = []
-    for i, row in iter_jsonl(source, f"the {name} oracle's questions"):
+    for i, row in enumerate(rows):
         observe = make_perturbation(noise, noise_p, noise_seed, str(row.get("id", i)), pool)
         example = oracle_example(row, search, task, observe)
         if example is not None:

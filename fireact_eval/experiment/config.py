@@ -95,6 +95,7 @@ class ImproveSpec:
     keep_contaminated: bool = False  # on only where the questions are no reported test set
     against: list[str] = field(default_factory=list)  # evaluation sets (default: all)
     strict_format: bool = True  # generate --strict-format: its own junk is not learnt
+    train_on_test: bool = False  # metadata split=test: the teacher on evaluation questions
     # the named training sets (axes.data) whose SFT cells get rounds (empty: every one);
     # it chooses which cells exist, not what one is made of, so it is not in their hashes
     after: list[str] = field(default_factory=list)
@@ -119,6 +120,7 @@ class GrpoSpec:
     reward: Literal["em", "em+format"] = "em"
     limit: int = 0  # the first N training questions (0: all)
     metadata: dict[str, Any] = field(default_factory=dict)  # rollout settings: noise=none
+    train_on_test: bool = False  # metadata split=test: roll out on evaluation questions
     # the named training sets (axes.data) whose SFT cells it continues (empty: every one);
     # like improve.after, not in the cells' hashes
     after: list[str] = field(default_factory=list)
@@ -243,13 +245,34 @@ TOP = ("axes", "data", "train", "evaluate", "prompted", "finetuned", "replay", "
        "improve", "grpo")
 
 
+def _unique_keys_loader():
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the
+    last silently: ``epochs: 3`` then ``epochs: 30`` trains 30)."""
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} given twice (line {line})",
+                        key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeys
+
+
 def load(path: str | Path) -> Experiment:
     """The experiment in ``path``, checked (files, options, tasks), or a FireactError."""
     import yaml
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(read_text(path, "experiment"))
+        raw = yaml.load(read_text(path, "experiment"), Loader=_unique_keys_loader())
     except yaml.YAMLError as err:
         raise FireactError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
@@ -346,11 +369,12 @@ def training_options(ex: Experiment):
     from fireact_eval.trainers.train import TrainConfig
 
     return from_mapping(TrainConfig, {**ex.train, "base": "b", "data": "d",
-                                      "out": str(ex.path.parent / ".check")})
+                                      "out": str(ex.path.parent / ".check")}, strict=True)
 
 
 def _check_train(ex: Experiment) -> None:
-    fixed = ("base", "data", "out", "limit", "resume", "origin")
+    fixed = ("base", "data", "out", "limit", "resume", "origin", "format", "tool_template",
+             "metadata", "train_on_test", "force")
     for key in ex.train:
         if key in fixed:
             raise ex.error(f"train.{key}", "set by the grid (axes, folders), not here")
@@ -386,6 +410,103 @@ def _check_evaluate(ex: Experiment) -> None:
     for key, meta in (("prompted", ex.prompted or {}), ("finetuned", ex.finetuned)):
         if not isinstance(meta, dict):
             raise ex.error(key, "a mapping of --metadata for that evaluation")
+    check_lm_eval_options(ex, spec.batch_size, spec.device, spec.gen_kwargs, "evaluate")
+    sections = [("finetuned", ex.finetuned)] if ex.axes["data"] else []
+    if ex.prompted is not None:
+        sections.insert(0, ("prompted", ex.prompted))
+    for section, meta in sections:
+        for task in spec.tasks:
+            for noise in spec.noise:
+                check_cell_metadata(ex, condition_task(task, noise),
+                                    {**spec.metadata, **meta}, f"evaluate.metadata + {section}")
+    if ex.axes["data"]:
+        _check_tuned_layout(ex)
+
+
+def check_cell_metadata(ex: Experiment, task: str, metadata: dict, where: str,
+                        **checks: Any) -> Any:
+    """A cell's metadata over its task's own, as the run's preflight will check it: every
+    key known, every value of its type (strictly: YAML gives numbers as numbers), in range,
+    the search agreeing with the questions."""
+    from fireact_eval.rollout_settings import check_metadata
+    from fireact_eval.tasks import task_metadata
+
+    return check_metadata({**task_metadata(task), **metadata}, where=f"{ex.path}: {where}",
+                          strict=True, **checks)
+
+
+# lm_eval --device: a torch device (hf); vllm takes its own and ignores it
+_DEVICE = re.compile(r"(cpu|cuda(:\d+)?|mps|xpu(:\d+)?|npu(:\d+)?|hpu|auto)")
+# what a generation's kwargs may say, by type: the rest is the backend's to refuse
+_GEN_KWARGS = {"temperature": float, "top_p": float, "top_k": int, "max_gen_toks": int,
+               "do_sample": bool, "repetition_penalty": float, "seed": int}
+
+
+def check_lm_eval_options(ex: Experiment, batch_size: Any, device: Any, gen_kwargs: Any,
+                          section: str) -> None:
+    """The options an ``lm_eval`` (or ``generate``) run of the grid gets, as it would refuse
+    them an hour in: batch size, device, the generation's kwargs."""
+    if isinstance(batch_size, str):
+        if not re.fullmatch(r"auto(:\d+)?", batch_size):
+            raise ex.error(f"{section}.batch_size", f"a number from 1, or auto (auto:N), got "
+                           f"{batch_size!r}")
+    elif batch_size < 1:
+        raise ex.error(f"{section}.batch_size", f"a number from 1, or auto, got {batch_size}")
+    if not _DEVICE.fullmatch(str(device)):
+        raise ex.error(f"{section}.device", f"a torch device (cpu, cuda, cuda:N, mps), got "
+                       f"{device!r}")
+    check_gen_kwargs(ex, gen_kwargs, f"{section}.gen_kwargs")
+
+
+def check_gen_kwargs(ex: Experiment, gen_kwargs: Any, where: str) -> None:
+    """Each known generation setting of its type and range: a mapping from YAML (strict
+    types), or ``k=v,k=v`` as ``--gen_kwargs`` takes it."""
+    from fireact_eval.options import parse_pairs, parse_value
+
+    strict = isinstance(gen_kwargs, dict)
+    try:
+        values = gen_kwargs if strict else parse_pairs(str(gen_kwargs), where)
+        for key, value in values.items():
+            kind = _GEN_KWARGS.get(key.strip())
+            if kind is None:
+                continue
+            parsed = parse_value(key, kind, value, strict=strict)
+            if kind is not bool and (parsed != parsed or parsed < 0 or parsed in (
+                    float("inf"),)):
+                raise FireactError(f"{key} must be a finite number >= 0, got {value!r}")
+            if key in ("max_gen_toks", "top_p") and parsed <= 0:
+                raise FireactError(f"{key} must be above 0, got {value!r}")
+            if key == "top_p" and parsed > 1:
+                raise FireactError(f"top_p must be at most 1, got {value!r}")
+    except FireactError as err:
+        raise ex.error(where, str(err)) from None
+
+
+def _check_tuned_layout(ex: Experiment) -> None:
+    """A fine-tuned cell is evaluated in the layout its rows are in: ``finetuned.format``
+    names it (alpaca, chat or tools); SFT trains with ``--format`` that, so rows of another
+    layout are refused (an oracle writes rows in it)."""
+    from fireact_eval.catalog import DATA_FORMATS
+    from fireact_eval.data.segments import read_layout
+
+    fmt = ex.finetuned.get("format")
+    if fmt is None:
+        return
+    if fmt not in DATA_FORMATS:
+        raise ex.error("finetuned.format", f"the layout of the training rows the cells are "
+                       f"evaluated in: one of {', '.join(DATA_FORMATS)}, got {fmt!r}")
+    for name in ex.axes["data"]:
+        spec = ex.data[name]
+        files = [spec.file] if spec.file else list(spec.files)
+        if spec.import_fireact and fmt != "alpaca":
+            raise ex.error(f"data.{name}.import_fireact", f"FireAct's files are alpaca rows; "
+                           f"finetuned.format is {fmt}")
+        for file in files:
+            found = read_layout(file)[1]
+            if found != fmt:
+                raise ex.error(f"data.{name}", f"{file} holds {found} rows, but "
+                               f"finetuned.format is {fmt}: convert them (fireact-eval "
+                               f"convert --format {fmt}) or evaluate in {found}")
 
 
 def _check_improve(ex: Experiment) -> None:
@@ -408,6 +529,22 @@ def _check_improve(ex: Experiment) -> None:
     if spec.repeats > 1 and "do_sample=true" not in spec.gen_kwargs.replace(" ", "").lower():
         raise ex.error("improve.gen_kwargs", "repeats of greedy decoding are one trajectory "
                        "k times: sample (do_sample=True,temperature=...)")
+    check_gen_kwargs(ex, spec.gen_kwargs, "improve.gen_kwargs")
+    if tuned_layout(ex) != "alpaca":
+        raise ex.error("improve", f"rounds write alpaca rows; finetuned.format is "
+                       f"{tuned_layout(ex)}")
+    for key in ("method", "n", "sample_seed", "repeats"):
+        if key in spec.metadata:
+            own = "methods" if key == "method" else key
+            raise ex.error(f"improve.metadata.{key}", f"set by improve.{own}")
+    evaluation = {k: v for k, v in {**ex.evaluate.metadata, **ex.finetuned}.items()
+                  if k not in ("n", "sample_seed", "split", "questions")}
+    for task in spec.tasks:
+        for method in spec.methods:
+            check_cell_metadata(ex, f"fireact_{task}", {**evaluation, **spec.metadata,
+                                                        "method": method},
+                                "improve.metadata", training=True,
+                                train_on_test=spec.train_on_test)
 
 
 def _check_grpo(ex: Experiment) -> None:
@@ -429,12 +566,19 @@ def _check_grpo(ex: Experiment) -> None:
     if not isinstance(spec.metadata, dict) or "format" in spec.metadata:
         raise ex.error("grpo.metadata", "rollout settings besides format (the cells' "
                        "evaluation format is the rollouts')")
+    if "max_turns" in spec.metadata:
+        raise ex.error("grpo.metadata.max_turns", "set by grpo.max_turns")
     try:
         from_mapping(TrainConfig, {**grpo_train_options(spec), "method": "grpo", "base": "b",
-                                   "data": spec.dataset, "out": str(ex.path.parent / ".check")
+                                   "data": spec.dataset, "out": str(ex.path.parent / ".check"),
+                                   "format": ex.finetuned.get("format", "alpaca"),
+                                   "metadata": [f"{k}={v}" for k, v in spec.metadata.items()]
                                    }).validate()
     except FireactError as err:
         raise ex.error("grpo", str(err)) from None
+    check_cell_metadata(ex, f"fireact_{spec.dataset}", {**spec.metadata,
+                                                        "max_turns": spec.max_turns},
+                        "grpo.metadata", training=True, train_on_test=spec.train_on_test)
 
 
 def _check_after(ex: Experiment, section: str, after: list[str]) -> None:
@@ -450,7 +594,14 @@ def grpo_train_options(spec: GrpoSpec) -> dict[str, Any]:
     return {"group_size": spec.group_size, "batch_size": spec.batch_size,
             "max_steps": spec.max_steps, "learning_rate": spec.learning_rate, "kl": spec.kl,
             "temperature": spec.temperature, "max_turns": spec.max_turns,
-            "reward": spec.reward, "limit": spec.limit}
+            "reward": spec.reward, "limit": spec.limit,
+            **({"train_on_test": True} if spec.train_on_test else {})}
+
+
+def tuned_layout(ex: Experiment) -> str:
+    """The layout of the fine-tuned cells' training rows (and evaluation): alpaca unless
+    ``finetuned.format`` names another."""
+    return str(ex.finetuned.get("format", "alpaca"))
 
 
 def condition_task(task: str, noise: str) -> str:

@@ -25,6 +25,7 @@ from fireact_eval.experiment.config import (
     continued,
     recipe_of,
     training_options,
+    tuned_layout,
 )
 from fireact_eval.rollout import DEFAULT_MAX_TURNS
 
@@ -144,12 +145,15 @@ def data_identity(ex: Experiment, name: str) -> dict:
     if spec.file:
         return {"file": file_sha256(spec.file)}
     if spec.oracle:  # what the oracle writes: the questions, the corpus it searches, noise
-        from fireact_eval.data.oracle import oracle_corpus, oracle_questions
+        from fireact_eval.data.oracle import ORACLE_POOL_VERSION, oracle_corpus, oracle_questions
 
+        layout = tuned_layout(ex)
         return {"oracle": spec.oracle,
                 "questions": file_sha256(str(oracle_questions(spec.oracle))),
                 "corpus": file_sha256(str(oracle_corpus(spec.oracle))),
-                **({"noise": spec.oracle_noise} if spec.oracle_noise != "off" else {})}
+                **({"noise": spec.oracle_noise} if spec.oracle_noise != "off" else {}),
+                **({"layout": layout} if layout != "alpaca" else {}),
+                **({"pool": ORACLE_POOL_VERSION} if spec.oracle_noise == "random" else {})}
     if spec.import_fireact:
         return {"import_fireact": file_sha256(spec.import_fireact),
                 "decontaminated_against": spec.data_dir, **({"mix": spec.mix} if spec.mix

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from fireact_eval.errors import FireactError
 from fireact_eval.experiment import layout
-from fireact_eval.experiment.config import OFFLINE_BASE, Experiment
+from fireact_eval.experiment.config import OFFLINE_BASE, Experiment, tuned_layout
 from fireact_eval.experiment.plan import (
     PROMPTED,
     SHIPPED_EVAL_RATES,
@@ -88,11 +88,13 @@ def prepared_data(ex: Experiment, root: Path, name: str) -> Path:
         folder.mkdir(parents=True)
         log = folder / "log.txt"
         if spec.oracle:  # an oracle teacher: searches the gold passages, answers
+            from fireact_eval.catalog import data_file_suffix
             from fireact_eval.data.oracle import write_oracle_data
 
-            made = folder / "out" / "train.json"
+            fmt = tuned_layout(ex)  # rows in the layout its cells are evaluated in
+            made = folder / "out" / f"train.{data_file_suffix(fmt)}"
             made.parent.mkdir()
-            write_oracle_data(made, spec.oracle, spec.oracle_noise)
+            write_oracle_data(made, spec.oracle, spec.oracle_noise, fmt=fmt)
         if spec.import_fireact:
             _run([*CLI, "data", "import-fireact", spec.import_fireact, "--out",
                   str(folder / "out"), *(["--data-dir", spec.data_dir] if spec.data_dir
@@ -134,6 +136,11 @@ def prepared_search(ex: Experiment, root: Path) -> str | None:
 
 
 # ------------------------------------------------------------------ one cell
+
+# which evaluation questions a cell runs: never handed to a round's teacher, whose questions
+# are the training split's (improve.n, improve.tasks)
+EVAL_DRAW = ("n", "sample_seed", "split", "questions")
+
 
 def _train_flags(options: dict) -> list[str]:
     from fireact_eval.trainers.train import TrainConfig
@@ -219,7 +226,9 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
         raise FireactError(f"its teacher, {previous.name}, has no trained model (see its "
                            "cell's log)")
     card = TrainingCard.read(teacher)
-    metadata = _eval_metadata(cell, search, **spec.metadata, repeats=spec.repeats)
+    # the evaluation's settings but not its questions (n, questions=PATH: the test set's)
+    metadata = {k: v for k, v in _eval_metadata(cell, search).items() if k not in EVAL_DRAW}
+    metadata.update(**spec.metadata, repeats=spec.repeats)
     generated = folder / "generated"
     base = base_path(cell.axes["base"])
     _run([*CLI, "generate", "--out", str(generated), "--model", evaluation["model"],
@@ -233,7 +242,8 @@ def round_data(ex: Experiment, root: Path, cell: Cell, previous: Cell, search: s
           *(["--data-dir", str(metadata["data_dir"])] if metadata.get("data_dir") else []),
           *(["--against", ",".join(spec.against)] if spec.against else []),
           *(["--keep-contaminated"] if spec.keep_contaminated else []),
-          *(["--strict-format"] if spec.strict_format else [])], log)
+          *(["--strict-format"] if spec.strict_format else []),
+          *(["--train-on-test"] if spec.train_on_test else [])], log)
     [new] = sorted(generated.glob("train.*"))
     rows, _ = read_examples(new)
     kept: list = []
@@ -316,8 +326,13 @@ def _train_command(ex: Experiment, root: Path, cell: Cell, base: str, search: st
     else:
         data = prepared_data(ex, root, cell.axes["data"])
         origin, limit = _origin(ex, cell.axes["data"]), cell.axes["size"]
+    layout = ex.finetuned.get("format")  # train refuses rows of another layout
     return [*CLI, "train", "--base", base, "--data", str(data), "--out", str(model),
-            "--limit", str(limit), "--origin", origin, *_train_flags(ex.train)]
+            "--limit", str(limit), "--origin", origin,
+            *(["--format", layout] if layout else []),
+            *(["--tool-template", ex.finetuned["tool_template"]]
+              if layout == "tools" and ex.finetuned.get("tool_template") else []),
+            *_train_flags(ex.train)]
 
 
 def _grpo_command(ex: Experiment, root: Path, cell: Cell, base: str) -> list[str]:

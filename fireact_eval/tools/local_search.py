@@ -38,9 +38,9 @@ def index_path(source: CorpusSource) -> Path:
 
 
 def open_index(location: str | Path, out: Path | None = None,
-               progress: bool = True) -> PassageIndex:
+               progress: bool = True, rebuild: bool = False) -> PassageIndex:
     """The index of a corpus: a prebuilt index folder as it is; else the cached one, built
-    first if missing (or into ``out``)."""
+    first if missing (or into ``out``; ``rebuild``: built again even if there)."""
     source = CorpusSource(str(location))
     if not source.is_hub and is_index(source.path):
         try:
@@ -49,6 +49,8 @@ def open_index(location: str | Path, out: Path | None = None,
             raise FireactError(f"the search index {source.path} is damaged ({err}); rebuild it "
                                "with `fireact-eval index wiki --source CORPUS --out DIR`") from None
     target = Path(out) if out else index_path(source)
+    if rebuild and is_index(target):
+        shutil.rmtree(target)
     if is_index(target):
         try:
             return PassageIndex(target)

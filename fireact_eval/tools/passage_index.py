@@ -99,6 +99,16 @@ def is_index(path: Path) -> bool:
         return False
 
 
+def ours_to_replace(path: Path) -> bool:
+    """Whether ``path`` may be removed to put an index there: nothing, an empty folder, or a
+    folder an index build made (its manifest, of any version).  Anything else is a user's."""
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    return not any(path.iterdir()) or (path / MANIFEST).is_file()
+
+
 def build_index(
     passages: Iterable[Passage], out: Path, total: int | None = None, source: str = "",
     progress: bool = True,
@@ -108,10 +118,14 @@ def build_index(
     Streams: memory is the writer heap (``WRITER_HEAP_BYTES``), whatever the corpus size.
     Built in a temporary sibling folder and renamed into place, so a crash never leaves
     half an index at ``out``; if another process finished the same index first, theirs
-    is kept.
+    is kept.  A folder at ``out`` that no index build made is never removed: it is refused
+    before anything is read (issue 45: it held a user's notes, results, even the corpus).
     """
 
     out = Path(out)
+    if not ours_to_replace(out):
+        raise FireactError(f"{out} holds files that are not a search index; give an empty "
+                           "or new folder for the index")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
@@ -125,6 +139,9 @@ def build_index(
             os.replace(tmp, out)
         except OSError:  # another process finished first (or a stale index is in the way)
             if not is_index(out):
+                if not ours_to_replace(out):  # appeared while we built
+                    raise FireactError(f"{out} holds files that are not a search index; "
+                                       "give an empty or new folder for the index") from None
                 shutil.rmtree(out, ignore_errors=True)
                 os.replace(tmp, out)
         return count

@@ -30,10 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fireact_eval.errors import FireactError
 from fireact_eval.paths import cache_root
 from fireact_eval.tools import Search, register_search
 
-__all__ = ["WORLD_SEED", "World", "generate_world", "reachable", "world_folder"]
+__all__ = ["WORLD_SEED", "World", "generate_world", "reachable", "world_folder", "world_seed"]
 
 WORLD_VERSION = 1  # bump when what a seed generates changes: a new cache folder
 WORLD_SEED = 2310
@@ -263,10 +264,19 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
                             for r in rows), encoding="utf-8")
 
 
+def world_seed(argument: str) -> int:
+    """The seed of a ``world[:SEED]`` search spec, or one line saying what it takes."""
+    if not argument:
+        return WORLD_SEED
+    if not argument.strip().isdigit():
+        raise FireactError(f"search=world:{argument}: the world's seed is a whole number "
+                           f"(world:{WORLD_SEED} is the default world)")
+    return int(argument)
+
+
 @register_search("world")
 def _make_world(argument: str) -> Search:
     """BM25 over the generated world's passages: world[:SEED]"""
     from fireact_eval.tools.local_search import LocalSearch
 
-    seed = int(argument) if argument else WORLD_SEED
-    return LocalSearch(world_folder(seed) / "corpus.jsonl", progress=False)
+    return LocalSearch(world_folder(world_seed(argument)) / "corpus.jsonl", progress=False)
