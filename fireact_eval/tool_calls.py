@@ -101,12 +101,15 @@ def _call_message(step: Step, call_id: str) -> dict[str, Any]:
 
 
 def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str],
-                         reflect: bool = False) -> list[dict[str, Any]]:
+                         reflect: bool = False,
+                         call_id: Callable[[int, Step], str] | None = None,
+                         ) -> list[dict[str, Any]]:
     """The question as the user's message; a turn that called a known tool as an assistant
     message with that call, its result as a ``tool`` message; a turn that did not (no call,
     malformed, unknown tool) as the assistant's own text, answered by a user message (there
     is no call to answer); a reflection asked for by ``REFLECTION_REQUEST``.  Call ids are
-    the turn's number: the same steps render to the same messages."""
+    the turn's number (the same steps render to the same messages), or ``call_id``'s (an
+    API server's own ids, which it may check)."""
     known = {*tools, FINISH}
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     for number, step in enumerate(steps):
@@ -115,9 +118,10 @@ def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str
                          {"role": "assistant", "content": step.text}]
             continue
         if step.action in known and step.argument is not None:
-            messages.append(_call_message(step, f"call_{number}"))
+            this_id = (call_id(number, step) if call_id else None) or f"call_{number}"
+            messages.append(_call_message(step, this_id))
             if step.observation is not None:
-                messages.append({"role": "tool", "tool_call_id": f"call_{number}",
+                messages.append({"role": "tool", "tool_call_id": this_id,
                                  "name": step.action, "content": step.observation})
         else:
             messages.append({"role": "assistant", "content": step.text})
@@ -130,26 +134,67 @@ def render_tool_messages(prompt: str, steps: Sequence[Step], tools: Sequence[str
 
 def openai_messages(messages: Sequence[dict]) -> list[dict]:
     """``render_tool_messages``' conversation on the OpenAI chat API's wire, where a call's
-    arguments travel as a JSON string (chat templates take the object itself)."""
-    return [{**m, "tool_calls": [
-        {**c, "function": {**c["function"], "arguments": json.dumps(
-            c["function"]["arguments"], ensure_ascii=False)}} for c in m["tool_calls"]]}
-        if m.get("tool_calls") else m for m in messages]
+    arguments travel as a JSON string (chat templates take the object itself) and a
+    ``tool`` message carries its call's id and content alone (OpenAI's schema has no
+    ``name`` there; chat templates read it)."""
+    wire = []
+    for m in messages:
+        if m.get("tool_calls"):
+            m = {**m, "tool_calls": [
+                {**c, "function": {**c["function"], "arguments": json.dumps(
+                    c["function"]["arguments"], ensure_ascii=False)}} for c in m["tool_calls"]]}
+        elif m.get("role") == "tool":
+            m = {k: v for k, v in m.items() if k != "name"}
+        wire.append(m)
+    return wire
+
+
+# Between a served reply's content and its structured calls in the turn's text: what comes
+# before it is the thought, never read for calls; what follows is the server's calls.
+SERVED_CALLS = "\n<|tool_calls|>"
 
 
 def reply_text(message: Mapping[str, Any]) -> str:
     """An OpenAI-style assistant reply (``choices[i].message``) as one turn's text: its
-    content, then each call as Hermes writes it, ``<tool_call>{"name", "arguments"}
-    </tool_call>``, the one text form of a call that ``parse_hermes`` reads back (so an API
-    turn is cached, logged and parsed like a local one).  Arguments stay as the server sent
-    them: a JSON string that is not JSON is a malformed call when it is read."""
+    content, then, after ``SERVED_CALLS``, each structured call as Hermes writes it
+    (``<tool_call>{"name", "arguments", "id"}</tool_call>``), so an API turn is cached,
+    logged and parsed like a local one, and ``parse_served`` takes the calls from the
+    structured part alone (a ``<tool_call>`` the content mentions is thought, not action).
+    Arguments stay as the server sent them: a JSON string that is not JSON is a malformed
+    call when it is read.  The server's call id is kept: it is sent back unchanged."""
     text = str(message.get("content") or "")
-    for call in message.get("tool_calls") or []:
+    calls = message.get("tool_calls") or []
+    if calls:
+        text += SERVED_CALLS
+    for call in calls:
         function = call.get("function", call) if isinstance(call, dict) else {}
+        served_id = call.get("id") if isinstance(call, dict) else None
         text += "\n<tool_call>" + json.dumps(
-            {"name": function.get("name"), "arguments": function.get("arguments")},
-            ensure_ascii=False) + "</tool_call>"
+            {"name": function.get("name"), "arguments": function.get("arguments"),
+             **({"id": served_id} if served_id else {})}, ensure_ascii=False) + "</tool_call>"
     return text
+
+
+def parse_served(text: str) -> tuple[str, list[ToolCall]]:
+    """An API turn's text (``reply_text``): the content, and the server's structured calls
+    when it sent any; a reply without them (a server with no tool parser writes calls into
+    its content, or a turn cached before ``SERVED_CALLS``) is read as Hermes text."""
+    content, marker, calls = text.partition(SERVED_CALLS.strip())
+    if not marker:
+        return parse_hermes(text)
+    return content.strip(), parse_hermes(calls)[1]
+
+
+def served_call_id(step: Step) -> str | None:
+    """The id the server gave the call a step ran (``reply_text`` keeps it), if any."""
+    _, marker, calls = step.text.partition(SERVED_CALLS.strip())
+    body = _HERMES.search(calls) if marker else None
+    try:
+        found = json.loads(body.group(1)) if body else None
+    except json.JSONDecodeError:
+        return None
+    return found.get("id") if isinstance(found, dict) and isinstance(found.get("id"), str) \
+        else None
 
 
 def tools_of(steps: Sequence[Step]) -> list[str]:
@@ -244,6 +289,38 @@ def _call(value: Any, arguments_key: str = "arguments") -> ToolCall:
     return ToolCall(value["name"], arguments)
 
 
+def check_row_calls(row: Mapping[str, Any], where: str) -> None:
+    """A tools training row's calls against its own schemas: each one well-formed (a name,
+    arguments a JSON object), of a tool the row defines, with the arguments its schema
+    names (and those it requires).  A row that fails would train a turn without its call,
+    or a call to a tool no agent has (issue 45): one line naming ``where``, never trained."""
+    schemas = {}
+    for schema in row.get("tools") or []:
+        function = schema.get("function", schema) if isinstance(schema, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise FireactError(f"{where}: a 'tools' entry without a function name")
+        schemas[function["name"]] = function.get("parameters") or {}
+    for j, message in enumerate(row.get("messages") or []):
+        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+            try:
+                parsed = _call(call.get("function", call) if isinstance(call, dict) else call)
+            except MalformedCall as err:
+                raise FireactError(f"{where}, message {j}: malformed tool call ({err})") from None
+            if parsed.name not in schemas:
+                raise FireactError(f"{where}, message {j}: calls {parsed.name!r}, which the "
+                                   f"row's tools do not define ({', '.join(schemas)})")
+            properties = schemas[parsed.name].get("properties") or {}
+            unknown = sorted(set(parsed.arguments) - set(properties))
+            missing = sorted(set(schemas[parsed.name].get("required") or [])
+                             - set(parsed.arguments))
+            if unknown or missing:
+                raise FireactError(
+                    f"{where}, message {j}: {parsed.name} called with "
+                    + (f"unknown argument(s) {', '.join(unknown)}" if unknown else
+                       f"no {', '.join(missing)}")
+                    + f" (its schema: {', '.join(properties) or 'no arguments'})")
+
+
 _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 
 
@@ -315,13 +392,20 @@ PARSERS: dict[str, Parser] = {"hermes": parse_hermes, "llama3": parse_llama3,
                               "mistral": parse_mistral}
 
 
-def invalid_call_observation(step: Step, tools: Mapping[str, Any]) -> str:
+def invalid_call_observation(step: Step, tools: Mapping[str, Any],
+                             parse: Parser | None = None) -> str:
     """What an agent that called no known tool is told, in the tools' own terms (the
-    prefix is the text grammar's, which the report and outcome classes read)."""
+    prefix is the text grammar's, which the report and outcome classes read); with the
+    layout's ``parse``, a call that could not be read is told as malformed, not absent."""
     valid = ", ".join(f"{name}({TOOL_ARGUMENTS.get(name, 'query')})"
                       for name in [*tools, FINISH])
     wrote = ("called no tool" if not step.action else f"called {step.action}"
              + ("" if step.argument is not None else " without its argument"))
+    if not step.action and parse is not None:
+        try:
+            parse(step.text)
+        except MalformedCall as err:
+            wrote = f"made a malformed call ({err})"
     return f"{INVALID_ACTION_PREFIX} you {wrote}. Call one of: {valid}."
 
 
@@ -386,7 +470,7 @@ class ToolLayout:
         call answered in the tools' terms.  Evaluation's and GRPO's rollouts alike."""
         episode.render = partial(self.render, tokenizer, tools=list(episode.tools))
         episode.parse = partial(call_step, parse=self.parse)
-        episode.invalid = invalid_call_observation
+        episode.invalid = partial(invalid_call_observation, parse=self.parse)
 
 
 def _schema_parser(tokenizer: Any) -> Parser:

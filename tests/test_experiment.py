@@ -381,7 +381,7 @@ def test_a_grpo_cell_continues_its_sft_cell_in_the_plan_and_in_a_run(tmp_path, t
     lora = {"method": "lora", "epochs": 1, "learning_rate": 1e-6, "batch_size": 8,
             "warmup": 0, "save_steps": 1000, "gradient_checkpointing": False}
     config = grid(tmp_path, str(tiny_model), train_file, grpo=grpo, train=lora,
-                  finetuned={"shots": "zeroshot", "format": "plain"},
+                  finetuned={"shots": "zeroshot", "format": "alpaca"},
                   **{"axes.size": [8], "prompted": None, "evaluate.limit": 2,
                      "evaluate.metadata": {"max_turns": 2}})
     ex = load(config)
@@ -391,7 +391,7 @@ def test_a_grpo_cell_continues_its_sft_cell_in_the_plan_and_in_a_run(tmp_path, t
     (tmp_path / "other").mkdir()
     other = load(grid(tmp_path / "other", str(tiny_model), train_file,
                       grpo={**grpo, "kl": 0.1}, train=lora,
-                      finetuned={"shots": "zeroshot", "format": "plain"},
+                      finetuned={"shots": "zeroshot", "format": "alpaca"},
                       **{"axes.size": [8], "prompted": None}))
     assert cells(other)[1].train_hash != tuned.train_hash  # named by its settings
     root = tmp_path / "exp"

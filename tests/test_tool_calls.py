@@ -283,12 +283,16 @@ def test_the_tiny_agent_trains_and_evaluates_in_the_tools_layout(untrained_model
 
 # ---------------------------------------------------------------- an OpenAI-compatible API
 
-def _api_call(name: str, arguments: object, call_id: str = "c1") -> dict:
+def _api_call(name: str, arguments: object, call_id: str = "Xy7Kp2Qa9") -> dict:
+    # a Mistral-style 9-character id: its servers refuse a tool message with an id they
+    # did not issue (the scripted server below does too)
     return {"id": call_id, "type": "function",
             "function": {"name": name, "arguments": arguments if isinstance(arguments, str)
                          else json.dumps(arguments)}}
 
 
+MENTIONED = ('Not yet <tool_call>{"name": "finish", "arguments": {"answer": "x"}}'
+             "</tool_call>, first I search.")
 # each question's replies, turn by turn: well-formed, malformed, an unknown tool, two calls
 API_SCRIPTS = {
     "demo-01": [{"content": "I look up the observatory.",
@@ -299,9 +303,13 @@ API_SCRIPTS = {
     "demo-03": [{"content": None, "tool_calls": [_api_call("lookup", {"term": "Saltmere"})]},
                 {"content": None, "tool_calls": [_api_call("finish", {"answer": "x"})]}],
     "demo-04": [{"content": "Both at once.",
-                 "tool_calls": [_api_call("search", {"query": "Alda Korvin"}, "a"),
-                                _api_call("search", {"query": "Petrel"}, "b")]},
+                 "tool_calls": [_api_call("search", {"query": "Alda Korvin"}, "aaaaaaaaa"),
+                                _api_call("search", {"query": "Petrel"}, "bbbbbbbbb")]},
                 {"content": None, "tool_calls": [_api_call("finish", {"answer": "Petrel"})]}],
+    # content that mentions a call in Hermes' text is thought: the structured call runs
+    "demo-05": [{"content": MENTIONED,
+                 "tool_calls": [_api_call("search", {"query": "Saltmere"}, "Qw3Er5Ty7")]},
+                {"content": None, "tool_calls": [_api_call("finish", {"answer": "y"})]}],
 }
 
 
@@ -323,12 +331,19 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
 
     from openai_server import ChatServer
 
-    docs = list(demo()["test"])[:4]
+    docs = list(demo()["test"])[:5]
     by_question = {build_prompt(d["question"], shots="zeroshot", fmt="tools"): d["id"]
                    for d in docs}
+    issued = {c["id"] for script in API_SCRIPTS.values() for reply in script
+              for c in reply.get("tool_calls") or []}
 
     def respond(messages, tools):
         turn = sum(m["role"] == "assistant" for m in messages)
+        for m in messages:  # as Mistral's servers do: an id it did not issue is refused
+            ids = [m.get("tool_call_id")] if m["role"] == "tool" else [
+                c["id"] for c in m.get("tool_calls") or []]
+            assert all(i in issued for i in ids), f"unknown tool call id in {m}"
+            assert m["role"] != "tool" or set(m) == {"role", "tool_call_id", "content"}
         return API_SCRIPTS[by_question[messages[0]["content"]]][turn]
 
     def usage(messages):  # the server's own counts, reported for every question but one
@@ -353,6 +368,7 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
     bodies = {(by_question[b["messages"][0]["content"]],
                sum(m["role"] == "assistant" for m in b["messages"])): b for b in server.bodies}
     assert all(b["tools"] == tool_schemas(["search"]) for b in server.bodies)
+    assert all(b["parallel_tool_calls"] is False for b in server.bodies)  # one call a turn
 
     good = trajs["demo-01"]
     assert (good.finished, good.answer, good.tool_calls, good.invalid_actions) == (
@@ -362,7 +378,7 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
     assert call["content"] == "I look up the observatory."
     [sent] = call["tool_calls"]
     assert json.loads(sent["function"]["arguments"]) == {"query": "Velmora Observatory"}
-    assert result == {"role": "tool", "tool_call_id": sent["id"], "name": "search",
+    assert result == {"role": "tool", "tool_call_id": "Xy7Kp2Qa9",  # the server's own id
                       "content": good.steps[0].observation}
     # a reply without usage: estimated from the messages and schemas (chars/4: no tokenizer)
     schema_tokens = len(json.dumps(tool_schemas(["search"]))) // 4
@@ -370,10 +386,11 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
                                      + schema_tokens for (q, _), b in bodies.items()
                                      if q == "demo-01")
 
-    for key, wrote in (("demo-02", "called no tool"), ("demo-03", "called lookup")):
+    for key, wrote in (("demo-02", "made a malformed call (arguments are not JSON"),
+                       ("demo-03", "called lookup")):
         traj = trajs[key]
         assert (traj.finished, traj.tool_calls, traj.invalid_actions) == (True, 0, 1)
-        assert traj.steps[0].observation.startswith(f"Invalid action: you {wrote}.")
+        assert traj.steps[0].observation.startswith(f"Invalid action: you {wrote}")
         assert bodies[key, 1]["messages"][-1]["role"] == "user"  # no call to answer
 
     both = trajs["demo-04"]
@@ -383,7 +400,10 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
     _, call, result = bodies["demo-04", 1]["messages"]
     assert [json.loads(c["function"]["arguments"]) for c in call["tool_calls"]] == [
         {"query": "Alda Korvin"}]
-    assert result["tool_call_id"] == call["tool_calls"][0]["id"]
+    assert result["tool_call_id"] == call["tool_calls"][0]["id"] == "aaaaaaaaa"
+    mentioned = trajs["demo-05"]  # the finish in its content is its thought, not its action
+    assert (mentioned.steps[0].action, mentioned.steps[0].argument) == ("search", "Saltmere")
+    assert mentioned.answer == "y" and mentioned.tool_calls == 1
     # a reply with usage: the server's counts, turn by turn (2 turns: 1001 + 1003 tokens)
     assert (both.prompt_tokens, both.gen_tokens) == (
         sum(1000 + len(b["messages"]) for (q, _), b in bodies.items() if q == "demo-04"),

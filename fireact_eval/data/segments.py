@@ -17,7 +17,7 @@ from typing import Any
 from fireact_eval.data import examples
 from fireact_eval.errors import FireactError
 from fireact_eval.prompts import ALPACA
-from fireact_eval.tool_calls import tool_segments
+from fireact_eval.tool_calls import check_row_calls, tool_segments
 from fireact_eval.trajectory import Step
 from fireact_eval.transcript import parse_messages, parse_transcript, render_messages, text_spans
 
@@ -32,6 +32,13 @@ def read_layout(path: str | Path) -> tuple[list[dict], str]:
     formats = set()
     for i, row in enumerate(rows):
         fmt = examples.row_format(row)
+        if fmt == "chat" and any(isinstance(m, dict) and m.get("tool_calls")
+                                 for m in row["messages"]):
+            raise FireactError(f"{path}, row {i}: its messages carry tool_calls but the row "
+                               "has no 'tools' (the schemas): a tools row needs both, or "
+                               "its calls would be dropped")
+        if fmt == "tools":
+            check_row_calls(row, f"{path}, row {i}")
         if fmt is None or fmt == "alpaca" and "instruction" not in row:
             raise FireactError(
                 f"{path}, row {i}: neither chat ({{'messages': [...]}}), tools ({{'messages': "

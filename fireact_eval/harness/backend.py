@@ -246,8 +246,9 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
         call_step,
         invalid_call_observation,
         openai_messages,
-        parse_hermes,
+        parse_served,
         render_tool_messages,
+        served_call_id,
         tool_schemas,
     )
 
@@ -259,13 +260,16 @@ def _use_api_tools(lm: LM, episode: Any, count_tokens: Any) -> None:
     schemas = tool_schemas(tools)
 
     def render(prompt: str, steps: Sequence, reflect: bool = False) -> JsonChatStr:
-        messages = openai_messages(render_tool_messages(prompt, steps, tools, reflect))
+        messages = openai_messages(render_tool_messages(
+            prompt, steps, tools, reflect, call_id=lambda _, step: served_call_id(step)))
         return JsonChatStr(json.dumps(messages, ensure_ascii=False))
 
     episode.render = render
-    episode.gen_kwargs = {**episode.gen_kwargs, "tools": schemas}
-    episode.parse = functools.partial(call_step, parse=parse_hermes)  # _served_replies' form
-    episode.invalid = invalid_call_observation
+    # one call a turn is the rule: asked of the server too (a second is still answered as
+    # the engine answers it: the first runs)
+    episode.gen_kwargs = {**episode.gen_kwargs, "tools": schemas, "parallel_tool_calls": False}
+    episode.parse = functools.partial(call_step, parse=parse_served)  # _served_replies' form
+    episode.invalid = functools.partial(invalid_call_observation, parse=parse_served)
     # the server renders the schemas: an estimate, where its reply reports no ``usage``
     episode.prompt_overhead = count_tokens(json.dumps(schemas))
 
