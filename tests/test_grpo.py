@@ -283,5 +283,5 @@ def test_bad_grpo_settings_are_one_line_before_a_model_loads(tmp_path, flags, me
     (base / "config.json").write_text("{}")
     proc = cli_in_process("train", "--method", "grpo", "--base", str(base), "--data",
                           "demo", "--out", str(tmp_path / "o"), *flags)
-    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

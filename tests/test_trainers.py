@@ -270,12 +270,12 @@ def test_settings_that_cannot_train_are_one_line_before_loading(tmp_path, train_
     out = tmp_path / "o"
     proc = cli_in_process("train", "--base", str(untrained_model), "--data", str(train_file),
                           "--out", str(out), *flags)
-    assert proc.returncode == 1 and message in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
-def test_a_settings_error_exits_1_with_one_line_before_any_heavy_import(tmp_path, train_file):
-    """The process: exit 1, one line, and no torch / transformers / TRL / lm-eval (nor pandas
+def test_a_settings_error_exits_2_with_one_line_before_any_heavy_import(tmp_path, train_file):
+    """The process: exit 2 (a usage error, as argparse's), one line, and no torch / transformers / TRL / lm-eval (nor pandas
     and scipy, which building the parser imported: 2.1 s -> 0.4 s) before the flags are
     checked."""
     code = ("import sys, runpy; sys.argv = ['fireact-eval', *sys.argv[1:]]\n"
@@ -285,7 +285,7 @@ def test_a_settings_error_exits_1_with_one_line_before_any_heavy_import(tmp_path
     proc = subprocess.run([sys.executable, "-c", code, "train", "--base", str(tmp_path),
                            "--data", str(train_file), "--out", str(tmp_path / "o"),
                            "--epochs", "0"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    assert proc.returncode == 2 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
     assert proc.stderr.strip() == ("fireact-eval: error: --epochs 0 trains nothing; give "
                                    "--epochs above 0 or --max-steps")
 

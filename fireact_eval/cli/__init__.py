@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fireact_eval.errors import FireactError
+from fireact_eval.errors import FireactError, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,5 +31,8 @@ def main(argv: list[str] | None = None) -> None:
         args.lm_eval_args = args.lm_eval_args[1:]
     try:
         args.func(args)
+    except SettingsError as err:  # refused where it entered: a usage error, as argparse's
+        print(f"fireact-eval: error: {err}", file=sys.stderr)
+        sys.exit(2)
     except FireactError as err:
         sys.exit(f"fireact-eval: error: {err}")

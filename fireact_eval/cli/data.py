@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fireact_eval.catalog import CUTOFF, DATA_FORMATS, TRAINING_METHODS, data_format_of
-from fireact_eval.cli.common import OUT_FIGURE, OUT_FILE, OUT_FOLDER, add_force
+from fireact_eval.cli.common import OUT_FIGURE, OUT_FILE, OUT_FOLDER, add_force, door
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.run_files import run_inputs
 from fireact_eval.jsonio import files_read, refuse_overwrite
@@ -44,9 +44,10 @@ def _decontamination_flags(p: argparse.ArgumentParser) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from fireact_eval.generate import GenerateConfig, generate
 
-    cfg = from_namespace(GenerateConfig, args)
-    cfg.check_out()  # the cheap checks first: the evaluation sets may come from the Hub
-    cfg.pairs()
+    with door():
+        cfg = from_namespace(GenerateConfig, args)
+        cfg.check_out()  # the cheap checks first: the evaluation sets may come from the Hub
+        cfg.pairs()
     index = None
     if not cfg.keep_contaminated:  # checked before the teacher runs: it is the cheap part
         from fireact_eval.data.decontaminate import EvalIndex, shipped_eval_sets

@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from fireact_eval.cli.common import OUT_FOLDER
+from fireact_eval.cli.common import OUT_FOLDER, door
 
 
 def _experiment(args: argparse.Namespace) -> None:
     from fireact_eval.experiment.config import load
     from fireact_eval.experiment.runner import run
 
-    experiment = load(args.config)
+    with door():
+        experiment = load(args.config)
     root = Path(args.out or Path("runs") / Path(args.config).stem)
     records = run(experiment, root, args.jobs, args.launcher, args.dry_run)
     if args.dry_run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fireact_eval.cli.common import door
 from fireact_eval.options import add_arguments, from_namespace
 
 
@@ -12,9 +13,10 @@ def _train(args: argparse.Namespace) -> None:
     from fireact_eval.trainers.allocator import run_under
     from fireact_eval.trainers.train import TrainConfig, train
 
-    cfg = from_namespace(TrainConfig, args)
-    cfg.validate()  # before re-executing under another allocator
-    cfg.check_paths()
+    with door():
+        cfg = from_namespace(TrainConfig, args)
+        cfg.validate()  # before re-executing under another allocator
+        cfg.check_paths()
     if args.whole_process:  # this command is the process: it may re-execute itself
         run_under(cfg.allocator, sys.orig_argv[1:])
     card = train(cfg)
