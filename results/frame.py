@@ -104,6 +104,13 @@ def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
     return runs
 
 
+def is_ours(task: str) -> bool:
+    """A fireact task (ours; its settings default as ours do), by its name."""
+    from fireact_eval.tasks import task_names
+
+    return task in task_names() or task.startswith("fireact_")
+
+
 def _defaults() -> dict[str, str]:
     return {k: str(v) for k, v in RolloutSettings().as_metadata().items()}
 
@@ -157,7 +164,9 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
             rows.append({
                 "model": found.label or run.model, "training": run.training,
                 "decoding": run.decoding, "task": task.task, "dataset": task.dataset,
-                **_settings(task.metadata, defaults), "seed": run.seed, "n": task.n,
+                # another harness's task keeps no defaults of ours (no react, no search)
+                **_settings(task.metadata, defaults if is_ours(task.task) else {}),
+                "seed": run.seed, "n": task.n,
                 "results_file": str(run.path), **task.metrics, "metric": primary,
                 "score": task.metrics[primary],
                 "score_stderr": task.metrics.get(f"{primary}_stderr"),

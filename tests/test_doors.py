@@ -238,3 +238,17 @@ def test_no_oracle_row_shows_a_test_question_entity_or_passage(tmp_path, noise):
     assert not {q["question"] for q in test} & {r["instruction"] for r in rows}
     if noise == "random":
         assert "That is not about" in text  # the random passages are there, all training's
+
+
+def test_a_results_file_of_another_harness_task_keeps_no_defaults_of_ours(tmp_path):
+    """``arc_easy`` beside ours: tabled, but not as a react, few-shot, wiki-search run."""
+    from fireact_eval.harness.run_files import write_run
+    from fireact_eval.results.frame import load_runs
+
+    samples = [{"doc_id": i, "metrics": ["acc"], "acc": float(i % 2)} for i in range(4)]
+    write_run(tmp_path / "run", "arc_easy", {}, samples, "m", "2026-12-07T00-00-00.000000")
+    write_run(tmp_path / "ours", "fireact_demo", {"dataset": "demo"}, samples, "m",
+              "2026-12-07T00-00-00.000000")
+    frame = load_runs([str(tmp_path / "run"), str(tmp_path / "ours")]).set_index("task")
+    assert frame.loc["arc_easy", "method"] == "" and frame.loc["arc_easy", "search"] == ""
+    assert frame.loc["fireact_demo", "method"] == "react"

@@ -42,7 +42,9 @@ def test_the_sdist_holds_every_package_file_and_the_build_hook(built_dists):
     sdist = next(built_dists.glob("*.tar.gz"))
     with tarfile.open(sdist) as tar:
         names = {Path(*Path(n).parts[1:]).as_posix() for n in tar.getnames()}
-    expected = set(tree_files()) | {"setup.py", "setup.cfg", "pyproject.toml", "README.md"}
+    # .importlinter: the sdist's own tests/test_layers.py reads it (.ci/wheel runs it there)
+    expected = set(tree_files()) | {"setup.py", "setup.cfg", "pyproject.toml", "README.md",
+                                    ".importlinter"}
     assert not expected - names, f"missing from the sdist: {sorted(expected - names)}"
 
 

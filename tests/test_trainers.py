@@ -275,9 +275,9 @@ def test_settings_that_cannot_train_are_one_line_before_loading(tmp_path, train_
 
 
 def test_a_settings_error_exits_2_with_one_line_before_any_heavy_import(tmp_path, train_file):
-    """The process: exit 2 (a usage error, as argparse's), one line, and no torch / transformers / TRL / lm-eval (nor pandas
-    and scipy, which building the parser imported: 2.1 s -> 0.4 s) before the flags are
-    checked."""
+    """The process: exit 2 (a usage error, as argparse's), one line, and no torch /
+    transformers / TRL / lm-eval (nor pandas and scipy, which building the parser imported:
+    2.1 s -> 0.4 s) before the flags are checked."""
     code = ("import sys, runpy; sys.argv = ['fireact-eval', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('fireact_eval.cli', run_name='__main__')\n"
             "finally:\n    print(sorted(m for m in ('torch', 'transformers', 'trl', 'lm_eval',"

@@ -183,6 +183,26 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
     return rollout
 
 
+def check_prompts_fit(settings: Any, tokenizer: Any, prompts: list[str], cutoff: int) -> None:
+    """Every question's first context (in the tools layout: the template with its schemas,
+    which also checks that the tokenizer has one) fits in ``--cutoff`` tokens with room for
+    the agent's turns; TRL's own failure comes as an IndexError after the model loads."""
+    from fireact_eval.catalog import SEARCH
+    from fireact_eval.trajectory import Step
+
+    layout = tool_layout(settings, tokenizer) if settings.format == "tools" else None
+    longest = 0
+    for prompt in prompts:
+        text = (layout.render(tokenizer, prompt, list[Step](), tools=[SEARCH]) if layout
+                else prompt)
+        longest = max(longest, len(tokenizer(text, add_special_tokens=False).input_ids))
+    if longest >= cutoff // 2:
+        raise FireactError(f"--cutoff {cutoff}: the longest question's prompt is {longest} "
+                           f"tokens{' (the tools layout renders the schemas)' if layout else ''}"
+                           f", leaving no room for the agent's turns; give --cutoff "
+                           f"{max(1024, 2 ** (2 * longest).bit_length())} or more")
+
+
 def tool_layout(settings: Any, tokenizer: Any) -> Any:
     """The policy tokenizer's tools layout (its template or the shipped one, its parser),
     or one line saying why it has none."""
@@ -280,6 +300,7 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
                                  ).hexdigest()
     run = start_run(cfg, data_sha256)
     tokenizer = run.tokenizer
+    check_prompts_fit(settings, tokenizer, list(by_prompt), cfg.cutoff)  # before the model
     set_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     peft_config = None

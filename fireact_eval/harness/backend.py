@@ -150,10 +150,25 @@ def _token_counter(lm: LM):
     return lambda context: len(str(getattr(context, "prompt", context))) // 4
 
 
+def _check_chat_template(lm: LM) -> None:
+    """format=chat renders every turn through the tokenizer's chat template: a tokenizer
+    without one is one line before the first rollout, not transformers' traceback."""
+    tokenizer = getattr(lm, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "chat_template") and not getattr(
+            tokenizer, "chat_template", None):
+        name = getattr(tokenizer, "name_or_path", "") or "the model"
+        raise FireactError(f"format=chat: {name}'s tokenizer has no chat template; use "
+                           "format=plain or alpaca, or a model that has one")
+
+
 def react_generate(self: LM, requests: list[Instance]) -> list[str]:
     """Run every requested rollout; one trajectory JSON string per request, in order."""
     def render_chat(prompt, steps, reflect=False):
         return self.apply_chat_template(render_messages(prompt, steps, reflect))
+
+    if any(r.args[2].settings.format == "chat" for r in requests
+           if isinstance(r.args[2], RolloutRequest)):
+        _check_chat_template(self)
 
     episodes = []
     owners: list[int] = []  # the request each episode is a try of

@@ -9,10 +9,16 @@ from typing import Any
 
 
 def load_model(model: str, model_args: str, batch_size: str, device: str = ""):
-    """A backend by its lm-eval name, loaded once for every run."""
+    """A backend by its lm-eval name, loaded once for every run.  ``hf`` without a device
+    gets the GPU where there is one, else the CPU (its own default is ``cuda``: a CUDA
+    assertion on a machine without one, where ``lm_eval`` itself falls back)."""
     import lm_eval.api.registry
     import lm_eval.models  # noqa: F401  (registers the backends)
 
+    if not device and model in ("hf", "hf-auto", "huggingface"):
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     extra = {"batch_size": batch_size, **({"device": device} if device else {})}
     return lm_eval.api.registry.get_model(model).create_from_arg_string(model_args, extra)
 
