@@ -189,7 +189,7 @@ def check_metadata(metadata: Mapping[str, Any], *, where: str = "--metadata",
         settings = RolloutSettings.from_metadata(metadata, strict=strict)
         source = QuestionSource.from_metadata(dict(metadata), strict=strict)
     except FireactError as err:
-        raise FireactError(f"{where}: {err}") from None
+        raise FireactError(f"{where}: {err}" if where else str(err)) from None
     if training and source.split == "test" and not source.questions and not train_on_test:
         raise FireactError(f"{where}: split=test trains on the evaluation questions; training "
                            "reads split=train (give --train-on-test, or train_on_test: true "

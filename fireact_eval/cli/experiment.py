@@ -6,16 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from fireact_eval.cli.common import OUT_FOLDER, door
+from fireact_eval.cli.common import OUT_FOLDER, add_force, door
 
 
 def _experiment(args: argparse.Namespace) -> None:
+    from fireact_eval.experiment import layout
     from fireact_eval.experiment.config import load
     from fireact_eval.experiment.runner import run
+    from fireact_eval.jsonio import refuse_foreign_folder
 
+    root = Path(args.out or Path("runs") / Path(args.config).stem)
     with door():
         experiment = load(args.config)
-    root = Path(args.out or Path("runs") / Path(args.config).stem)
+        # a folder of something else is not written into (nor is the experiment's own)
+        refuse_foreign_folder(root, (layout.PLAN,), args.force,
+                              "experiment")
     records = run(experiment, root, args.jobs, args.launcher, args.dry_run)
     if args.dry_run:
         return
@@ -44,4 +49,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="local: here; slurm: a submitit job per cell (the YAML's launcher: "
                    "options are submitit's, e.g. slurm_partition, gpus_per_node); "
                    "submitit-local: submitit's local executor")
+    add_force(p)
     p.set_defaults(func=_experiment)

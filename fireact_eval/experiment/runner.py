@@ -444,8 +444,8 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
     lines, left, sources, unrated = [], 0.0, set(), set()
     for cell in cells(ex):
         record = cell.record_path(root)
-        state = (read_json(record, "cell record").get("status", "?") if record.is_file()
-                 else "to run")
+        made = read_json(record, "cell record") if record.is_file() else {}
+        state = made.get("status", "?") if made else "to run"
         state = "started" if state == "running" else state  # running now, or killed: resumes
         cost = estimate(ex, cell, _prepared_rows(ex, root, cell))
         trained = cell.recipe is None or TrainingCard.exists(cell.model_dir(root))
@@ -465,6 +465,9 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
         train = (f"train {steps} steps ({'done' if trained else 'to run'}), "
                  if cell.recipe is not None else "")
         minutes = "? min" if seconds is None else f"{upto or '~'}{seconds / 60:.0f} min"
+        if state == "done":  # a finished cell: what it took, not what it would
+            train = train.replace("<=", "") if train else train
+            minutes = f"took {made.get('seconds', 0) / 60:.0f} min"
         lines.append(f"{cell.name:<52} {state:<7} {train}{cost.rollouts} rollouts, "
                      f"{minutes}  eval/{cell.eval_hash}")
     total = f"{len(lines)} cells"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fireact_eval.errors import FireactError
-from fireact_eval.rollout_settings import LM_EVAL_KEYS, RolloutSettings, valid_metadata_keys
+from fireact_eval.rollout_settings import LM_EVAL_KEYS, check_metadata, valid_metadata_keys
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,10 @@ def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> OurTasks
     others: list[str] = []
     configs = list(_our_task_configs(task_manager, names, set(), others))
     for cfg in configs:
-        check_metadata_keys(cfg.get("metadata") or {}, model_args, others)
-        RolloutSettings.from_metadata(cfg.get("metadata")).build_tools()
+        metadata = cfg.get("metadata") or {}
+        check_metadata_keys(metadata, model_args, others)  # the model args' keys are lm-eval's
+        # the one check every door shares (its keys checked just above, with lm-eval's)
+        check_metadata(metadata, where="", allowed=tuple(metadata)).settings.build_tools()
         if callable(loader := cfg.get("custom_dataset")):  # the questions load, or say why not
             loader(**(cfg.get("metadata") or {}))
     return OurTasks(frozenset(str(cfg.get("task")) for cfg in configs),
