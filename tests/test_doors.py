@@ -252,3 +252,156 @@ def test_a_results_file_of_another_harness_task_keeps_no_defaults_of_ours(tmp_pa
     frame = load_runs([str(tmp_path / "run"), str(tmp_path / "ours")]).set_index("task")
     assert frame.loc["arc_easy", "method"] == "" and frame.loc["arc_easy", "search"] == ""
     assert frame.loc["fireact_demo", "method"] == "react"
+
+
+# ---------------------------------------------------------------- nothing deleted we did not make
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_index_wiki_never_removes_a_folder_it_did_not_make(tmp_path):
+    """It removed any --out that was not an index: a user's notes, results, even the
+    corpus inside it, exit 0."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    corpus = _jsonl(out / "c.jsonl", [{"title": "Oslo", "text": "Oslo is in Norway."}])
+    proc = cli_in_process("index", "wiki", "--source", str(corpus), "--out", str(out))
+    assert proc.returncode == 1 and "holds the corpus" in proc.stderr
+    proc = cli_in_process("index", "wiki", "--source", str(corpus), "--out", str(out),
+                          "--force")
+    assert proc.returncode == 1 and "holds the corpus" in proc.stderr  # even with --force
+    outside = _jsonl(tmp_path / "c.jsonl", [{"title": "Oslo", "text": "Oslo is in Norway."}])
+    proc = cli_in_process("index", "wiki", "--source", str(outside), "--out", str(out))
+    assert proc.returncode == 1 and "not a search index" in proc.stderr and "--force" in \
+        proc.stderr
+    assert (out / "notes.txt").read_text() == "keep me" and corpus.is_file()
+    index = tmp_path / "index"
+    assert cli_in_process("index", "wiki", "--source", str(outside), "--out",
+                          str(index)).returncode == 0
+    again = cli_in_process("index", "wiki", "--source", str(outside), "--out", str(index))
+    assert again.returncode == 0  # its own index: kept as it is
+    assert cli_in_process("index", "wiki", "--source", str(outside), "--out", str(out),
+                          "--force").returncode == 0  # told to: replaced
+    assert not (out / "notes.txt").exists()
+
+
+def test_import_fireact_refuses_a_run_folder_that_holds_files(tmp_path):
+    dump = tmp_path / "hotpotqa_dev_0_500_gpt-4_0.0_2023-09-21-16-19-51.json"
+    dump.write_text("{}")
+    folder = tmp_path / "out" / "gpt-4_0.0"
+    folder.mkdir(parents=True)
+    (folder / "mine.txt").write_text("x")
+    proc = cli_in_process("results", "import-fireact", str(dump), "--out",
+                          str(tmp_path / "out"))
+    assert proc.returncode == 1 and "--force" in proc.stderr and "gpt-4_0.0" in proc.stderr
+    assert (folder / "mine.txt").read_text() == "x"
+
+
+def test_experiment_refuses_another_commands_folder(tmp_path):
+    out = tmp_path / "runs"
+    out.mkdir()
+    (out / "mine.txt").write_text("x")
+    proc = cli_in_process("experiment", _grid(tmp_path), "--out", str(out), "--dry-run")
+    _refused(proc)
+    assert "did not make" in proc.stderr
+    assert cli_in_process("experiment", _grid(tmp_path), "--out", str(out), "--dry-run",
+                          "--force").returncode == 0
+
+
+def test_convert_refuses_a_name_that_says_another_layout(tmp_path):
+    proc = cli_in_process("convert", str(tmp_path), "--format", "tools", "--out",
+                          str(tmp_path / "x.json"))
+    assert proc.returncode == 1 and "tools rows are written as .jsonl" in proc.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_version_and_the_demos_out_flag():
+    from fireact_eval import __version__
+    from fireact_eval.cli import build_parser
+
+    proc = cli_in_process("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fireact-eval {__version__}"
+    parser = build_parser()
+    assert parser.parse_args(["demo", "--out", "d"]).out == "d"
+    assert parser.parse_args(["demo", "--output_path", "d"]).out == "d"  # lm-eval's name
+
+
+# ---------------------------------------------------------------- data says its layout
+
+def _tools_row(call: dict, tools: list | None = None) -> dict:
+    from fireact_eval.tool_calls import tool_schemas
+
+    row = {"messages": [{"role": "user", "content": "Q?"},
+                        {"role": "assistant", "content": "I search.", "tool_calls": [call]},
+                        {"role": "tool", "tool_call_id": "c", "content": "R"},
+                        {"role": "assistant", "content": "", "tool_calls": [
+                            {"type": "function", "function": {"name": "finish",
+                                                              "arguments": {"answer": "A"}}}]}]}
+    if tools is not False:
+        row["tools"] = tools or tool_schemas(["search"])
+    return row
+
+
+def _call(name, arguments):
+    return {"type": "function", "id": "c", "function": {"name": name, "arguments": arguments}}
+
+
+@pytest.mark.parametrize("row, said", [
+    (_tools_row(_call("search", {"query": "x"}), tools=False), "carry tool_calls but the row "
+     "has no 'tools'"),
+    (_tools_row(_call("search", '{"query": "x')), "malformed tool call"),
+    (_tools_row(_call("rm_rf", {"query": "/"})), "calls 'rm_rf', which the row's tools do not"),
+    (_tools_row(_call("search", {"q": "x"})), "search called with unknown argument(s) q"),
+    (_tools_row(_call("search", {})), "search called with no query"),
+])
+def test_a_tools_row_that_would_train_wrongly_is_refused_with_its_row(tmp_path, row, said):
+    from fireact_eval.data.segments import read_layout
+
+    path = _jsonl(tmp_path / "rows.jsonl", [_tools_row(_call("search", {"query": "x"})), row])
+    with pytest.raises(FireactError) as err:
+        read_layout(path)
+    assert f"{path}, row 1" in str(err.value) and said in str(err.value)
+    assert read_layout(_jsonl(tmp_path / "ok.jsonl", [_tools_row(_call("search", {
+        "query": "x"}))]))[1] == "tools"
+
+
+def test_format_chat_without_a_chat_template_is_one_line():
+    from types import SimpleNamespace
+
+    from fireact_eval.harness.backend import _check_chat_template
+
+    lm = SimpleNamespace(tokenizer=SimpleNamespace(chat_template=None, name_or_path="m"))
+    with pytest.raises(FireactError, match="format=chat: m's tokenizer has no chat template"):
+        _check_chat_template(lm)
+    _check_chat_template(SimpleNamespace(tokenizer=SimpleNamespace(chat_template="{{x}}")))
+
+
+def test_grpo_checks_its_prompts_against_cutoff_before_the_model_loads(tiny_model):
+    from transformers import AutoTokenizer
+
+    from fireact_eval.prompts import build_prompt
+    from fireact_eval.rollout_settings import RolloutSettings
+    from fireact_eval.trainers.grpo import check_prompts_fit
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    settings = RolloutSettings(shots="zeroshot", format="alpaca", search="local")
+    prompt = build_prompt("In which town was the founder of Velmora Observatory born?",
+                          "react", "zeroshot", "alpaca", "qa")
+    check_prompts_fit(settings, tokenizer, [prompt], 512)
+    with pytest.raises(FireactError, match="--cutoff 16: the longest question's prompt is"):
+        check_prompts_fit(settings, tokenizer, [prompt], 16)
+
+
+def test_generate_with_hf_and_no_device_runs_on_the_cpu_here(untrained_model):
+    """lm-eval's HFLM defaults to cuda: a CUDA assertion on a machine without one."""
+    import torch
+
+    from fireact_eval.harness.evaluate import load_model
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: cuda is the right default")
+    lm = load_model("hf", f"pretrained={untrained_model}", "1")
+    assert str(lm.device) == "cpu"
