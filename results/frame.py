@@ -163,6 +163,7 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
                 continue
             rows.append({
                 "model": found.label or run.model, "training": run.training,
+                "train_on_test": run.train_on_test,
                 "decoding": run.decoding, "task": task.task, "dataset": task.dataset,
                 # another harness's task keeps no defaults of ours (no react, no search)
                 **_settings(task.metadata, defaults if is_ours(task.task) else {}),

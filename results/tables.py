@@ -488,6 +488,10 @@ def provenance(runs: pd.DataFrame) -> list[str]:
     for row in runs.drop_duplicates(["model", "dataset", "search", "data"]).itertuples():
         data = f"; questions: {row.data}" if row.data else ""
         lines.append(f"{row.model} / {row.dataset}: search {row.search}{data}")
+    tested = runs["train_on_test"].astype(bool) if "train_on_test" in runs else []
+    for model in sorted(set(runs.loc[tested, "model"])) if len(tested) else []:
+        lines.append(f"{model}: TRAINED ON TEST QUESTIONS (--train-on-test): its numbers "
+                     "on those questions are not held out")
     return sorted(set(lines))
 
 

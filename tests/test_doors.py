@@ -405,3 +405,33 @@ def test_generate_with_hf_and_no_device_runs_on_the_cpu_here(untrained_model):
         pytest.skip("a GPU is here: cuda is the right default")
     lm = load_model("hf", f"pretrained={untrained_model}", "1")
     assert str(lm.device) == "cpu"
+
+
+def test_a_checkpoint_trained_on_test_questions_is_said_so_under_every_table(tmp_path):
+    from fireact_eval.harness.run_files import write_run
+    from fireact_eval.results.frame import load_runs
+    from fireact_eval.results.tables import provenance
+    from fireact_eval.training_card import TrainingCard
+
+    model = tmp_path / "adapter"
+    model.mkdir()
+    TrainingCard("base", "grpo", True, "demo", train_on_test=True).write(model)
+    samples = [{"doc_id": 0, "metrics": ["exact_match"], "exact_match": 1.0}]
+    write_run(tmp_path / "run", "fireact_demo", {"dataset": "demo"}, samples, "m",
+              "2026-12-07T00-00-00.000000")
+    results = next((tmp_path / "run").glob("results_*.json"))
+    record = json.loads(results.read_text())
+    record["config"]["model_args"] = {"pretrained": "base", "peft": str(model)}
+    results.write_text(json.dumps(record))
+    notes = provenance(load_runs([f"agent={tmp_path / 'run'}"]))
+    assert any("agent: TRAINED ON TEST QUESTIONS" in line for line in notes), notes
+
+
+def test_a_grpo_cards_command_evaluates_in_the_environment_it_trained_in():
+    from fireact_eval.rollout_settings import RolloutSettings
+    from fireact_eval.trainers.grpo import trained_environment
+
+    settings = RolloutSettings(search="world", shots="zeroshot", format="alpaca", noise="none",
+                               max_turns=8, concurrency=3)
+    assert trained_environment("world", settings) == {
+        "shots": "zeroshot", "format": "alpaca", "max_turns": 8, "noise": "none"}

@@ -210,6 +210,7 @@ class RunResult:
     decoding: str = ""  # lm-eval's --gen_kwargs, normalised ("" for the task's own)
     seed: str = ""  # every seed the run was given (``run_seed``)
     training: str = ""  # the recipe of the checkpoint (``TrainingCard.recipe_digest``)
+    train_on_test: bool = False  # its card says it trained on test questions, when asked
 
 
 def decoding_of(results: dict) -> str:
@@ -299,7 +300,8 @@ def read_run(path: str | Path) -> RunResult:
         )
     card = _card(_model_args(results))
     return RunResult(path, model_name(results), tasks, decoding_of(results),
-                     run_seed(results, card), card.recipe_digest() if card else "")
+                     run_seed(results, card), card.recipe_digest() if card else "",
+                     bool(card and card.train_on_test))
 
 
 def split_label(spec: str) -> tuple[str, str]:
