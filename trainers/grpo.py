@@ -272,6 +272,7 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
         RUN_RECORD,
         _precision,
         check_lora_targets,
+        load_tokenizer,
         lora_config,
         old_names_quiet,
         run_arguments,
@@ -298,9 +299,10 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
                               settings.family): d for d in docs}
     data_sha256 = hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()
                                  ).hexdigest()
-    run = start_run(cfg, data_sha256)
-    tokenizer = run.tokenizer
-    check_prompts_fit(settings, tokenizer, list(by_prompt), cfg.cutoff)  # before the model
+    tokenizer = load_tokenizer(cfg)
+    # the layout and the prompts' length, before --force replaces anything in OUT
+    check_prompts_fit(settings, tokenizer, list(by_prompt), cfg.cutoff)
+    run = start_run(cfg, data_sha256, tokenizer)
     set_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     peft_config = None

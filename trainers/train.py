@@ -395,9 +395,9 @@ def train(cfg: TrainConfig) -> dict:
     if not Path(cfg.data).is_file():
         raise FireactError(f"training data not found: {cfg.data}")
     data_sha256 = hashlib.sha256(Path(cfg.data).read_bytes()).hexdigest()
-    run = start_run(cfg, data_sha256)
-    record, resume_from, host_allocator = run.record, run.resume_from, run.host_allocator
-    tokenizer = run.tokenizer
+    # the rows through the tokenizer (a layout it cannot render is one line) before
+    # --force replaces anything in OUT, and before the model loads
+    tokenizer = load_tokenizer(cfg)
     examples, fmt = build_examples(cfg.data, tokenizer, cfg.cutoff, cfg.train_on_inputs,
                                    limit=cfg.limit, tool_template=(
                                        HERMES_TEMPLATE if cfg.tool_template == "hermes"
@@ -405,6 +405,8 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.format not in ("auto", fmt):
         raise FireactError(f"--format {cfg.format}, but {cfg.data} holds {fmt} rows; convert "
                            f"them (fireact-eval convert --format {cfg.format}) or drop --format")
+    run = start_run(cfg, data_sha256, tokenizer)
+    record, resume_from, host_allocator = run.record, run.resume_from, run.host_allocator
     model = AutoModelForCausalLM.from_pretrained(cfg.base, attn_implementation=cfg.attention)
     if cfg.method == "lora":
         from peft import get_peft_model
@@ -454,11 +456,24 @@ class RunStart:
     tokenizer: object
 
 
-def start_run(cfg: TrainConfig, data_sha256: str) -> RunStart:
-    """The run record, the checkpoint to resume (refusing one of other settings), the host
-    allocator's policy, and the tokenizer with a pad token."""
+def load_tokenizer(cfg: TrainConfig):
+    """--base's tokenizer with a pad token, or one line saying why it cannot load."""
     from transformers import AutoTokenizer
 
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.base)
+    except (OSError, ValueError) as err:
+        raise FireactError(f"--base {cfg.base}: its tokenizer cannot be loaded "
+                           f"({str(err).strip().splitlines()[0]})") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def start_run(cfg: TrainConfig, data_sha256: str, tokenizer=None) -> RunStart:
+    """The run record, the checkpoint to resume (refusing one of other settings), the host
+    allocator's policy, and the tokenizer with a pad token (``tokenizer``: loaded already,
+    to check what needs it before anything in OUT is replaced)."""
     if cfg.force and not cfg.resume and os.environ.get("RANK", "0") == "0":
         # the model it replaces goes whole: a stale checkpoint must not be resumed later
         shutil.rmtree(Path(cfg.out) / "checkpoints", ignore_errors=True)
@@ -467,14 +482,7 @@ def start_run(cfg: TrainConfig, data_sha256: str) -> RunStart:
     resume_from = _check_resume(cfg, record)
     mapped = return_freed_memory(cfg.mmap_threshold_kb)
     host_allocator = active() + (f" (mmap from {cfg.mmap_threshold_kb} KB)" if mapped else "")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.base)
-    except (OSError, ValueError) as err:
-        raise FireactError(f"--base {cfg.base}: its tokenizer cannot be loaded "
-                           f"({str(err).strip().splitlines()[0]})") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return RunStart(record, resume_from, host_allocator, tokenizer)
+    return RunStart(record, resume_from, host_allocator, tokenizer or load_tokenizer(cfg))
 
 
 def run_arguments(cfg: TrainConfig) -> dict:
