@@ -435,3 +435,27 @@ def test_a_grpo_cards_command_evaluates_in_the_environment_it_trained_in():
                                max_turns=8, concurrency=3)
     assert trained_environment("world", settings) == {
         "shots": "zeroshot", "format": "alpaca", "max_turns": 8, "noise": "none"}
+
+
+def test_lm_evals_preflight_checks_a_local_models_templates_before_it_loads(tmp_path,
+                                                                             untrained_model):
+    """format=chat without a chat template, format=tools with a template that renders no
+    tools: one line from the tokenizer alone (it came after the model loaded)."""
+    import shutil
+
+    from fireact_eval.harness.preflight import check_templates
+
+    bare = tmp_path / "bare"
+    shutil.copytree(untrained_model, bare)
+    config = json.loads((bare / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (bare / "tokenizer_config.json").write_text(json.dumps(config))
+    for name in ("chat_template.jinja", "chat_template.json"):
+        (bare / name).unlink(missing_ok=True)
+    with pytest.raises(FireactError, match="format=chat: .*has no chat template"):
+        check_templates([{"format": "chat"}], "hf", f"pretrained={bare}")
+    with pytest.raises(FireactError, match="renders no tools"):
+        check_templates([{"format": "tools"}], "hf", f"pretrained={bare}")
+    check_templates([{"format": "tools", "tool_template": "hermes"}], "hf",
+                    f"pretrained={bare}")  # the shipped template renders them
+    check_templates([{"format": "chat"}], "local-chat-completions", "model=x")  # the server's

@@ -66,7 +66,7 @@ def _patch_evaluator(module) -> None:
 
         try:
             ours = preflight(kwargs.get("task_manager"), kwargs.get("tasks"),
-                             kwargs.get("model_args"))
+                             kwargs.get("model_args"), kwargs.get("model"))
         except FireactError:  # raised only for one of our tasks
             _install_one_line_errors()
             raise

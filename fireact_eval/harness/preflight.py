@@ -112,7 +112,44 @@ def advice_not_for_us_dropped(ours: OurTasks):
             logging.getLogger(name).removeFilter(quiet)
 
 
-def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> OurTasks:
+# backends that render our chat and tools layouts through a local tokenizer's template
+LOCAL_TEMPLATE_BACKENDS = ("hf", "hf-auto", "huggingface", "vllm")
+
+
+def check_templates(metadatas: Sequence[Mapping[str, Any]], model: Any,
+                    model_args: Any) -> None:
+    """A local model whose tokenizer cannot render the layout asked for (``format=chat``
+    without a chat template; ``format=tools`` with its own template that renders no tools)
+    is one line now, not after the model loaded; read from the tokenizer alone."""
+    from pathlib import Path
+
+    from lm_eval.utils import simple_parse_args_string
+
+    from fireact_eval.tool_calls import resolve_layout
+
+    if model not in LOCAL_TEMPLATE_BACKENDS:
+        return
+    args = simple_parse_args_string(model_args) if isinstance(model_args, str) else (
+        model_args or {})
+    path = str(args.get("tokenizer") or args.get("pretrained") or "")
+    needs = [m for m in metadatas if m.get("format") == "chat" or m.get("format") == "tools"
+             and m.get("tool_template", "model") == "model"]
+    if not needs or not Path(path).is_dir():  # a Hub name: checked where it loads
+        return
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    for metadata in needs:
+        if metadata.get("format") == "chat" and not getattr(tokenizer, "chat_template", None):
+            raise FireactError(f"format=chat: {path}'s tokenizer has no chat template; use "
+                               "format=plain or alpaca, or a model that has one")
+        if metadata.get("format") == "tools":
+            resolve_layout(tokenizer, "model", str(metadata.get("tool_parser", "auto")),
+                           model=path)
+
+
+def preflight(task_manager: Any, tasks: Any, model_args: Any = None,
+              model: Any = None) -> OurTasks:
     """Check every fireact task's settings and build its search tool *before* lm-eval loads
     the model (it loads the model first, tasks after): a typo or a missing Wikipedia index
     costs seconds, not a model load.  Called by the start-up hook around ``simple_evaluate``.
@@ -129,5 +166,6 @@ def preflight(task_manager: Any, tasks: Any, model_args: Any = None) -> OurTasks
         check_metadata(metadata, where="", allowed=tuple(metadata)).settings.build_tools()
         if callable(loader := cfg.get("custom_dataset")):  # the questions load, or say why not
             loader(**(cfg.get("metadata") or {}))
+    check_templates([cfg.get("metadata") or {} for cfg in configs], model, model_args)
     return OurTasks(frozenset(str(cfg.get("task")) for cfg in configs),
                     bool(configs) and not others)
