@@ -459,3 +459,21 @@ def test_lm_evals_preflight_checks_a_local_models_templates_before_it_loads(tmp_
     check_templates([{"format": "tools", "tool_template": "hermes"}], "hf",
                     f"pretrained={bare}")  # the shipped template renders them
     check_templates([{"format": "chat"}], "local-chat-completions", "model=x")  # the server's
+
+
+@given(bad=bad_settings)
+@settings(max_examples=15, deadline=None)
+def test_lm_evals_preflight_refuses_every_bad_setting_before_the_model(bad):
+    """The ``lm_eval --metadata`` door: lm-eval's own TaskManager, our preflight (what the
+    start-up hook runs before the model loads), one line."""
+    from lm_eval.tasks import TaskManager
+
+    from fireact_eval.harness.preflight import preflight
+    from fireact_eval.tasks import TASKS_DIR
+
+    key, value = bad
+    manager = TaskManager(include_defaults=False, include_path=TASKS_DIR,
+                          metadata={key: value})
+    with pytest.raises(FireactError) as err:
+        preflight(manager, ["fireact_demo"], "pretrained=/no/model", "hf")
+    assert one_line(str(err.value))
