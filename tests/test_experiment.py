@@ -229,6 +229,37 @@ def test_the_plan_prints_minutes_only_from_rates_measured_for_that_base_and_back
     assert "shipped, measured on a 2-core CPU" in lines[-1] and "? min" not in "".join(lines)
 
 
+def test_the_plan_charges_training_by_the_length_of_its_rows(tmp_path, train_file):
+    """Rows of twice the length cost twice the time (a retry oracle's rows are longer than
+    a clean one's: charged alike, a plan said 43 minutes for cells that took 75); a
+    finished cell says what it took."""
+    import json
+
+    from fireact_eval.experiment.runner import plan_lines
+
+    rows = json.loads(train_file.read_text())
+    long_file = tmp_path / "long.json"  # each row's text twice as long
+    long_file.write_text(json.dumps([{**r, "input": r["instruction"] + r["output"]}
+                                     for r in rows]))
+    config = grid(tmp_path, "org/big-7b", train_file, **{
+        "axes.data": ["gold", "long"], "axes.size": [8], "prompted": None,
+        "data": {"gold": {"file": str(train_file)}, "long": {"file": str(long_file)}}})
+    ex = load(config)
+    short, long = cells(ex)
+    root = tmp_path / "x"
+    short_chars = 320 * sum(len(json.dumps(r)) for r in rows[:8]) / 8  # 8 rows x 40 epochs
+    finished = {**short.record(), "status": "done", "train_seconds": 600.0, "seconds": 660.0,
+                "train_rows": 320, "train_chars": round(short_chars), "eval_seconds": 60.0,
+                "rollouts": 4}
+    short.record_path(root).parent.mkdir(parents=True)
+    short.record_path(root).write_text(json.dumps(finished))
+    done, to_run = plan_lines(ex, root)[:2]
+    assert "took 11 min" in done and "~" not in done.split("rollouts")[1]
+    ratio = (sum(len(json.dumps({**r, "input": r["instruction"] + r["output"]}))
+                 for r in rows[:8]) / sum(len(json.dumps(r)) for r in rows[:8]))
+    assert f"~{(600 * ratio + 60) / 60:.0f} min" in to_run, (to_run, ratio)
+
+
 def _logged_commands(root: Path) -> int:
     return sum(p.read_text().count("\n$ ") for p in root.rglob("log.txt"))
 

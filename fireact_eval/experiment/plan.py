@@ -221,6 +221,19 @@ def rows_of(path: str) -> int:
     return len(read_rows(path))
 
 
+def chars_per_row(path: str, limit: int = 0) -> float:
+    """The mean length (characters of the row as JSON) of the first ``limit`` rows (0:
+    all): what training costs in proportion to, where rows differ in length (a retry
+    oracle's rows are longer than a clean one's; charging rows alike missed by half)."""
+    import json
+
+    from fireact_eval.data.examples import read_rows
+
+    rows = read_rows(path)
+    rows = rows[:limit] if limit else rows
+    return sum(len(json.dumps(r, ensure_ascii=False)) for r in rows) / max(len(rows), 1)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What a cell will cost: training steps and rows, rollouts, seconds (and where the

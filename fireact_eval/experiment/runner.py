@@ -32,8 +32,10 @@ from fireact_eval.experiment.plan import (
     SHIPPED_TRAIN_RATES,
     Cell,
     cells,
+    chars_per_row,
     estimate,
     eval_rate_key,
+    rows_of,
     train_rate_key,
 )
 from fireact_eval.harness.autoload import TASKS_ONLY
@@ -291,6 +293,9 @@ def run_cell(ex: Experiment, root: Path, cell: Cell, search: str | None) -> dict
             # rows trained on, every epoch counted, as ``plan.estimate`` counts them
             record["train_seconds"] = card.train_seconds
             record["train_rows"] = card.rows_trained
+            if Path(card.data).is_file():  # SFT: its rows' length, for the plan's rate
+                record["train_chars"] = round(card.rows_trained
+                                              * chars_per_row(card.data, card.limit))
             record["train_methods"] = _methods(card)
             model_args = tuned_model_args(cell.evaluation["model"], base, model, card)
         shutil.rmtree(cell.results_dir(root), ignore_errors=True)  # a cut-off run left no results;
@@ -406,9 +411,12 @@ def measured_rates(root: Path) -> Rates:
                     "eval": {k: (v, shipped) for k, v in SHIPPED_EVAL_RATES.items()}}
     done = [read_json(p, "cell record") for p in layout.cell_records(root)]
     done = [r for r in done if r.get("status") == "done"]
+    rates["train_chars"] = {}  # seconds per character of training rows: measured only
     for kind, key, cells_of_kind, spent, work in (
             ("train", train_rate_key, [r for r in done if r.get("train_rows")],
              lambda r: r["train_seconds"], lambda r: r["train_rows"]),
+            ("train_chars", train_rate_key, [r for r in done if r.get("train_chars")],
+             lambda r: r["train_seconds"], lambda r: r["train_chars"]),
             ("eval", eval_rate_key, [r for r in done if not r.get("eval_replayed")],
              lambda r: r["eval_seconds"],
              lambda r: r["rollouts"] * int(r["evaluation"]["metadata"].get(
@@ -422,19 +430,17 @@ def measured_rates(root: Path) -> Rates:
     return rates
 
 
-def _prepared_rows(ex: Experiment, root: Path, cell: Cell) -> int | None:
-    """The rows of a fine-tuned cell's training file where the import or mix is made."""
-    from fireact_eval.experiment.plan import rows_of
-
+def _prepared_file(ex: Experiment, root: Path, cell: Cell) -> Path | None:
+    """A fine-tuned cell's training file where it is there already (a file, a made
+    import, mix or oracle, a round's generated rows)."""
     if cell.recipe is None or cell.axes.get("grpo"):  # GRPO's rows are its rollouts
         return None
     if cell.round:
         made = cell.train_dir(root) / layout.ROUND_DATA
-        return rows_of(str(made)) if made.is_file() else None
+        return made if made.is_file() else None
     if ex.data[cell.axes["data"]].file:
-        return rows_of(ex.data[cell.axes["data"]].file)
-    made = _made(_data_folder(ex, root, cell.axes["data"]))
-    return rows_of(str(made)) if made else None
+        return Path(ex.data[cell.axes["data"]].file)
+    return _made(_data_folder(ex, root, cell.axes["data"]))
 
 
 def plan_lines(ex: Experiment, root: Path) -> list[str]:
@@ -447,10 +453,15 @@ def plan_lines(ex: Experiment, root: Path) -> list[str]:
         made = read_json(record, "cell record") if record.is_file() else {}
         state = made.get("status", "?") if made else "to run"
         state = "started" if state == "running" else state  # running now, or killed: resumes
-        cost = estimate(ex, cell, _prepared_rows(ex, root, cell))
+        prepared = _prepared_file(ex, root, cell)
+        cost = estimate(ex, cell, rows_of(str(prepared)) if prepared else None)
         trained = cell.recipe is None or TrainingCard.exists(cell.model_dir(root))
         keys = {"train": train_rate_key(cell.record()), "eval": eval_rate_key(cell.record())}
         found = {kind: rates[kind].get(key) for kind, key in keys.items()}
+        per_char = rates["train_chars"].get(keys["train"])
+        if per_char and prepared and cost.train_rows:  # charged by its rows' length
+            size = 0 if cell.round else cell.axes["size"]
+            found["train"] = (per_char[0] * chars_per_row(str(prepared), size), per_char[1])
         seconds = cost.seconds(*(f and f[0] for f in found.values()), trained=trained)
         needed = ["eval", *(["train"] if cost.train_rows and not trained else [])]
         if seconds is None:
