@@ -477,3 +477,17 @@ def test_lm_evals_preflight_refuses_every_bad_setting_before_the_model(bad):
     with pytest.raises(FireactError) as err:
         preflight(manager, ["fireact_demo"], "pretrained=/no/model", "hf")
     assert one_line(str(err.value))
+
+
+def test_a_grid_without_save_steps_checkpoints_each_quarter_of_a_cell(tmp_path):
+    """A killed training cell resumes from a checkpoint: the shipped world grid set
+    save_steps 100000 and started over."""
+    from fireact_eval.experiment.config import load
+    from fireact_eval.experiment.plan import cells
+    from fireact_eval.experiment.runner import _checkpoints
+
+    ex = load(_grid(tmp_path, **{"train.epochs": 12, "axes.size": [32]}))
+    [cell] = cells(ex)
+    assert _checkpoints(ex, cell, 32) == ["--save-steps", "24"]  # 8 steps x 12 epochs / 4
+    ex = load(_grid(tmp_path, **{"train.save_steps": 5}))
+    assert _checkpoints(ex, cells(ex)[0], 32) == []  # the YAML's own

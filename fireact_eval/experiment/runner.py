@@ -337,7 +337,17 @@ def _train_command(ex: Experiment, root: Path, cell: Cell, base: str, search: st
             *(["--format", layout] if layout else []),
             *(["--tool-template", ex.finetuned["tool_template"]]
               if layout == "tools" and ex.finetuned.get("tool_template") else []),
-            *_train_flags(ex.train)]
+            *_train_flags(ex.train), *_checkpoints(ex, cell, rows_of(str(data)))]
+
+
+def _checkpoints(ex: Experiment, cell: Cell, rows: int) -> list[str]:
+    """Where the YAML sets no ``save_steps``: a checkpoint every quarter of the cell's steps,
+    so a killed cell resumes part-way (train's own default of 100 steps never saves in a
+    cell of 48)."""
+    if "save_steps" in ex.train:
+        return []
+    steps = estimate(ex, cell, rows).train_steps
+    return ["--save-steps", str(max(1, steps // 4))] if steps else []
 
 
 def _grpo_command(ex: Experiment, root: Path, cell: Cell, base: str) -> list[str]:
