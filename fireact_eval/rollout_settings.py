@@ -157,11 +157,6 @@ def _same_world(search: str, dataset: Any) -> None:
                            f"{seed})")
 
 
-# What a run's metadata may name the training set with: read test questions to train on
-# only where it is said in so many words (issue 45: GRPO trained on test questions).
-TRAIN_ON_TEST = "train_on_test"
-
-
 @dataclass(frozen=True)
 class CheckedMetadata:
     """A task's metadata as every door checks it: the rollout settings and the questions."""

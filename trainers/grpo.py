@@ -188,12 +188,11 @@ def check_prompts_fit(settings: Any, tokenizer: Any, prompts: list[str], cutoff:
     which also checks that the tokenizer has one) fits in ``--cutoff`` tokens with room for
     the agent's turns; TRL's own failure comes as an IndexError after the model loads."""
     from fireact_eval.catalog import SEARCH
-    from fireact_eval.trajectory import Step
 
     layout = tool_layout(settings, tokenizer) if settings.format == "tools" else None
     longest = 0
     for prompt in prompts:
-        text = (layout.render(tokenizer, prompt, list[Step](), tools=[SEARCH]) if layout
+        text = (layout.render(tokenizer, prompt, [], tools=[SEARCH]) if layout
                 else prompt)
         longest = max(longest, len(tokenizer(text, add_special_tokens=False).input_ids))
     if longest >= cutoff // 2:

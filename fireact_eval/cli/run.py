@@ -76,7 +76,10 @@ def _index_wiki(args: argparse.Namespace) -> None:
                 raise FireactError(f"--out {args.out} holds files that are not a search "
                                    "index; give a new or empty folder, or --force (or "
                                    "--overwrite) to replace what it holds")
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
+            if out.is_dir():
+                shutil.rmtree(out)
+            else:
+                out.unlink()
     index = open_index(args.source, out=args.out, rebuild=args.force and bool(args.out))
     where = f"wiki:{index.path}" if args.out else (
         "wiki" if args.source == WIKI_DATASET else f"wiki:{args.source}")

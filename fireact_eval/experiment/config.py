@@ -10,6 +10,7 @@ environment variable (an unset one is an error, never an empty path).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -471,8 +472,7 @@ def check_gen_kwargs(ex: Experiment, gen_kwargs: Any, where: str) -> None:
             if kind is None:
                 continue
             parsed = parse_value(key, kind, value, strict=strict)
-            if kind is not bool and (parsed != parsed or parsed < 0 or parsed in (
-                    float("inf"),)):
+            if kind is not bool and not (math.isfinite(parsed) and parsed >= 0):
                 raise FireactError(f"{key} must be a finite number >= 0, got {value!r}")
             if key in ("max_gen_toks", "top_p") and parsed <= 0:
                 raise FireactError(f"{key} must be above 0, got {value!r}")
@@ -571,8 +571,7 @@ def _check_grpo(ex: Experiment) -> None:
     try:
         from_mapping(TrainConfig, {**grpo_train_options(spec), "method": "grpo", "base": "b",
                                    "data": spec.dataset, "out": str(ex.path.parent / ".check"),
-                                   "format": ex.finetuned.get("format", "alpaca"),
-                                   "metadata": [f"{k}={v}" for k, v in spec.metadata.items()]
+                                   "format": ex.finetuned.get("format", "alpaca")
                                    }).validate()
     except FireactError as err:
         raise ex.error("grpo", str(err)) from None

@@ -151,14 +151,13 @@ def _token_counter(lm: LM):
 
 
 def _check_chat_template(lm: LM) -> None:
-    """format=chat renders every turn through the tokenizer's chat template: a tokenizer
-    without one is one line before the first rollout, not transformers' traceback."""
+    """The model's tokenizer has a chat template, before the first rollout (the preflight
+    checks a local folder's before the model loads; a Hub model's is checked here)."""
+    from fireact_eval.harness.preflight import require_chat_template
+
     tokenizer = getattr(lm, "tokenizer", None)
-    if tokenizer is not None and hasattr(tokenizer, "chat_template") and not getattr(
-            tokenizer, "chat_template", None):
-        name = getattr(tokenizer, "name_or_path", "") or "the model"
-        raise FireactError(f"format=chat: {name}'s tokenizer has no chat template; use "
-                           "format=plain or alpaca, or a model that has one")
+    if tokenizer is not None and hasattr(tokenizer, "chat_template"):
+        require_chat_template(tokenizer, getattr(tokenizer, "name_or_path", "") or "the model")
 
 
 def react_generate(self: LM, requests: list[Instance]) -> list[str]:

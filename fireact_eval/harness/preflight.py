@@ -112,6 +112,14 @@ def advice_not_for_us_dropped(ours: OurTasks):
             logging.getLogger(name).removeFilter(quiet)
 
 
+def require_chat_template(tokenizer: Any, name: str) -> None:
+    """format=chat renders every turn through the tokenizer's chat template: a tokenizer
+    without one is one line, not transformers' traceback at the first turn."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise FireactError(f"format=chat: {name}'s tokenizer has no chat template; use "
+                           "format=plain or alpaca, or a model that has one")
+
+
 # backends that render our chat and tools layouts through a local tokenizer's template
 LOCAL_TEMPLATE_BACKENDS = ("hf", "hf-auto", "huggingface", "vllm")
 
@@ -140,9 +148,8 @@ def check_templates(metadatas: Sequence[Mapping[str, Any]], model: Any,
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     for metadata in needs:
-        if metadata.get("format") == "chat" and not getattr(tokenizer, "chat_template", None):
-            raise FireactError(f"format=chat: {path}'s tokenizer has no chat template; use "
-                               "format=plain or alpaca, or a model that has one")
+        if metadata.get("format") == "chat":
+            require_chat_template(tokenizer, path)
         if metadata.get("format") == "tools":
             resolve_layout(tokenizer, "model", str(metadata.get("tool_parser", "auto")),
                            model=path)
