@@ -35,8 +35,18 @@ DATA_FORMATS = ("alpaca", "chat", "tools")
 # The agent's actions, as the transcript grammar writes them.
 SEARCH, FINISH = "search", "finish"
 
-# Noisy search (FireAct Table 3): off, ``None``, or a random other response.
-NOISE_KINDS = ("off", "none", "random")
+# Tool faults (``perturb``): FireAct Table 3's ``None`` and random other response, an explicit
+# error, a related but wrong passage, a passage cut before its fact; each drawn afresh per
+# call (transient) or fixed per query within an episode (permanent).
+NOISE_KINDS = ("off", "none", "random", "error", "distractor", "truncated")
+NOISE_PERSISTENCE = ("transient", "permanent")
+# The task variants (``fireact_<dataset>_noise_<name>``) and experiment conditions: name ->
+# the metadata it sets besides noise_p 0.5 and noise_seed 0.
+NOISE_CONDITIONS = {
+    **{kind: {"noise": kind} for kind in NOISE_KINDS if kind != "off"},
+    "distractor_permanent": {"noise": "distractor", "noise_persist": "permanent"},
+    "mix": {"noise": "none:0.125+error:0.125+distractor:0.125+truncated:0.125"},
+}
 
 CUTOFF = 512  # tokens per training example (FireAct's)
 

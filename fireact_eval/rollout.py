@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from fireact_eval.perturb import Perturb, no_noise
+from fireact_eval.perturb import TOOL_FAILED_PREFIX, Perturb, no_noise, tool_failed_observation
 from fireact_eval.seeds import call_seed
 from fireact_eval.tools import Search, ToolError, ask
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step, Trajectory
@@ -47,9 +47,6 @@ __all__ = [  # the public API (docs/python-api.md)
 ]
 
 DEFAULT_MAX_TURNS = 11  # FireAct's limit
-# How the observations the engine writes itself begin (the trajectory report reads runs
-# logged before per-step marks by them).
-TOOL_FAILED_PREFIX = "The search tool failed ("
 
 
 class ServedReply(str):
@@ -102,7 +99,7 @@ class Episode:
     generation settings passed through to the backend untouched; and the method's hooks,
     which the engine calls for every episode alike: ``reflect`` (Reflexion asks for a
     reflection when it says so) and ``observe`` (every successful tool observation passes
-    through it: the noisy-tool perturbation, or ``no_noise``).  ``context_limit``: the most
+    through it: the faulty tool of ``perturb``, or ``no_noise``).  ``context_limit``: the most
     prompt tokens the model can take with room for its generation (``None``: no known
     limit); a trajectory whose next prompt is longer is stopped, since the backend would
     cut its question off the front.  ``seed``: this try's sampling seed, for backends that
@@ -263,12 +260,13 @@ def run_episodes(
             if isinstance(result, ToolError):
                 traj.tool_errors += 1
                 traj.steps[-1].mark = TOOL_ERROR
-                observation = f"{TOOL_FAILED_PREFIX}{result}); try again or answer."
-            else:
-                observation, perturbed = episodes[i].observe(result, traj.turns)  # its own turn
-                traj.perturbed_calls += perturbed
-                if perturbed:
-                    traj.steps[-1].mark = PERTURBED
+                observation = tool_failed_observation(str(result))
+            else:  # the episode's faults: by its own turn, or by the query if permanent
+                observation, fault = episodes[i].observe(result, traj.turns,
+                                                         traj.steps[-1].argument or "")
+                if fault is not None:
+                    traj.perturbed_calls += 1
+                    traj.steps[-1].mark, traj.steps[-1].fault = PERTURBED, fault
             traj.steps[-1].observation = one_line(observation)
 
         # 4. Account the turn's time to those who ran it; drop finished and exhausted ones.

@@ -8,12 +8,13 @@ value and the list of valid keys come from the one declaration.  The result file
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from fireact_eval.catalog import (
     METHODS,
     NOISE_KINDS,
+    NOISE_PERSISTENCE,
     PROMPT_FORMATS,
     SEARCH,
     SHOTS,
@@ -21,7 +22,7 @@ from fireact_eval.catalog import (
 )
 from fireact_eval.errors import FireactError
 from fireact_eval.options import from_known_keys, option
-from fireact_eval.perturb import make_perturbation, validate_noise
+from fireact_eval.perturb import NoiseSpec, check_backend, make_perturbation, parse_noise
 from fireact_eval.prompts import check_prompt
 from fireact_eval.questions import QuestionSource
 from fireact_eval.rollout import (
@@ -80,10 +81,16 @@ class RolloutSettings:
     # tool: what search answers
     search: str = option("wiki", "search spec: wiki, local, replay:PATH, retriever:URL, "
                          "serpapi (fireact_demo sets local)", "tool")
-    noise: str = option("off", "noisy search: none or random replaces an observation with "
-                        "probability noise_p (FireAct Table 3)", "tool", choices=NOISE_KINDS)
-    noise_p: float = option(0.5, "probability that a search observation is perturbed", "tool")
-    noise_seed: int = option(0, "seed of the perturbations (with the doc id and turn)", "tool")
+    noise: str = option("off", "tool faults: a kind (" + ", ".join(NOISE_KINDS[1:]) + ") "
+                        "with probability noise_p, or a mixture kind:P+kind:P (one draw a "
+                        "call picks the kind)", "tool")
+    noise_p: float = option(0.5, "probability that a search observation is faulted (a "
+                            "mixture: the sum of its kinds')", "tool")
+    noise_seed: int = option(0, "seed of the faults (with the doc id and turn, or query)",
+                             "tool")
+    noise_persist: str = option("transient", "transient: each call draws afresh; permanent: "
+                                "the same query keeps its fault all episode", "tool",
+                                choices=NOISE_PERSISTENCE)
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None,
@@ -104,18 +111,44 @@ class RolloutSettings:
             raise FireactError(f"concurrency must be 0 (lm-eval's num_concurrent) or more, "
                                f"got {settings.concurrency}")
         check_prompt(settings.method, settings.shots, settings.format, settings.family)
-        validate_noise(settings.noise, settings.noise_p)
+        settings = settings._with_noise_spec(metadata or {})
         if settings.method not in SINGLE_TURN_METHODS:  # they call no tool
             search_factory(settings.search)  # a known backend; nothing is built here
             _same_world(settings.search, (metadata or {}).get("dataset"))
         return settings
 
+    def _with_noise_spec(self, metadata: Mapping[str, Any]) -> RolloutSettings:
+        """The noise settings as one spec records them: a mixture's ``noise_p`` is the sum of
+        its kinds' (a different one given is an error), and ``persist=`` inside the spec
+        is ``noise_persist`` (given both ways, one value or an error)."""
+        spec = parse_noise(self.noise, self.noise_p, self.noise_persist)
+        if "noise_p" in metadata and ":" in self.noise and spec.p != self.noise_p:
+            raise FireactError(f"noise={self.noise}: a mixture gives each kind its "
+                               f"probability (they add up to {spec.p:g}); "
+                               f"noise_p={self.noise_p} contradicts it")
+        if "noise_persist" in metadata and spec.persist != self.noise_persist:
+            raise FireactError(f"noise={self.noise} says persist={spec.persist}; "
+                               f"noise_persist={self.noise_persist} contradicts it")
+        if "noise_persist" in metadata and not spec.kinds and spec.persist != "transient":
+            raise FireactError("noise_persist=permanent needs a fault (noise=none, "
+                               "distractor, ...); noise is off")
+        return replace(self, noise=spec.name, noise_p=spec.p if spec.kinds else self.noise_p,
+                       noise_persist=spec.persist)
+
+    @property
+    def noise_spec(self) -> NoiseSpec:
+        return parse_noise(self.noise, self.noise_p, self.noise_persist)
+
     def build_tools(self) -> None:
         """Build the search tool now (an index from its corpus, a connection), so a missing
-        corpus fails before the model loads, not mid-run; the preflight calls it once per
-        task, and the rollouts reuse what it built."""
+        corpus, or a fault the backend cannot produce, fails before the model loads, not
+        mid-run; the preflight calls it once per task, and the rollouts reuse what it
+        built."""
         if self.method not in SINGLE_TURN_METHODS:
-            make_search(self.search)
+            search = make_search(self.search)
+            spec = self.noise_spec
+            check_backend(spec, search, response_pool(search) if spec.has("random") else (),
+                          self.search)
 
     def as_metadata(self) -> dict[str, Any]:
         """Every setting as a JSON-ready value, as result files record it."""
@@ -126,7 +159,8 @@ class RolloutSettings:
         if self.method in SINGLE_TURN_METHODS:
             return Episode(prompt, tools={}, max_turns=1, gen_kwargs=gen_kwargs)
         search = make_search(self.search)
-        if self.noise == "random" and self.search not in pools:
+        spec = self.noise_spec
+        if spec.has("random") and self.search not in pools:
             # a snapshot before any call (a cache's pool grows); an index's is read lazily
             pools[self.search] = response_pool(search)
         return Episode(
@@ -134,8 +168,8 @@ class RolloutSettings:
             tools={SEARCH: search},
             max_turns=self.max_turns,
             gen_kwargs=gen_kwargs,
-            observe=make_perturbation(self.noise, self.noise_p, self.noise_seed, doc_key,
-                                      pools.get(self.search, ())),
+            observe=make_perturbation(spec, self.noise_p, self.noise_seed, doc_key,
+                                      pools.get(self.search, ()), tool=search),
             reflect=reflect_before(self.reflect_at) if self.method == "reflexion"
             else never_reflect,
         )

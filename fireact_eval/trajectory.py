@@ -24,7 +24,8 @@ class Step:
     ``kind`` is ``act`` for a Thought/Action turn, ``reflection`` for a Reflexion step
     (its text in ``thought``; no action, no observation, not counted as a turn).  ``mark``
     says what the engine did with the action, when it was not a plain tool call: one of
-    ``MARKS`` (the trajectory view shows it; the cost counters count it)."""
+    ``MARKS`` (the trajectory view shows it; the cost counters count it); ``fault``, on a
+    ``perturbed`` step, which kind of tool fault it met (``catalog.NOISE_KINDS``)."""
 
     text: str
     thought: str | None = None
@@ -33,6 +34,7 @@ class Step:
     observation: str | None = None
     kind: str = "act"
     mark: str | None = None
+    fault: str | None = None
 
 
 # An action the engine could not run, a tool call that failed, an observation the noisy

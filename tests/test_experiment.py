@@ -51,7 +51,9 @@ def grid(tmp_path: Path, base: str, train_file: Path, **changes) -> Path:
     ({"axes.data": ["silver"]}, "axes.data[0]: no data named 'silver'"),
     ({"axes.size": [-1]}, "axes.size[0]"),
     ({"evaluate.tasks": ["fireact_nope"]}, "no task fireact_nope"),
-    ({"evaluate.noise": [False]}, "evaluate.noise[0]: one of off, none, random"),
+    ({"evaluate.noise": [False]}, "evaluate.noise[0]: expected a string, got bool False"),
+    ({"evaluate.noise": ["loud"]}, "evaluate.noise[0]: one of off, none, random, error, "
+                                   "distractor, truncated, distractor_permanent, mix"),
     ({"train.epochs": 0}, "train: --epochs 0 trains nothing"),
     ({"train.limit": 3}, "train.limit: set by the grid"),
     ({"axes.base": ["/no/such/model"]}, "axes.base[0]: no model folder"),

@@ -30,9 +30,9 @@ def test_draws_depend_only_on_seed_doc_and_turn():
 def test_rate_and_kinds():
     outcomes = [make_perturbation("none", 0.5, 0, f"doc-{d}")("real", t)
                 for d in range(200) for t in range(1, 6)]
-    rate = sum(hit for _, hit in outcomes) / len(outcomes)
+    rate = sum(hit is not None for _, hit in outcomes) / len(outcomes)
     assert 0.45 < rate < 0.55
-    assert {obs for obs, hit in outcomes if hit} == {"None"}
+    assert {(obs, hit) for obs, hit in outcomes if hit} == {("None", "none")}
     assert {obs for obs, hit in outcomes if not hit} == {"real"}
     randoms = [make_perturbation("random", 1.0, 0, f"d{d}", POOL)("response 3", 1)
                for d in range(100)]

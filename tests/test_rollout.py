@@ -156,10 +156,12 @@ def test_perturbation_sees_each_trajectorys_own_turn_and_failures_are_counted():
 
     script = Script(["Action: search[up]", "Action: search[down]", "Action: finish[a]"])
     episode = Episode("Q\n", {"search": flaky}, reflect=reflect_before((2,)),
-                      observe=lambda obs, turn: (f"{obs}@{turn}", turn == 1))
+                      observe=lambda obs, turn, query: (f"{obs}@{turn}:{query}",
+                                                        "error" if turn == 1 else None))
     [traj] = run_episodes([episode], script, progress=False)
     acts = [s for s in traj.steps if s.kind == "act"]
-    assert acts[0].observation == "R@1" and traj.perturbed_calls == 1
+    assert acts[0].observation == "R@1:up" and traj.perturbed_calls == 1
+    assert (acts[0].mark, acts[0].fault) == ("perturbed", "error") and acts[1].fault is None
     assert "search tool failed (HTTP 503)" in acts[1].observation and traj.tool_errors == 1
     assert traj.tool_calls == 2 and traj.finished
 

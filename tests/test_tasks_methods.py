@@ -138,9 +138,9 @@ def test_variant_files_are_the_generators_output_with_full_metadata_and_tags():
     assert _generate_variants.main(check=True) == 0  # checked-in files == generated
     index = TaskManager(include_defaults=False, include_path=TASKS_DIR).task_index
     assert index["fireact_noise"].tags == {
-        "fireact_hotpotqa_noise_none", "fireact_hotpotqa_noise_random",
-        "fireact_demo_noise_none", "fireact_demo_noise_random",
-        "fireact_world_noise_none", "fireact_world_noise_random"}
+        f"fireact_{d}_noise_{n}" for d in ("hotpotqa", "demo", "world")
+        for n in ("none", "random", "error", "distractor", "truncated", "distractor_permanent",
+                  "mix")}
     assert index["fireact_cot"].tags == {f"fireact_{d}_cot" for d in
                                          ("hotpotqa", "bamboogle", "strategyqa", "mmlu", "world")}
     settings = {name: RolloutSettings.from_metadata(

@@ -17,7 +17,13 @@ from pathlib import Path
 from fireact_eval.data.examples import Example, write_examples
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import iter_jsonl
-from fireact_eval.perturb import Perturb, make_perturbation, no_noise
+from fireact_eval.perturb import (
+    TOOL_FAILED_PREFIX,
+    Perturb,
+    make_perturbation,
+    no_noise,
+    parse_noise,
+)
 from fireact_eval.tools import NULL_OBSERVATION, Search, make_search
 from fireact_eval.transcript import parse_step
 
@@ -68,18 +74,31 @@ def oracle_example(question: dict, search: Search, task: str = "demo",
         thought = f"I need to search {title}."
         for _ in range(MAX_TRIES):
             step = parse_step(f"Thought: {thought}\nAction: search[{title}]")
-            step.observation, _ = observe(search(title), len(steps) + 1)
+            step.observation, fault = observe(search(title), len(steps) + 1, title)
             steps.append(step)
-            if step.observation.startswith(f"{title}:"):
+            if fault != "truncated" and step.observation.startswith(f"{title}:"):
                 break
-            what = ("The search returned nothing" if step.observation == NULL_OBSERVATION
-                    else f"That is not about {title}")
-            thought = f"{what}. I need to search {title} again."
+            thought = f"{noticed(step.observation, title, fault)} I need to search {title} again."
         else:
             return None
     answer = question["answer"]
     steps.append(parse_step(f"Thought: The answer is {answer}.\nAction: finish[{answer}]"))
     return Example(question["question"], steps, task, "react")
+
+
+def noticed(observation: str, title: str, fault: str | None) -> str:
+    """What the oracle says of a result that is not the passage it searched for, by what it
+    sees (a model can learn to see the same)."""
+    if observation == NULL_OBSERVATION:
+        return "The search returned nothing."
+    if observation.startswith(TOOL_FAILED_PREFIX):
+        return "The search failed."
+    if fault == "truncated":
+        return f"The passage on {title} is cut off before its facts."
+    other = observation.partition(": ")[0]
+    if fault == "distractor" and other and other != observation:
+        return f"That is about {other}, not {title}."
+    return f"That is not about {title}."
 
 
 def training_pool(questions: list[dict], search: Search) -> list[str]:
@@ -99,10 +118,12 @@ def write_oracle_data(out: Path, name: str = "demo", noise: str = "off", noise_p
     search = make_search(spec)
     source = oracle_questions(name)
     rows = [row for _, row in iter_jsonl(source, f"the {name} oracle's questions")]
-    pool = training_pool(rows, search) if noise == "random" else ()
+    spec = parse_noise(noise, noise_p)
+    pool = training_pool(rows, search) if spec.has("random") else ()
     examples = []
     for i, row in enumerate(rows):
-        observe = make_perturbation(noise, noise_p, noise_seed, str(row.get("id", i)), pool)
+        observe = make_perturbation(spec, noise_p, noise_seed, str(row.get("id", i)), pool,
+                                    tool=search)
         example = oracle_example(row, search, task, observe)
         if example is not None:
             examples.append(example)

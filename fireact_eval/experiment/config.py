@@ -20,16 +20,16 @@ from typing import Any, Literal
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from fireact_eval.catalog import NOISE_KINDS
+from fireact_eval.catalog import NOISE_CONDITIONS
 from fireact_eval.data.oracle import ORACLES
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_text
+from fireact_eval.perturb import parse_noise
 
 AXES = ("base", "data", "size")  # what a grid may sweep; the cross product is its cells
 OFFLINE_BASE = "smollm2"  # the offline SmolLM2-135M-Instruct (fireact_eval.offline_model)
 # each section's schema: its fields' types, nothing coerced, no key that is not a field
 _STRICT = ConfigDict(extra="forbid", strict=True)
-NoiseKind = Literal[NOISE_KINDS]  # type: ignore[valid-type]
 
 
 @pydantic_dataclass(frozen=True, config=_STRICT)
@@ -43,7 +43,7 @@ class DataSpec:
     oracle: str = ""  # an oracle teacher on its set's training questions: demo, world
     # the oracle searches through this noise (p 0.5, seeded per question) and searches
     # again after a result that is not the passage it asked for (data/oracle.py)
-    oracle_noise: NoiseKind = "off"
+    oracle_noise: str = "off"  # a noise spec (perturb.parse_noise)
     import_fireact: str = ""
     mix: str = ""
     files: list[str] = field(default_factory=list)
@@ -66,7 +66,7 @@ class EvalSpec:
     """One ``lm_eval`` run per cell: the tasks, each under every noise condition."""
 
     tasks: list[str] = field(default_factory=list)
-    noise: list[NoiseKind] = field(default_factory=lambda: ["off"])
+    noise: list[str] = field(default_factory=lambda: ["off"])
     limit: int = 0  # first N questions (0: all)
     model: str = "hf"  # lm_eval --model: hf or vllm
     model_args: dict[str, Any] = field(default_factory=dict)  # besides pretrained / peft
@@ -339,6 +339,10 @@ def check(ex: Experiment) -> None:
         if spec.oracle and spec.oracle not in ORACLES:
             raise ex.error(f"data.{name}.oracle", f"one of {', '.join(ORACLES)} (an oracle "
                            "teacher on that set's training questions)")
+        try:
+            parse_noise(spec.oracle_noise)
+        except FireactError as err:
+            raise ex.error(f"data.{name}.oracle_noise", str(err)) from None
         if spec.oracle_noise != "off" and not spec.oracle:
             raise ex.error(f"data.{name}.oracle_noise", "the noise an oracle searches "
                            "through: give oracle")
@@ -393,8 +397,8 @@ def _check_evaluate(ex: Experiment) -> None:
         raise ex.error("evaluate.tasks", "name at least one task (fireact_hotpotqa, ...)")
     known = task_names()
     for i, noise in enumerate(spec.noise):
-        if noise not in NOISE_KINDS:
-            raise ex.error(f"evaluate.noise[{i}]", f"one of {', '.join(NOISE_KINDS)}")
+        if noise != "off" and noise not in NOISE_CONDITIONS:
+            raise ex.error(f"evaluate.noise[{i}]", f"one of off, {', '.join(NOISE_CONDITIONS)}")
     for task in spec.tasks:
         for noise in spec.noise:
             name = condition_task(task, noise)
@@ -604,5 +608,5 @@ def tuned_layout(ex: Experiment) -> str:
 
 
 def condition_task(task: str, noise: str) -> str:
-    """The task variant of ``task`` under a noise condition (``catalog.NOISE_KINDS``)."""
+    """The task variant of ``task`` under a noise condition (``catalog.NOISE_CONDITIONS``)."""
     return task if noise == "off" else f"{task}_noise_{noise}"

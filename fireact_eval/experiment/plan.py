@@ -146,6 +146,7 @@ def data_identity(ex: Experiment, name: str) -> dict:
         return {"file": file_sha256(spec.file)}
     if spec.oracle:  # what the oracle writes: the questions, the corpus it searches, noise
         from fireact_eval.data.oracle import ORACLE_POOL_VERSION, oracle_corpus, oracle_questions
+        from fireact_eval.perturb import parse_noise
 
         layout = tuned_layout(ex)
         return {"oracle": spec.oracle,
@@ -153,7 +154,8 @@ def data_identity(ex: Experiment, name: str) -> dict:
                 "corpus": file_sha256(str(oracle_corpus(spec.oracle))),
                 **({"noise": spec.oracle_noise} if spec.oracle_noise != "off" else {}),
                 **({"layout": layout} if layout != "alpaca" else {}),
-                **({"pool": ORACLE_POOL_VERSION} if spec.oracle_noise == "random" else {})}
+                **({"pool": ORACLE_POOL_VERSION} if parse_noise(spec.oracle_noise).has("random")
+                   else {})}
     if spec.import_fireact:
         return {"import_fireact": file_sha256(spec.import_fireact),
                 "decontaminated_against": spec.data_dir, **({"mix": spec.mix} if spec.mix

@@ -142,6 +142,21 @@ class CachedSearch:
         self.cache.put(self.backend, query, observation)
         return observation
 
+    @property
+    def distracts(self) -> bool:
+        """Whether the wrapped tool gives distractors (``perturb.check_backend``)."""
+        return callable(getattr(self.search, "distractor", None))
+
+    def distractor(self, query: str, observation: str) -> str | None:
+        """The wrapped tool's distractor, cached beside its answers (an empty string for
+        none), so a rerun asks the backend nothing."""
+        backend, query = f"{self.backend}#distractor", query.strip()
+        hit = self.cache.get(backend, query)
+        if hit is None:
+            hit = self.search.distractor(query, observation) or ""  # type: ignore[attr-defined]
+            self.cache.put(backend, query, hit)
+        return hit or None
+
     def batch(self, queries: Sequence[str]) -> list[str | ToolError]:
         queries = [q.strip() for q in queries]
         answers: dict[str, str | ToolError] = {}

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DEMO_CORPUS = Path(TASKS_DIR) / "data" / "demo_corpus.jsonl"
 NO_RESULT = "No results found."
 DEFAULT_MAX_CHARS = 600
+DISTRACTOR_DEPTH = 5  # hits read for a distractor: the clean one may rank anywhere in them
 
 
 def index_path(source: CorpusSource) -> Path:
@@ -103,6 +104,15 @@ class LocalSearch:
 
     def batch(self, queries: Sequence[str]) -> list[str]:
         return [self(q) for q in queries]
+
+    def distractor(self, query: str, observation: str) -> str | None:
+        """The best-ranked passage for ``query`` that is not the clean result: a related
+        but wrong one (``noise=distractor``); None when nothing else matches."""
+        for passage in self.index.search(query, k=DISTRACTOR_DEPTH):
+            rendered = self.render(passage)
+            if rendered != observation:
+                return rendered
+        return None
 
 
 def hotpotqa_passages(rows: Iterable[dict]) -> Iterable[dict[str, str]]:

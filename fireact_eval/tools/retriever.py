@@ -18,7 +18,7 @@ from typing import Any
 from fireact_eval.errors import FireactError
 from fireact_eval.tools import ToolError, register_search
 from fireact_eval.tools.cache import CachedSearch, ToolCache
-from fireact_eval.tools.local_search import DEFAULT_MAX_CHARS, NO_RESULT
+from fireact_eval.tools.local_search import DEFAULT_MAX_CHARS, DISTRACTOR_DEPTH, NO_RESULT
 from fireact_eval.tools.passage_index import trim
 from fireact_eval.tools.retry import Retryable, RetryPolicy
 
@@ -53,11 +53,11 @@ class RetrieverSearch:
         self.url, self.max_chars = url, max_chars
         self.policy = policy or RetryPolicy()
 
-    def _post(self, queries: list[str]) -> Any:
+    def _post(self, queries: list[str], topk: int = 1) -> Any:
         import requests
 
         try:
-            response = requests.post(self.url, json={"queries": queries, "topk": 1,
+            response = requests.post(self.url, json={"queries": queries, "topk": topk,
                                                      "return_scores": True},
                                      timeout=self.policy.timeout)
         except (requests.ConnectionError, requests.Timeout) as err:
@@ -96,6 +96,18 @@ class RetrieverSearch:
             observations.append(trim(render_hit(hits[0], where), self.max_chars)
                                  if hits else NO_RESULT)
         return observations
+
+    def distractor(self, query: str, observation: str) -> str | None:
+        """The best-ranked hit that is not the clean one (``noise=distractor``)."""
+        where = f"retriever {self.url} answered the wrong shape"
+        data = self.policy.run(lambda: self._post([query], DISTRACTOR_DEPTH),
+                               f"retriever {self.url}")
+        self._observations(data, 1)  # the shape checked
+        for hit in data["result"][0]:
+            rendered = trim(render_hit(hit, where), self.max_chars)
+            if rendered != observation:
+                return rendered
+        return None
 
     def __call__(self, query: str) -> str:
         [answer] = self.batch([query])

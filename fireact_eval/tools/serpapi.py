@@ -89,6 +89,11 @@ class SerpApiSearch:
         return text
 
     def _fetch(self, query: str) -> str:
+        data = self._reply(query)
+        return data if isinstance(data, str) else extract_observation(data)
+
+    def _reply(self, query: str) -> dict | str:
+        """The reply's JSON, or the observation of a search that found nothing."""
         import requests
         from serpapi import GoogleSearch
 
@@ -116,7 +121,18 @@ class SerpApiSearch:
             if NO_RESULTS_ERROR in error:
                 return NULL_OBSERVATION
             raise Retryable(f"error reply: {error}")
-        return extract_observation(data)
+        return data
+
+    def distractor(self, query: str, observation: str) -> str | None:
+        """The first organic result whose snippet is not the clean observation (Google's
+        next result: ``noise=distractor``)."""
+        data = self.policy.run(lambda: self._reply(query), "SerpAPI", self._scrub)
+        organic = data.get("organic_results") if isinstance(data, dict) else None
+        for result in organic if isinstance(organic, list) else []:
+            snippet = result.get("snippet") if isinstance(result, dict) else None
+            if snippet and str(snippet) != observation:
+                return str(snippet)
+        return None
 
     def __call__(self, query: str) -> str:
         return self.policy.run(lambda: self._fetch(query), "SerpAPI", self._scrub)

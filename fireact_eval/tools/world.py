@@ -26,6 +26,7 @@ import random
 import re
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,14 +76,27 @@ class _Cluster:
 
 
 @dataclass(frozen=True)
+class Entity:
+    """What the world knows of one passage's entity: its kind (province, town, person,
+    org), its province, and where in its passage's text the first fact stands (a name of
+    another entity or a number: what a question's hop reads from it)."""
+
+    kind: str
+    province: str
+    first_fact: int
+
+
+@dataclass(frozen=True)
 class World:
     """The passages (``{"title", "text"}``) and the candidate questions of each split
-    (``{"id", "question", "answer", "supporting"}``), before the reachability filter."""
+    (``{"id", "question", "answer", "supporting"}``), before the reachability filter;
+    ``entities``: each passage's entity by its title."""
 
     seed: int
     passages: list[dict]
     test: list[dict]
     train: list[dict]
+    entities: dict[str, Entity] = field(default_factory=dict)
 
 
 class _Names:
@@ -161,6 +175,19 @@ def _passages(c: _Cluster, rng: random.Random) -> list[dict]:
     return out
 
 
+def _entities(c: _Cluster, passages: list[dict]) -> dict[str, Entity]:
+    kinds = {c.province: "province", **{t: "town" for t in c.towns},
+             **{p["name"]: "person" for p in c.people}, **{o["name"]: "org" for o in c.orgs}}
+    found = {}
+    for passage in passages:
+        title, text = passage["title"], passage["text"]
+        starts = [m.start() for name in kinds if name != title
+                  for m in [re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)] if m]
+        starts += [m.start() for m in re.finditer(r"\d", text)][:1]
+        found[title] = Entity(kinds[title], c.province, min(starts, default=len(text)))
+    return found
+
+
 def _article(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
@@ -203,10 +230,13 @@ def generate_world(seed: int = WORLD_SEED, test_clusters: int = TEST_CLUSTERS,
     rng = random.Random(seed)
     names = _Names(rng)
     passages: list[dict] = []
+    entities: dict[str, Entity] = {}
     splits: dict[str, list[dict]] = {"test": [], "train": []}
     for number in range(test_clusters + train_clusters):
         cluster = _cluster(rng, names)
-        passages += _passages(cluster, rng)
+        written = _passages(cluster, rng)
+        passages += written
+        entities |= _entities(cluster, written)
         split = "test" if number < test_clusters else "train"
         splits[split] += [{"question": q, "answer": a, "supporting": s}
                           for q, a, s in _questions(cluster)]
@@ -215,7 +245,7 @@ def generate_world(seed: int = WORLD_SEED, test_clusters: int = TEST_CLUSTERS,
         rng.shuffle(rows)  # so --limit k and n=k take questions from every province
         for i, row in enumerate(rows):
             row["id"] = f"world-{split}-{i}"
-    return World(seed, passages, splits["test"], splits["train"])
+    return World(seed, passages, splits["test"], splits["train"], entities)
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -279,4 +309,43 @@ def _make_world(argument: str) -> Search:
     """BM25 over the generated world's passages: world[:SEED]"""
     from fireact_eval.tools.local_search import LocalSearch
 
-    return LocalSearch(world_folder(world_seed(argument)) / "corpus.jsonl", progress=False)
+    class WorldSearch(LocalSearch):
+        """The world's search, whose faults know the world: a distractor is a passage
+        about another entity of the same kind in the same province (a town for a town, a
+        founder for a founder), a truncated passage stops before its first fact."""
+
+        def __init__(self, seed: int) -> None:
+            super().__init__(world_folder(seed) / "corpus.jsonl", progress=False)
+            self.entities = generate_world(seed).entities
+            self.by_kind: dict[tuple[str, str], list[str]] = {}
+            for title, entity in sorted(self.entities.items()):
+                where = "" if entity.kind == "province" else entity.province
+                self.by_kind.setdefault((entity.kind, where), []).append(title)
+
+        def _entity(self, observation: str) -> tuple[str, Entity | None]:
+            title = observation.partition(": ")[0]
+            return title, self.entities.get(title)
+
+        def distractor(self, query: str, observation: str) -> str | None:
+            title, entity = self._entity(observation)
+            if entity is None:  # not an entity's passage: the next-ranked one
+                return super().distractor(query, observation)
+            where = "" if entity.kind == "province" else entity.province
+            others = [t for t in self.by_kind[entity.kind, where] if t != title]
+            if not others:
+                return super().distractor(query, observation)
+            key = " ".join(query.casefold().split())
+            other = others[zlib.crc32(key.encode()) % len(others)]  # fixed by the query
+            passage = self.index.by_title(other)
+            return None if passage is None else self.render(passage)
+
+        def truncate(self, observation: str) -> str:
+            title, entity = self._entity(observation)
+            if entity is None:
+                from fireact_eval.perturb import truncate
+
+                return truncate(observation)
+            cut = observation[:len(title) + 2 + entity.first_fact].rstrip(" (,")
+            return f"{cut} ..."
+
+    return WorldSearch(world_seed(argument))

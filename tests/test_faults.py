@@ -1,0 +1,187 @@
+"""Tool faults (``perturb``): each kind, persistence, mixtures; seeded draws that are a pure
+function of (seed, doc, turn or query), FireAct's two kinds drawn exactly as before, and a
+kind the backend cannot produce refused before any model loads."""
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fireact_eval.catalog import NOISE_CONDITIONS, NOISE_KINDS
+from fireact_eval.errors import FireactError
+from fireact_eval.perturb import (
+    ERRORS,
+    TOOL_FAILED_PREFIX,
+    make_perturbation,
+    parse_noise,
+    truncate,
+    try_key,
+)
+from fireact_eval.rollout_settings import RolloutSettings, check_metadata
+from fireact_eval.tools import make_search
+
+pytestmark = pytest.mark.unit
+POOL = [f"response {i}" for i in range(50)]
+KINDS = [k for k in NOISE_KINDS if k != "off"]
+
+
+def old_draw(kind, p, seed, doc, turn, observation):
+    """FireAct's two kinds as they were drawn before the fault model (issue 46)."""
+    rng = random.Random(f"{seed}/{doc}/{turn}")
+    if rng.random() >= p:
+        return observation, None
+    if kind == "none":
+        return "None", "none"
+    index = rng.randrange(len(POOL))
+    if POOL[index] == observation:
+        index = (index + 1) % len(POOL)
+    return POOL[index], "random"
+
+
+@pytest.mark.parametrize("kind", ["none", "random"])
+def test_fireacts_two_kinds_draw_exactly_as_before(kind):
+    for doc in range(40):
+        perturb = make_perturbation(kind, 0.5, 3, f"d{doc}", POOL)
+        for turn in range(1, 9):
+            assert perturb("response 7", turn, "any query") == old_draw(
+                kind, 0.5, 3, f"d{doc}", turn, "response 7")
+
+
+def test_each_kind_is_what_it_says():
+    local = make_search("local")
+    clean = local("Ilse Brandauer")
+    seen = {}
+    for kind in KINDS:
+        perturb = make_perturbation(kind, 1.0, 0, "doc", POOL, tool=local)
+        seen[kind] = perturb(clean, 1, "Ilse Brandauer")
+        assert seen[kind][1] == kind
+    assert seen["none"][0] == "None"
+    assert seen["random"][0] in POOL
+    error = seen["error"][0]
+    assert error.startswith(TOOL_FAILED_PREFIX) and any(e in error for e in ERRORS)
+    distractor = seen["distractor"][0]
+    assert distractor != clean and distractor in local.pool  # a real passage of the backend
+    cut = seen["truncated"][0]
+    assert cut.endswith(" ...") and clean.startswith(cut[:-4]) and len(cut) < len(clean)
+
+
+def test_the_world_distracts_with_its_own_kind_and_cuts_before_the_fact():
+    from fireact_eval.tools.world import generate_world, world_folder
+
+    world, entities = make_search("world"), generate_world().entities
+    rows = [json.loads(line) for line in (world_folder() / "test.jsonl").open()][:40]
+    for row in rows:
+        for title in row["supporting"]:
+            clean = world(title)
+            other = world.distractor(title, clean)
+            other_title = other.partition(": ")[0]
+            assert other_title != title
+            mine, theirs = entities[title], entities[other_title]
+            assert theirs.kind == mine.kind
+            assert mine.kind == "province" or theirs.province == mine.province
+            assert world.distractor(title, clean) == other  # fixed by the query
+            cut = world.truncate(clean)
+            assert clean.startswith(cut[:-4]) and cut.endswith(" ...")
+        # the passage that held the answer holds it no more, cut
+        assert row["answer"] not in world.truncate(world(row["supporting"][1]))
+
+
+def test_permanent_faults_follow_the_query_and_transient_ones_the_turn():
+    permanent = make_perturbation("none", 0.5, 0, "doc", persist="permanent")
+    transient = make_perturbation("none", 0.5, 0, "doc")
+    for query in (f"q{i}" for i in range(30)):
+        first = permanent("obs", 1, query)
+        assert all(permanent("obs", turn, f"  {query.upper()} ") == first
+                   for turn in range(2, 9))  # the same query, normalised: the same fault
+    kinds = {transient("obs", turn, "same")[1] for turn in range(1, 30)}
+    assert kinds == {None, "none"}  # a retry of the same query draws afresh
+    reformulated = {permanent("obs", 1, f"query {i}")[1] for i in range(30)}
+    assert reformulated == {None, "none"}  # another query draws anew
+
+
+@given(st.lists(st.sampled_from(KINDS), min_size=1, max_size=5, unique=True),
+       st.integers(0, 1000))
+@settings(max_examples=40, deadline=None)
+def test_a_mixture_draws_each_kind_at_its_rate_and_reads_back_as_written(kinds, seed):
+    weight = round(0.8 / len(kinds), 3)
+    spec = "+".join(f"{k}:{weight}" for k in kinds)
+    parsed = parse_noise(spec)
+    assert parse_noise(parsed.name, parsed.p) == parsed  # the recorded name means the same
+    assert parse_noise(spec.replace("+", ",")) == parsed
+    local = make_search("local")
+    counts = {k: 0 for k in [*kinds, None]}
+    draws = 400
+    for i in range(draws):
+        _, fault = make_perturbation(spec, 0.5, seed, f"d{i}", POOL, tool=local)(
+            local("Kettwick"), 1, "Kettwick")
+        counts[fault] = counts.get(fault, 0) + 1
+    for kind in kinds:
+        assert abs(counts[kind] / draws - weight) < 0.09, counts
+    assert abs(counts[None] / draws - (1 - weight * len(kinds))) < 0.09
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("loud", "unknown noise='loud'; valid values: off, none, random, error"),
+    ("error:0.7+none:0.6", "add up to more than 1"),
+    ("error+none:0.2", "every kind has its probability"),
+    ("none:0.2+none:0.1", "none is given twice"),
+    ("none:2", "noise_p must be between 0 and 1"),
+    ("none:x", "'x' is not a probability"),
+    ("off+none:0.2", "off mixes with nothing"),
+    ("none,persist=forever", "persist is one of transient, permanent"),
+])
+def test_a_bad_spec_is_one_line(spec, message):
+    with pytest.raises(FireactError, match=message):
+        parse_noise(spec)
+
+
+def test_settings_record_one_spec_and_refuse_contradictions():
+    mix = RolloutSettings.from_metadata({"noise": "error:0.2,distractor:0.2,persist=permanent",
+                                         "search": "local"})
+    assert (mix.noise, mix.noise_p, mix.noise_persist) == (
+        "error:0.2+distractor:0.2", 0.4, "permanent")
+    one = RolloutSettings.from_metadata({"noise": "none", "noise_p": 0.3, "search": "local"})
+    assert (one.noise, one.noise_p, one.noise_persist) == ("none", 0.3, "transient")
+    assert RolloutSettings.from_metadata({"noise": "none:0.3"}).noise_p == 0.3
+    for metadata, message in [
+        ({"noise": "error:0.2+none:0.2", "noise_p": 0.5}, "noise_p=0.5 contradicts it"),
+        ({"noise": "none,persist=permanent", "noise_persist": "transient"}, "contradicts"),
+        ({"noise_persist": "permanent"}, "needs a fault"),
+        ({"noise_persist": "forever"}, "noise_persist"),
+    ]:
+        with pytest.raises(FireactError, match=message):
+            check_metadata(metadata)
+
+
+def test_a_fault_the_backend_cannot_produce_fails_before_the_model(tmp_path):
+    recorded = tmp_path / "replay.jsonl"
+    recorded.write_text(json.dumps({"query": "x", "text": "X: a passage"}) + "\n")
+    settings_ = RolloutSettings.from_metadata({"noise": "distractor",
+                                               "search": f"replay:{recorded}"})
+    with pytest.raises(FireactError, match="noise=distractor: search=replay:.* gives one result"):
+        settings_.build_tools()
+    RolloutSettings.from_metadata({"noise": "truncated", "search": f"replay:{recorded}"}
+                                  ).build_tools()  # a cut needs only the observation
+
+
+def test_every_condition_is_a_valid_setting_with_its_variant():
+    for name, metadata in NOISE_CONDITIONS.items():
+        checked = check_metadata({**metadata, "noise_p": 0.5, "search": "local"}).settings
+        assert checked.noise_spec.kinds, name
+
+
+def test_tries_draw_their_own_faults_and_the_same_try_the_same():
+    for persist in ("transient", "permanent"):
+        draws = {attempt: [make_perturbation("none", 0.5, 0, try_key("doc", attempt), (),
+                                             persist=persist)("o", t, f"q{t}")[1]
+                           for t in range(1, 20)] for attempt in range(3)}
+        again = [make_perturbation("none", 0.5, 0, try_key("doc", 1), (), persist=persist)(
+            "o", t, f"q{t}")[1] for t in range(1, 20)]
+        assert draws[1] == again and draws[0] != draws[1]
+
+
+def test_a_generic_cut_keeps_the_first_sentence():
+    assert truncate("Paris is a city. It is the capital of France.") == "Paris is a city. ..."
+    assert truncate("one two three four") == "one two ..."
