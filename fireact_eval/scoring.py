@@ -13,7 +13,7 @@ from fireact_eval.catalog import FINISH
 from fireact_eval.outcomes import OUTCOMES, PREFIX, classify, outcome_metrics
 from fireact_eval.stats import pass_at_k, pass_hat_k
 from fireact_eval.tools import NULL_OBSERVATION
-from fireact_eval.trajectory import INVALID_ACTION, Trajectory, tries_from_json
+from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, Step, Trajectory, tries_from_json
 
 QUALITY_METRICS = ("exact_match", "acc")  # a task's headline score: the first it reports
 COST_METRICS = (
@@ -25,13 +25,21 @@ OUTCOME_METRICS = tuple(PREFIX + name for name in OUTCOMES)
 # how many did, and after how many of them it searched again rather than answered or
 # stopped (FireAct's robustness claim is about this behaviour, not only the score).
 RECOVERY_METRICS = ("empty_results", "searches_after_empty", "repeats_after_empty")
+# What an agent does after a faulted call (any kind; ``results table --shape faults`` splits
+# them by kind): the same search again, another search, an answer; whether a question that
+# met a fault still ended right; whether the answer came from the faulty observation; and
+# false alarms, the same search again after a clean result (a clean tool answers the same).
+FAULT_METRICS = ("retries_after_fault", "searches_after_fault", "answers_after_fault",
+                 "fault_recovered", "trusted_fault", "false_alarms")
+LOWER_IS_BETTER = ("empty_results", "answers_after_fault", "trusted_fault", "false_alarms")
 
 
 def higher_is_better(metric: str) -> bool:
-    """lm-eval's direction of each metric we report: quality, ``finished`` and searching
-    again up; cost, empty results and every failure outcome down."""
+    """lm-eval's direction of each metric we report: quality, ``finished``, searching again
+    and recovering up; cost, empty results, answering after a fault, trusting one, false
+    alarms and every failure outcome down."""
     return (metric not in COST_METRICS and metric not in OUTCOME_METRICS[1:]
-            and metric != "empty_results")
+            and metric not in LOWER_IS_BETTER)
 
 
 def cost(traj: Trajectory) -> dict[str, float]:
@@ -51,12 +59,65 @@ def recovery(traj: Trajectory) -> dict[str, int]:
     again = [i for i in empty if i + 1 < len(acts) and acts[i + 1].action != FINISH
              and acts[i + 1].mark != INVALID_ACTION and acts[i + 1].observation is not None]
 
-    def call(step) -> tuple[str, str]:
-        return step.action or "", " ".join((step.argument or "").casefold().split())
-
-    repeats = sum(1 for i in again if call(acts[i + 1]) == call(acts[i]))
+    repeats = sum(1 for i in again if _call(acts[i + 1]) == _call(acts[i]))
     return {"empty_results": len(empty), "searches_after_empty": len(again),
             "repeats_after_empty": repeats}
+
+
+def _call(step: Step) -> tuple[str, str]:
+    return step.action or "", " ".join((step.argument or "").casefold().split())
+
+
+def after_faults(traj: Trajectory) -> list[tuple[str, str]]:
+    """(fault kind, what came next) for each faulted call: ``retry`` (the same search
+    again), ``search`` (another one), ``answer``, or ``stop`` (an invalid action, the turn
+    limit).  Reflections are not turns and are skipped."""
+    acts = [s for s in traj.steps if s.kind == "act"]
+    followed = []
+    for i, step in enumerate(acts):
+        if step.mark != PERTURBED:
+            continue
+        after = acts[i + 1] if i + 1 < len(acts) else None
+        if after is None or after.mark == INVALID_ACTION:
+            what = "stop"
+        elif after.action == FINISH:
+            what = "answer"
+        else:
+            what = "retry" if _call(after) == _call(step) else "search"
+        followed.append((step.fault or "none", what))
+    return followed
+
+
+def false_alarms(traj: Trajectory) -> int:
+    """Clean, non-empty results followed by the same search again: a clean tool answers it
+    the same, so the agent took a right result for a fault."""
+    acts = [s for s in traj.steps if s.kind == "act"]
+    return sum(1 for step, after in zip(acts, acts[1:], strict=False)
+               if step.mark is None and step.action != FINISH and step.observation
+               and step.observation != NULL_OBSERVATION and after.mark != INVALID_ACTION
+               and _call(after) == _call(step))
+
+
+def trusted_fault(traj: Trajectory, correct: bool) -> bool:
+    """A wrong answer taken from a faulty observation: it occurs in a faulted one and in no
+    clean one (exact in the world, whose invented names occur once)."""
+    if correct or not traj.answer or not normalize_answer(traj.answer):
+        return False
+    answer = normalize_answer(traj.answer)
+    acts = [s for s in traj.steps if s.kind == "act" and s.observation]
+    faulted = any(answer in normalize_answer(s.observation) for s in acts if s.mark == PERTURBED)
+    return faulted and not any(answer in normalize_answer(s.observation) for s in acts
+                               if s.mark is None)
+
+
+def fault_recovery(traj: Trajectory, correct: bool) -> dict[str, int]:
+    followed = [what for _, what in after_faults(traj)]
+    return {"retries_after_fault": followed.count("retry"),
+            "searches_after_fault": followed.count("search"),
+            "answers_after_fault": followed.count("answer"),
+            "fault_recovered": int(bool(followed) and correct),
+            "trusted_fault": int(trusted_fault(traj, correct)),
+            "false_alarms": false_alarms(traj)}
 
 
 def scorer(*quality: str):
@@ -65,7 +126,8 @@ def scorer(*quality: str):
     builds its task's whole metric list from this, so no YAML repeats it."""
 
     def declare(fn):
-        fn.metrics = (*quality, *OUTCOME_METRICS, *COST_METRICS, "finished", *RECOVERY_METRICS)
+        fn.metrics = (*quality, *OUTCOME_METRICS, *COST_METRICS, "finished", *RECOVERY_METRICS,
+                      *FAULT_METRICS)
         return fn
 
     return declare
@@ -76,7 +138,7 @@ def _scored(traj: Trajectory, quality: dict[str, float]) -> dict[str, float]:
     try."""
     correct = next(iter(quality.values())) == 1.0
     return {**quality, **outcome_metrics(classify(traj, correct)), **cost(traj),
-            **recovery(traj)}
+            **recovery(traj), **fault_recovery(traj, correct)}
 
 
 def _score_tries(response: str, quality: Callable[[Trajectory], dict[str, float]]

@@ -37,7 +37,7 @@ IDENTITY = ("model", "training", "decoding", "task", *SETTINGS, "seed", "n")
 SEEDS = ("seed", "noise_seed")
 # The settings of the world the agent acts in, as opposed to the agent's own (method, shots,
 # format, family, reflect_at): two runs compared question by question must share these.
-ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "max_turns", "data")
+ENVIRONMENT = ("search", "noise", "noise_p", "noise_seed", "noise_persist", "max_turns", "data")
 
 
 # The grid axes of a run from an experiment folder (``fireact-eval experiment``): prompted or

@@ -16,14 +16,16 @@ from collections import Counter
 
 import pandas as pd
 
-from fireact_eval.catalog import DATASETS, NOISE_KINDS
+from fireact_eval.catalog import DATASETS, NOISE_KINDS, SINGLE_TURN_METHODS
 from fireact_eval.errors import FireactError
 from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.frame import distinguishing, sample_scores
 from fireact_eval.results.names import TABLE_SHAPES
+from fireact_eval.scoring import after_faults, false_alarms, trusted_fault
 from fireact_eval.stats import LEVEL, mcnemar_exact, paired_bootstrap
 
-DATASET_ORDER, NOISE_ORDER = DATASETS, NOISE_KINDS
+DATASET_ORDER = DATASETS
+NOISE_ORDER = (*NOISE_KINDS, *(f"{k} permanent" for k in NOISE_KINDS[1:]))
 COST_COLUMNS = ("score", "finished", "turns", "tool_calls", "invalid_actions", "prompt_tokens",
                 "gen_tokens", "seconds")
 
@@ -140,12 +142,17 @@ def _paired_drop(clean: pd.Series, noisy: pd.Series) -> tuple[float, int, float,
 
 
 def _conditions(runs: pd.DataFrame) -> pd.Series:
-    """Each run's tool condition: its noise kind, plus its p and seed where runs of that kind
-    differ in them (so two noisy runs at p=0.5 and p=0.3 are two columns, never one)."""
-    varied = {kind for kind, group in runs.groupby("noise")
+    """Each run's tool condition: its fault spec (``permanent`` added when it persists),
+    plus its p and seed where runs of that spec differ in them (so two noisy runs at p=0.5
+    and p=0.3 are two columns, never one)."""
+    persist = runs["noise_persist"] if "noise_persist" in runs else pd.Series(
+        "transient", index=runs.index)
+    spec = runs["noise"].where(persist != "permanent", runs["noise"] + " permanent")
+    runs = runs.assign(spec=spec)
+    varied = {kind for kind, group in runs.groupby("spec")
               if group[["noise_p", "noise_seed"]].drop_duplicates().shape[0] > 1}
-    return runs.apply(lambda r: r["noise"] if r["noise"] == "off" or r["noise"] not in varied
-                      else f"{r['noise']} p={r['noise_p']} seed={r['noise_seed']}", axis=1)
+    return runs.apply(lambda r: r["spec"] if r["spec"] == "off" or r["spec"] not in varied
+                      else f"{r['spec']} p={r['noise_p']} seed={r['noise_seed']}", axis=1)
 
 
 def _one_run_per_cell(runs: pd.DataFrame, keys: list[str]) -> None:
@@ -317,6 +324,117 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
         agents = dict(zip(table.index, _row_runs(runs, index, table, condition), strict=True))
         table[f"p_{condition}"] = [_against_sft(key, agents) for key in table.index]
     return table
+
+
+def _floors(runs: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    """The closed-book run (``io``, else ``cot``: no tool at all) of each model x dataset."""
+    floors: dict[tuple[str, str], pd.Series] = {}
+    for method in reversed(SINGLE_TURN_METHODS):  # io wins where both are there
+        for _, row in runs[runs["method"] == method].iterrows():
+            floors[row["model"], row["dataset"]] = row
+    return floors
+
+
+def _after_faults(row: pd.Series) -> dict[str, float]:
+    """From a run's trajectories: what followed its faulted calls (shares of them), the
+    share of the questions that met a fault which still ended right (``recovered``) or
+    whose wrong answer came from the fault (``trusted``), and false alarms a question."""
+    followed, met, recovered, trusted, alarms, questions = Counter(), 0, 0, 0, 0, 0
+    for sample in row["result"].samples():
+        traj, questions = sample.trajectory, questions + 1
+        after = after_faults(traj)
+        followed.update(what for _, what in after)
+        alarms += false_alarms(traj)
+        if after:
+            met += 1
+            recovered += bool(sample.correct)
+            trusted += trusted_fault(traj, bool(sample.correct))
+    calls = sum(followed.values())
+    nan = float("nan")
+    return {"faulted": calls / questions if questions else nan,
+            **{column: followed[what] / calls if calls else nan for column, what in
+               (("retried", "retry"), ("searched", "search"), ("answered", "answer"),
+                ("stopped", "stop"))},
+            "recovered": recovered / met if met else nan,
+            "trusted": trusted / met if met else nan,
+            "false_alarms": alarms / questions if questions else nan}
+
+
+def _paired(reference: pd.Series, run: pd.Series) -> tuple[float, float, float, float]:
+    """run - reference over the questions both answered, its paired bootstrap interval and
+    McNemar's exact p."""
+    a = sample_scores(reference, reference["metric"])
+    b = sample_scores(run, run["metric"])
+    shared = sorted(a.keys() & b.keys())
+    nan = float("nan")
+    if not shared:
+        return nan, nan, nan, nan
+    low, high = paired_bootstrap([b[k] - a[k] for k in shared])
+    p = mcnemar_exact(sum(1 for k in shared if a[k] == 1 and b[k] != 1),
+                      sum(1 for k in shared if b[k] == 1 and a[k] != 1))
+    return sum(b[k] - a[k] for k in shared) / len(shared), low, high, p
+
+
+def faults(runs: pd.DataFrame) -> pd.DataFrame:
+    """A robustness profile: a row per agent x tool condition (clean, each fault kind and
+    persistence), its score with its interval; ``drop`` from its own clean run, paired over
+    the shared questions (interval, McNemar ``p``); with ``--against LABEL``, ``vs``: its
+    difference from that agent under the same condition (interval, ``p_vs``); what it did
+    after the faulted calls (``faulted`` a question; the shares ``retried`` (the same search
+    again), ``searched`` (another), ``answered``, ``stopped`` (an invalid action, the turn
+    limit)); of the questions that met a fault, the
+    share ``recovered`` (ended right) and ``trusted`` (answered from the fault);
+    ``false_alarms`` a question (the same search again after a clean result); turns and
+    prompt tokens; and ``floor``, the same model's closed-book score (``io`` / ``cot``),
+    with ``below_floor`` where the faulty tool did worse than no tool."""
+    floors = _floors(runs)
+    agents = runs[~runs["method"].isin(SINGLE_TURN_METHODS)]
+    if (agents["noise"] == "off").all():
+        raise FireactError("--shape faults: no agent ran under a faulty tool among these runs "
+                           "(noise=none, error, distractor, ...)")
+    index = ["model", "method", "dataset"]
+    index += [c for c in distinguishing(agents, [*index, "noise"])
+              if c not in ("noise", "noise_p", "noise_seed", "noise_persist", "n")]
+    agents = agents.assign(condition=_conditions(agents))
+    _one_run_per_cell(agents, [*index, "condition"])
+    against = runs.attrs.get("against")
+    if against is not None and against not in set(agents["model"]):
+        raise FireactError(f"--against {against}: no agent of that name; agents: "
+                           + ", ".join(sorted(set(agents["model"]))))
+    by_key = {(*(row[k] for k in index), row["condition"]): row
+              for _, row in agents.iterrows()}
+    order = {name: i for i, name in enumerate(NOISE_ORDER)}
+    rows = []
+    for key, row in sorted(by_key.items(), key=lambda item: (
+            tuple(map(str, item[0][:-1])), order.get(item[0][-1], len(order)), item[0][-1])):
+        clean = by_key.get((*key[:-1], "off"))
+        drop = (_paired(row, clean) if clean is not None and key[-1] != "off"  # clean - faulty
+                else (float("nan"),) * 4)
+        record = {**dict(zip([*index, "condition"], key, strict=True)),
+                  "score": row["score"], "score_low": row["score_low"],
+                  "score_high": row["score_high"], "n": row["n"],
+                  "drop": drop[0], "drop_low": drop[1], "drop_high": drop[2], "p": drop[3]}
+        if against is not None:
+            reference = by_key.get((against, *key[1:]))
+            vs = (_paired(reference, row) if reference is not None and row is not reference
+                  else (float("nan"),) * 4)
+            record |= {"vs": vs[0], "vs_low": vs[1], "vs_high": vs[2], "p_vs": vs[3]}
+        record |= _after_faults(row)
+        record |= {"turns": row.get("turns"), "prompt_tokens": row.get("prompt_tokens")}
+        floor = floors.get((row["model"], row["dataset"]))
+        record["floor"] = floor["score"] if floor is not None else float("nan")
+        record["below_floor"] = bool(floor is not None and row["score"] < floor["score"])
+        rows.append(record)
+    return pd.DataFrame(rows).set_index([*index, "condition"])
+
+
+def faults_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """The profile's scores with a column per condition (and its bounds), for a plot."""
+    scores = table[["score", "score_low", "score_high"]].unstack("condition")
+    conditions = list(dict.fromkeys(table.index.get_level_values("condition")))
+    return pd.concat([scores[(part, c)].rename(f"{c}{suffix}") for c in conditions
+                      for part, suffix in (("score", ""), ("score_low", "_low"),
+                                           ("score_high", "_high"))], axis=1)
 
 
 def _agent(row: pd.Series) -> str:
@@ -498,5 +616,5 @@ def provenance(runs: pd.DataFrame) -> list[str]:
 SHAPES = {name: globals()[name] for name in TABLE_SHAPES}  # each shape's function
 # Shapes for some runs only (with repeats; from an experiment folder): where they do not
 # apply they are left out of the report, not noted as failures.
-WHERE_THEY_APPLY = ("repeats", "table2", "table3", "table4", "table5", "figure3", "figure4",
-                    "rounds")
+WHERE_THEY_APPLY = ("faults", "repeats", "table2", "table3", "table4", "table5", "figure3",
+                    "figure4", "rounds")

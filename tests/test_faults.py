@@ -22,6 +22,8 @@ from fireact_eval.perturb import (
 from fireact_eval.rollout_settings import RolloutSettings, check_metadata
 from fireact_eval.tools import make_search
 
+from conftest import read_outputs, run_lm_eval
+
 pytestmark = pytest.mark.unit
 POOL = [f"response {i}" for i in range(50)]
 KINDS = [k for k in NOISE_KINDS if k != "off"]
@@ -185,3 +187,78 @@ def test_tries_draw_their_own_faults_and_the_same_try_the_same():
 def test_a_generic_cut_keeps_the_first_sentence():
     assert truncate("Paris is a city. It is the capital of France.") == "Paris is a city. ..."
     assert truncate("one two three four") == "one two ..."
+
+
+def test_what_follows_a_fault_is_counted_by_kind():
+    from fireact_eval.scoring import after_faults, false_alarms, fault_recovery
+    from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, Step, Trajectory
+
+    def search(argument, observation, fault=None):
+        return Step("", action="search", argument=argument, observation=observation,
+                    mark=PERTURBED if fault else None, fault=fault)
+
+    finish = Step("", action="finish", argument="Brandwick")
+    steps = [search("Tessaly", "Other: about Brandwick", "distractor"),
+             search(" tessaly ", "Tessaly: founded by Ilse"),  # the same again: a retry
+             search("Ilse", "The search tool failed (503); try again or answer.", "error"),
+             search("Ilse Brandauer", "Ilse Brandauer: born in Kettwick"),  # another search
+             search("Ilse Brandauer", "Ilse Brandauer: born in Kettwick"),  # a false alarm
+             search("Kettwick", "Kettwick ...", "truncated"), finish]
+    traj = Trajectory(steps=steps, answer="Brandwick", finished=True)
+    assert after_faults(traj) == [("distractor", "retry"), ("error", "search"),
+                                  ("truncated", "answer")]
+    assert false_alarms(traj) == 1
+    wrong = fault_recovery(traj, correct=False)
+    assert wrong == {"retries_after_fault": 1, "searches_after_fault": 1,
+                     "answers_after_fault": 1, "fault_recovered": 0, "trusted_fault": 1,
+                     "false_alarms": 1}  # "Brandwick" came from the distractor alone
+    assert fault_recovery(traj, correct=True)["fault_recovered"] == 1
+    assert fault_recovery(traj, correct=True)["trusted_fault"] == 0
+    invalid = Step("", action="lookup", observation="Invalid", mark=INVALID_ACTION)
+    assert after_faults(Trajectory(steps=[steps[0], invalid])) == [("distractor", "stop")]
+    clean = Trajectory(steps=[search("Tessaly", "Tessaly: x"), finish], answer="x")
+    assert fault_recovery(clean, correct=False)["trusted_fault"] == 0
+
+
+def test_the_fault_profile_through_lm_eval(tiny_model, untrained_model, tmp_path):
+    """Each kind marked on its steps as lm-eval logs them; a permanent fault the same for
+    the same query; the recovery metrics in lm-eval's table; ``results table --shape
+    faults`` with the floor and the paired comparison of two named agents."""
+    from fireact_eval.trajectory import Trajectory
+
+    from conftest import cli
+
+    runs = (("trained", tiny_model, "fireact_demo,fireact_demo_noise_error,"
+                                    "fireact_demo_noise_distractor_permanent", ""),
+            ("trained/io", tiny_model, "fireact_demo", ",method=io"),  # the closed book
+            ("untrained", untrained_model, "fireact_demo,fireact_demo_noise_error", ""))
+    for name, model, tasks, method in runs:
+        run_lm_eval("--model", "hf", "--model_args", f"pretrained={model}", "--tasks", tasks,
+                    "--device", "cpu", "--batch_size", "8", "--limit", "8", "--metadata",
+                    f"shots=zeroshot,max_turns=4{method}", "--gen_kwargs", "max_gen_toks=64",
+                    "--output_path", str(tmp_path / name), "--log_samples")
+    results, samples = read_outputs(tmp_path / "trained", "fireact_demo_noise_error")
+    assert results["perturbed_calls,none"] > 0 and "retries_after_fault,none" in results
+    faults = [s for sample in samples for s in Trajectory.from_json(sample["resps"][0][0]).steps
+              if s.mark == "perturbed"]
+    assert faults and all(s.fault == "error" and s.observation.startswith(TOOL_FAILED_PREFIX)
+                          for s in faults)
+    _, samples = read_outputs(tmp_path / "trained", "fireact_demo_noise_distractor_permanent")
+    for sample in samples:
+        by_query = {}
+        for step in Trajectory.from_json(sample["resps"][0][0]).steps:
+            if step.action == "search" and step.observation is not None:
+                key = " ".join(step.argument.casefold().split())
+                assert by_query.setdefault(key, (step.fault, step.observation)) == (
+                    step.fault, step.observation)
+    trained, untrained = f"T={tmp_path / 'trained'}", f"U={tmp_path / 'untrained'}"
+    proc = cli("results", "table", trained, untrained, "--shape", "faults", "--against", "U")
+    assert proc.returncode == 0, proc.stderr
+    assert "distractor permanent" in proc.stdout and "floor" in proc.stdout
+    assert "p_vs" in proc.stdout and "recovered" in proc.stdout
+    proc = cli("results", "table", trained, "--shape", "faults", "--against", "X")
+    assert proc.returncode != 0 and "--against X: no agent of that name" in proc.stderr
+    proc = cli("results", "plot", trained, "--shape", "faults", "--out",
+               str(tmp_path / "faults.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "faults.png").stat().st_size > 1000

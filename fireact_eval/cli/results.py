@@ -35,7 +35,8 @@ def _results_import(args: argparse.Namespace) -> None:
 
 
 # the shapes drawn: as bars, or (CURVES) as a line per row across the columns
-PLOTTED = ("leaderboard", "robustness", "repeats", "figure3", "figure4", "table5", "rounds")
+PLOTTED = ("leaderboard", "robustness", "faults", "repeats", "figure3", "figure4", "table5",
+           "rounds")
 CURVES = ("figure3", "rounds")
 
 
@@ -53,9 +54,15 @@ def _results(args: argparse.Namespace) -> None:
     loaded = load_runs(args.runs)
     missing = loaded.attrs.get("missing", [])  # an experiment's cells without results
     runs = pool_seeds(loaded)
+    if args.against is not None and args.shape != "faults":
+        raise FireactError(f"--against compares agents in --shape faults, not {args.shape}")
+    runs.attrs["against"] = args.against
     table, cited = beside(args.shape, SHAPES[args.shape](runs))
     if args.action == "plot":
         from fireact_eval.results.plots import plot_table
+        from fireact_eval.results.tables import faults_wide
+
+        table = faults_wide(table) if args.shape == "faults" else table
 
         written = plot_table(table, args.out, title=args.shape, curve=args.shape in CURVES)
         print(f"wrote {written}")
@@ -120,6 +127,9 @@ def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
     p.add_argument("runs", nargs="+", help="lm_eval --output_path folders or result files; "
                    "LABEL=PATH names a run")
     p.add_argument("--shape", choices=TABLE_SHAPES, default="leaderboard")
+    p.add_argument("--against", default=None, metavar="LABEL",
+                   help="--shape faults: each agent's paired difference from this one (its "
+                        "label: LABEL=PATH, or its model name) under every condition")
     if action == "table":
         p.add_argument("--out", default=None, type=OUT_FILE,
                        help=".md (default: print), .csv or .tex")
