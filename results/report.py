@@ -47,7 +47,8 @@ class StepView:
     """One step as the page shows it; ``mark`` is one of ``trajectory.MARKS`` or None;
     ``text``, what the model wrote, only where it did not parse into a thought and an
     action (the rest is ``thought`` and ``action`` already); ``call``, in a run of the
-    ``tools`` layout, the action as the tool call it was (``search({"query": ...})``)."""
+    ``tools`` layout, the action as the tool call it was (``search({"query": ...})``);
+    ``fault``, on a perturbed step, its kind (``perturb``), which the page colours."""
 
     kind: str
     thought: str | None
@@ -57,6 +58,7 @@ class StepView:
     mark: str | None
     text: str
     call: str = ""
+    fault: str | None = None
 
 
 @dataclass
@@ -204,9 +206,12 @@ def question_views(run: int, sample: LoggedSample) -> list[QuestionView]:
     views = []
     for attempt, (t, correct) in enumerate(tries):
         marks = step_marks(sample, attempt)
+        # a perturbed step logged before kinds were: the run's one kind (none or random)
+        old_kind = str(sample.settings.get("noise", "off"))
         steps = [StepView(s.kind, s.thought, s.action, s.argument, s.observation, mark,
                           s.text if mark == INVALID_ACTION or (s.kind == "act" and not s.thought)
-                          else "", _call(s) if calls else "")
+                          else "", _call(s) if calls else "",
+                          (s.fault or old_kind) if mark == PERTURBED else None)
                  for s, mark in zip(t.steps, marks, strict=True)]
         outcome = sample.outcome if len(tries) == 1 else classify(t, correct)
         views.append(QuestionView(

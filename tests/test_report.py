@@ -361,7 +361,14 @@ def test_report_in_a_real_browser(runs, browser, tmp_path):
     first = next(s for s in samples if s["exact_match"] == 1.0)
     assert first["doc"]["question"] in detail
     page.screenshot(path=str(shots / "report-trajectory.png"))
+    page.select_option("#f-run", label="trained · fireact_demo_noise_random")
     page.select_option("#f-correct", "")
+    page.select_option("#f-perturbed", "1")
+    assert int(page.inner_text("#q-count").split()[0]) > 0
+    page.click("#q-list .row >> nth=0")  # a faulted step is marked and coloured by its kind
+    assert "perturbed: random" in page.text_content("#q-detail")
+    assert page.locator("#q-detail .step.f-random .mark.fault-random").count() > 0
+    page.select_option("#f-perturbed", "")
     page.fill("#f-text", "zzz-no-such-text")
     assert page.inner_text("#q-count") == "0 of 24 rollouts"
 
