@@ -215,9 +215,11 @@ def test_experiment_refuses_any_unknown_metadata_key(tmp_path, key):
 
 # ---------------------------------------------------------------- test material
 
-@pytest.mark.parametrize("noise", ["off", "none", "random"])
+@pytest.mark.parametrize("noise", ["off", "none", "random", "distractor", "truncated",
+                                   "none:0.125+error:0.125+distractor:0.125+truncated:0.125"])
 def test_no_oracle_row_shows_a_test_question_entity_or_passage(tmp_path, noise):
-    """Every world oracle (clean, retrying after None, after a random passage) writes rows
+    """Every world oracle (clean, retrying after None, after a random passage, a distractor
+    (another entity of its own training province), a cut passage, a mixture) writes rows
     in which no test question, no test entity and no test passage appears: a random wrong
     passage is drawn from the training questions' own passages (the whole corpus put test
     facts into 1,016 rows).  The demo's training questions share its 48-passage corpus by
@@ -236,8 +238,13 @@ def test_no_oracle_row_shows_a_test_question_entity_or_passage(tmp_path, noise):
     text = "\n".join(r["instruction"] + "\n" + r["output"] for r in rows)
     assert not set(pattern.findall(text))
     assert not {q["question"] for q in test} & {r["instruction"] for r in rows}
-    if noise == "random":
-        assert "That is not about" in text  # the random passages are there, all training's
+    said = {"random": "That is not about", "distractor": "That is about",
+            "truncated": "is cut off before its facts"}
+    for kind, words in said.items():  # the faults are there, all of them training's
+        if kind in noise:
+            assert words in text
+    if noise.startswith("none:"):
+        assert "The search failed. I need to search" in text
 
 
 def test_a_results_file_of_another_harness_task_keeps_no_defaults_of_ours(tmp_path):

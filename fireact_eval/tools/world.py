@@ -78,11 +78,13 @@ class _Cluster:
 @dataclass(frozen=True)
 class Entity:
     """What the world knows of one passage's entity: its kind (province, town, person,
-    org), its province, and where in its passage's text the first fact stands (a name of
-    another entity or a number: what a question's hop reads from it)."""
+    org), its province and split (test or train), and where in its passage's text the
+    first fact stands (a name of another entity or a number: what a question's hop reads
+    from it)."""
 
     kind: str
     province: str
+    split: str
     first_fact: int
 
 
@@ -175,7 +177,7 @@ def _passages(c: _Cluster, rng: random.Random) -> list[dict]:
     return out
 
 
-def _entities(c: _Cluster, passages: list[dict]) -> dict[str, Entity]:
+def _entities(c: _Cluster, passages: list[dict], split: str) -> dict[str, Entity]:
     kinds = {c.province: "province", **{t: "town" for t in c.towns},
              **{p["name"]: "person" for p in c.people}, **{o["name"]: "org" for o in c.orgs}}
     found = {}
@@ -184,7 +186,7 @@ def _entities(c: _Cluster, passages: list[dict]) -> dict[str, Entity]:
         starts = [m.start() for name in kinds if name != title
                   for m in [re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)] if m]
         starts += [m.start() for m in re.finditer(r"\d", text)][:1]
-        found[title] = Entity(kinds[title], c.province, min(starts, default=len(text)))
+        found[title] = Entity(kinds[title], c.province, split, min(starts, default=len(text)))
     return found
 
 
@@ -236,8 +238,8 @@ def generate_world(seed: int = WORLD_SEED, test_clusters: int = TEST_CLUSTERS,
         cluster = _cluster(rng, names)
         written = _passages(cluster, rng)
         passages += written
-        entities |= _entities(cluster, written)
         split = "test" if number < test_clusters else "train"
+        entities |= _entities(cluster, written, split)
         splits[split] += [{"question": q, "answer": a, "supporting": s}
                           for q, a, s in _questions(cluster)]
     rng.shuffle(passages)
@@ -319,8 +321,13 @@ def _make_world(argument: str) -> Search:
             self.entities = generate_world(seed).entities
             self.by_kind: dict[tuple[str, str], list[str]] = {}
             for title, entity in sorted(self.entities.items()):
-                where = "" if entity.kind == "province" else entity.province
-                self.by_kind.setdefault((entity.kind, where), []).append(title)
+                self.by_kind.setdefault((entity.kind, self._where(entity)), []).append(title)
+
+        @staticmethod
+        def _where(entity: Entity) -> str:
+            """Where a distractor comes from: its province; for a province, its split (a
+            training row never shows a test province)."""
+            return entity.split if entity.kind == "province" else entity.province
 
         def _entity(self, observation: str) -> tuple[str, Entity | None]:
             title = observation.partition(": ")[0]
@@ -330,8 +337,7 @@ def _make_world(argument: str) -> Search:
             title, entity = self._entity(observation)
             if entity is None:  # not an entity's passage: the next-ranked one
                 return super().distractor(query, observation)
-            where = "" if entity.kind == "province" else entity.province
-            others = [t for t in self.by_kind[entity.kind, where] if t != title]
+            others = [t for t in self.by_kind[entity.kind, self._where(entity)] if t != title]
             if not others:
                 return super().distractor(query, observation)
             key = " ".join(query.casefold().split())
