@@ -298,16 +298,22 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
     ``retry_<noise>``, the share of its empty results it searched again after
     (``searches_after_empty / empty_results``), ``repeat_<noise>`` the share it asked the
     same search again after (``repeats_after_empty / empty_results``: a retry, not a
-    guess); and for a GRPO or self-improvement agent
-    ``p_<noise>``, the exact McNemar p against the SFT agent it went on from, under the
-    same tool.  A row per base x evaluated dataset x agent (prompted, or its training set,
+    guess); and ``p_<noise>`` for each condition some run was evaluated under, the exact
+    McNemar p against the agent ``--against`` names (every other agent), else, for a
+    GRPO or self-improvement agent, against the SFT agent it went on from, under the same
+    tool.  A row per base x evaluated dataset x agent (prompted, or its training set,
     size and stage: ``sft``, ``grpo``, ``round N``)."""
+    against = runs.attrs.get("against")
     runs = _experiment(runs, "table3", every_round=True, every_noise=True)
     runs = runs.assign(agent=runs.apply(_agent, axis=1), condition=_conditions(runs))
+    if against is not None and against not in set(runs["agent"]):
+        raise FireactError(f"--against {against}: no agent of that name; agents: "
+                           + ", ".join(sorted(set(runs["agent"]))))
     index = ["base", "dataset", "agent"]
     _one_run_per_cell(runs, [*index, "condition"])
     table = _cells(runs, index, "condition", NOISE_ORDER)
-    noisy = [c for c in score_columns(table) if c != "off"]
+    conditions = score_columns(table)  # those some run was evaluated under
+    noisy = [c for c in conditions if c != "off"]
     table = _with_drops(table, runs, index)
     for noise in noisy:
         rows = list(_row_runs(runs, index, table, noise))
@@ -320,9 +326,9 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
                 shares.append(again / empty if empty and not pd.isna(empty)
                               and again is not None and not pd.isna(again) else float("nan"))
             table[f"{column}_{noise}"] = shares
-    for condition in ["off", *noisy]:
+    for condition in conditions:
         agents = dict(zip(table.index, _row_runs(runs, index, table, condition), strict=True))
-        table[f"p_{condition}"] = [_against_sft(key, agents) for key in table.index]
+        table[f"p_{condition}"] = [_against_sft(key, agents, against) for key in table.index]
     return table
 
 
@@ -445,15 +451,18 @@ def _agent(row: pd.Series) -> str:
     return f"{row['train_data']}{size} {'sft' if stage == 'round 0' else stage}"
 
 
-def _against_sft(key: tuple, agents: dict[tuple, pd.Series | None]) -> float:
-    """McNemar's exact p of the agent at ``key`` against the SFT agent of its training set
-    (``... sft``) over the questions both answered; NaN for an SFT or prompted agent, or
-    where either run is missing."""
+def _against_sft(key: tuple, agents: dict[tuple, pd.Series | None],
+                 against: str | None = None) -> float:
+    """McNemar's exact p of the agent at ``key`` against ``against`` (an agent named by
+    the user), else the SFT agent of its training set (``... sft``), over the questions
+    both answered; NaN for the reference itself, for an SFT or prompted agent without
+    ``against``, or where either run is missing."""
     base, dataset, agent = key
     name, stage = re.fullmatch(r"(?:(.*) )?(prompted|sft|grpo|round \d+)", agent).groups()
-    reference = agents.get((base, dataset, f"{name} sft"))
+    reference = agents.get((base, dataset, against or f"{name} sft"))
     run = agents.get(key)
-    if stage in ("sft", "prompted") or reference is None or run is None:
+    if (against is None and stage in ("sft", "prompted")) or agent == against or (
+            reference is None or run is None):
         return float("nan")
     a, b = sample_scores(reference, reference["metric"]), sample_scores(run, run["metric"])
     shared = a.keys() & b.keys()

@@ -588,6 +588,19 @@ def test_table3_puts_each_agent_under_each_tool_with_its_drop_retries_and_test(t
     assert table.loc["clean round 1", "p_none"] == 1.0  # no discordant question
     assert SHAPES["table3"] is table3
     assert not [c for c in table.columns if c.startswith(("retry_drop", "p_drop"))]
+    # any two agents the user names: every agent against the prompted one, its own p NaN
+    frame = load_runs([str(root)])
+    frame.attrs["against"] = "prompted"
+    named = table3(frame).loc["b"].loc["demo"]
+    assert named.loc["clean sft", "p_off"] == pytest.approx(2 / 2 ** 6)
+    assert named.loc["clean sft", "p_none"] == 1.0 and pd.isna(named.loc["prompted", "p_off"])
+    frame.attrs["against"] = "nobody"
+    with pytest.raises(FireactError, match="--against nobody: no agent of that name"):
+        table3(frame)
+    # no clean run: no p_off (there is nothing to test under it)
+    noisy_only = load_runs([str(root)])
+    noisy_only = noisy_only[noisy_only["noise"] != "off"]
+    assert "p_off" not in table3(noisy_only).columns
     # the other shapes keep their one-cell-per-agent design: GRPO cells are not SFT ones
     from fireact_eval.results.tables import rounds
 

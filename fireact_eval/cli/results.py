@@ -54,8 +54,9 @@ def _results(args: argparse.Namespace) -> None:
     loaded = load_runs(args.runs)
     missing = loaded.attrs.get("missing", [])  # an experiment's cells without results
     runs = pool_seeds(loaded)
-    if args.against is not None and args.shape != "faults":
-        raise FireactError(f"--against compares agents in --shape faults, not {args.shape}")
+    if args.against is not None and args.shape not in ("faults", "table3"):
+        raise FireactError(f"--against compares agents in --shape faults or table3, not "
+                           f"{args.shape}")
     runs.attrs["against"] = args.against
     table, cited = beside(args.shape, SHAPES[args.shape](runs))
     if args.action == "plot":
@@ -129,7 +130,8 @@ def _results_parser(p: argparse.ArgumentParser, action: str) -> None:
     p.add_argument("--shape", choices=TABLE_SHAPES, default="leaderboard")
     p.add_argument("--against", default=None, metavar="LABEL",
                    help="--shape faults: each agent's paired difference from this one (its "
-                        "label: LABEL=PATH, or its model name) under every condition")
+                        "label: LABEL=PATH, or its model name) under every condition; "
+                        "--shape table3: McNemar's p against this agent (e.g. 'clean 128 sft')")
     if action == "table":
         p.add_argument("--out", default=None, type=OUT_FILE,
                        help=".md (default: print), .csv or .tex")
