@@ -194,11 +194,14 @@ def check_backend(spec: NoiseSpec, tool: Search, pool: Sequence[str], name: str)
     if spec.has("random") and not pool:
         raise FireactError(f"noise=random needs a pool of real responses; search={name} has "
                            "none")
-    if spec.has("distractor") and not getattr(tool, "distracts",
-                                              isinstance(tool, DistractingSearch)):
+    if spec.has("distractor") and not _distracts(tool):
         raise FireactError(f"noise=distractor: search={name} gives one result a query (a "
                            "replay recorded one); use a backend that ranks (local, wiki, "
                            "world, retriever, serpapi)")
+
+
+def _distracts(tool: Search | None) -> bool:
+    return tool is not None and getattr(tool, "distracts", isinstance(tool, DistractingSearch))
 
 
 def make_perturbation(
@@ -218,8 +221,12 @@ def make_perturbation(
     spec = kind if isinstance(kind, NoiseSpec) else parse_noise(kind, p, persist)
     if not spec.kinds:
         return no_noise
-    if spec.has("random") and not pool:
+    if spec.kinds and tool is not None:
+        check_backend(spec, tool, pool, type(tool).__name__)
+    elif spec.has("random") and not pool:
         raise FireactError("noise=random needs a pool of real responses; this backend has none")
+    elif spec.has("distractor"):
+        raise FireactError("noise=distractor needs the search tool its distractors come from")
 
     def perturb(observation: str, turn: int, query: str = "") -> tuple[str, str | None]:
         rng = _draw(seed, doc_key, turn if spec.persist == "transient"
