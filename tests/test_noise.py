@@ -53,21 +53,31 @@ def test_local_search_pool_is_real_responses():
     assert len(search.pool) == 48 and search("Ilse Brandauer") in search.pool
 
 
-def test_noise_is_identical_across_batch_sizes_through_lm_eval(tiny_model, tmp_path):
+def test_noise_is_identical_across_batch_sizes_and_limits_through_lm_eval(tiny_model,
+                                                                         tmp_path):
+    """FireAct's random kind and the four-fault mixture: the same draws at batch 1, 4 and
+    16, and on the first 4 questions alone (``--limit 4``)."""
     per_batch = {}
-    for batch in ("1", "4", "16"):
-        out = tmp_path / f"b{batch}"
+    for batch, limit in (("1", "8"), ("4", "8"), ("16", "8"), ("16", "4")):
+        out = tmp_path / f"b{batch}-{limit}"
         run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks",
-                    "fireact_demo_noise_random", "--device", "cpu", "--batch_size", batch,
-                    "--limit", "8", "--metadata", "shots=zeroshot", "--output_path", str(out),
-                    "--log_samples")
-        results, samples = read_outputs(out, "fireact_demo_noise_random")
-        per_batch[batch] = [
-            {**json.loads(s["resps"][0][0]), "seconds": None, "doc": s["doc_id"]}
-            for s in sorted(samples, key=lambda s: s["doc_id"])
-        ]
-        assert results["perturbed_calls,none"] > 0
-    assert per_batch["1"] == per_batch["4"] == per_batch["16"]
+                    "fireact_demo_noise_random,fireact_demo_noise_mix", "--device", "cpu",
+                    "--batch_size", batch, "--limit", limit, "--metadata", "shots=zeroshot",
+                    "--output_path", str(out), "--log_samples")
+        for task in ("fireact_demo_noise_random", "fireact_demo_noise_mix"):
+            results, samples = read_outputs(out, task)
+            per_batch[batch, limit, task] = [
+                {**json.loads(s["resps"][0][0]), "seconds": None, "doc": s["doc_id"]}
+                for s in sorted(samples, key=lambda s: s["doc_id"])
+            ]
+            assert results["perturbed_calls,none"] > 0
+    for task in ("fireact_demo_noise_random", "fireact_demo_noise_mix"):
+        assert per_batch["1", "8", task] == per_batch["4", "8", task] == per_batch[
+            "16", "8", task]
+        assert per_batch["16", "4", task] == per_batch["16", "8", task][:4]
+    kinds = {s["fault"] for t in per_batch["16", "8", "fireact_demo_noise_mix"]
+             for s in t["steps"] if s["fault"]}
+    assert len(kinds) >= 2, kinds
 
 
 

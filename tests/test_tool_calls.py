@@ -149,11 +149,15 @@ def test_the_engine_runs_native_calls_and_counts_an_invalid_one():
     assert "born in Kettwick" in traj.steps[1].observation
 
 
-def test_noise_draws_the_same_perturbations_in_the_tools_layout_as_in_plain_text():
+@pytest.mark.parametrize(("noise", "persist"), [
+    ("random", "transient"), ("none:0.1+error:0.2+distractor:0.2+truncated:0.2", "transient"),
+    ("distractor", "permanent")])
+def test_noise_draws_the_same_perturbations_in_the_tools_layout_as_in_plain_text(noise,
+                                                                                 persist):
     """Same seeds, same draws: the tool message content is perturbed exactly as the
-    observation of the text grammar."""
-    settings_ = RolloutSettings(search="local", noise="random", noise_p=0.5, noise_seed=3,
-                                max_turns=6)
+    observation of the text grammar, for every fault kind and persistence."""
+    settings_ = RolloutSettings(search="local", noise=noise, noise_p=0.5, noise_seed=3,
+                                max_turns=6, noise_persist=persist)
     queries = ["Ilse Brandauer", "Kettwick", "Velmora Observatory", "Saltmere", "Harbin"]
     plain_turns = [f"Action: search[{q}]" for q in queries] + ["Action: finish[x]"]
     tool_turns = [hermes_call("search", query=q) for q in queries] + [
@@ -166,9 +170,9 @@ def test_noise_draws_the_same_perturbations_in_the_tools_layout_as_in_plain_text
         else:
             episode.render = render_text
         [traj] = run_episodes([episode], scripted(turns), progress=False)
-        runs[name] = [(s.mark, s.observation) for s in traj.steps]
+        runs[name] = [(s.mark, s.fault, s.observation) for s in traj.steps]
     assert runs["tools"] == runs["plain"]
-    assert any(mark == PERTURBED for mark, _ in runs["plain"])
+    assert any(mark == PERTURBED for mark, _, _ in runs["plain"])
 
 
 def test_a_tokenizer_without_a_tool_template_or_parser_is_one_line():
