@@ -263,3 +263,14 @@ def test_the_fault_profile_through_lm_eval(tiny_model, untrained_model, tmp_path
                str(tmp_path / "faults.png"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "faults.png").stat().st_size > 1000
+
+
+def test_a_mixture_written_with_commas_in_yaml_reaches_command_lines_whole():
+    """An experiment passes metadata as ``key=value,...``, which splits on commas: the
+    mixture goes as its ``+`` form, the same spec."""
+    from fireact_eval.experiment.runner import _pairs
+
+    [pair, other] = _pairs({"noise": "error:0.2,distractor:0.2,persist=permanent", "n": 3})
+    assert pair == "noise=error:0.2+distractor:0.2+persist=permanent" and other == "n=3"
+    assert parse_noise(pair.partition("=")[2]) == parse_noise(
+        "error:0.2,distractor:0.2,persist=permanent")

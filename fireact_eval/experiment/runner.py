@@ -160,7 +160,9 @@ def _train_flags(options: dict) -> list[str]:
 
 
 def _pairs(values: dict) -> list[str]:
-    return [f"{k}={v}" for k, v in values.items()]
+    """``key=value`` as command lines take them, joined by commas: a fault mixture given
+    with commas in YAML (``error:0.2,distractor:0.2``) goes as its ``+`` form."""
+    return [f"{k}={str(v).replace(',', '+') if k == 'noise' else v}" for k, v in values.items()]
 
 
 def _eval_model_args(cell: Cell, model_args: str) -> str:
