@@ -34,6 +34,7 @@ from typing import Protocol, runtime_checkable
 from fireact_eval.catalog import NOISE_KINDS, NOISE_PERSISTENCE
 from fireact_eval.errors import FireactError
 from fireact_eval.tools import NULL_OBSERVATION, Search
+from fireact_eval.tools.passage_index import cut_short
 
 __all__ = [
     "Perturb", "NoiseSpec", "parse_noise", "make_perturbation", "no_noise", "try_key",
@@ -173,20 +174,13 @@ def perturbed_at(p: float, seed: int, doc_key: str, turn: int) -> bool:
     return _draw(seed, doc_key, turn).random() < p
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-
-
 def truncate(observation: str, tool: Search | None = None) -> str:
     """The observation cut before its answer-bearing part, marked ``...`` as a snippet
     cut short is: the backend's own cut where it knows its facts (the world), else the
     first sentence of several, or the first half of a single one."""
     if isinstance(tool, TruncatingSearch):
         return tool.truncate(observation)
-    sentences = _SENTENCE_END.split(observation.strip(), maxsplit=1)
-    if len(sentences) > 1:
-        return f"{sentences[0]} ..."
-    words = observation.split()
-    return " ".join(words[:max(1, len(words) // 2)]) + " ..."
+    return cut_short(observation)
 
 
 def check_backend(spec: NoiseSpec, tool: Search, pool: Sequence[str], name: str) -> None:

@@ -248,6 +248,7 @@ class PassageIndex(Sequence[Passage]):
         return [self._passage(address) for score, address in hits if score > 0]
 
 
+_SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")  # between sentences
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)")
 
 
@@ -261,3 +262,14 @@ def trim(text: str, max_chars: int) -> str:
     if ends and ends[-1] >= max_chars // 2:
         return head[: ends[-1]]
     return text[:max_chars].rsplit(" ", 1)[0] + " ..."
+
+
+def cut_short(text: str) -> str:
+    """A passage cut before its answer-bearing part, as a snippet cut short ends (`` ...``):
+    its first sentence of several, or the first half of a single one (``noise=truncated``
+    where the backend does not know where its facts are)."""
+    sentences = _SENTENCE_START.split(text.strip(), maxsplit=1)
+    if len(sentences) > 1:
+        return f"{sentences[0]} ..."
+    words = text.split()
+    return " ".join(words[:max(1, len(words) // 2)]) + " ..."

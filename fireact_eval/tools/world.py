@@ -310,6 +310,7 @@ def world_seed(argument: str) -> int:
 def _make_world(argument: str) -> Search:
     """BM25 over the generated world's passages: world[:SEED]"""
     from fireact_eval.tools.local_search import LocalSearch
+    from fireact_eval.tools.passage_index import cut_short
 
     class WorldSearch(LocalSearch):
         """The world's search, whose faults know the world: a distractor is a passage
@@ -348,9 +349,7 @@ def _make_world(argument: str) -> Search:
         def truncate(self, observation: str) -> str:
             title, entity = self._entity(observation)
             if entity is None:
-                from fireact_eval.perturb import truncate
-
-                return truncate(observation)
+                return cut_short(observation)
             cut = observation[:len(title) + 2 + entity.first_fact].rstrip(" (,")
             return f"{cut} ..."
 
