@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
 
 from tqdm.auto import tqdm
 
-from fireact_eval.perturb import TOOL_FAILED_PREFIX, Perturb, no_noise, tool_failed_observation
-from fireact_eval.seeds import call_seed
-from fireact_eval.tools import Search, ToolError, ask
-from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step, Trajectory
-from fireact_eval.transcript import (
-    FINISH,
-    INVALID_ACTION_PREFIX,
-    one_line,
-    parse_step,
-    reflection_step,
-    render_text,
+from fireact_eval.environment import (
+    DEFAULT_MAX_TURNS,
+    Context,
+    CountTokens,
+    Environment,
+    Episode,
+    Generate,
+    Render,
+    invalid_action_observation,
+    never_reflect,
+    reflect_before,
 )
+from fireact_eval.perturb import TOOL_FAILED_PREFIX
+from fireact_eval.tools import Search, ToolError, ask
+from fireact_eval.trajectory import Trajectory
+from fireact_eval.transcript import INVALID_ACTION_PREFIX, render_text
 
 __all__ = [  # the public API (docs/python-api.md)
     "DEFAULT_MAX_TURNS",
@@ -46,7 +48,6 @@ __all__ = [  # the public API (docs/python-api.md)
     "ServedReply",
 ]
 
-DEFAULT_MAX_TURNS = 11  # FireAct's limit
 
 
 class ServedReply(str):
@@ -65,74 +66,6 @@ class ServedReply(str):
 
     def __reduce__(self) -> tuple:
         return ServedReply, (str(self), self.prompt_tokens, self.gen_tokens)
-
-
-Context = Any
-# (prompt, steps so far, whether to ask for a reflection) -> what the backend takes
-Render = Callable[[str, Sequence[Step], bool], Context]
-# One batched call over (context, gen_kwargs) pairs, like lm-eval's generate_until.
-Generate = Callable[[list[tuple[Context, dict]]], list[str]]
-CountTokens = Callable[[Context], int]
-# (trajectory so far) -> whether its next generation is a reflection rather than a turn
-Reflect = Callable[[Trajectory], bool]
-
-
-def never_reflect(trajectory: Trajectory) -> bool:
-    return False
-
-
-def reflect_before(turns: Sequence[int]) -> Reflect:
-    """Reflexion (FireAct: turns 6 and 10): ask once before each listed turn, if the agent
-    has not finished by then."""
-    due = frozenset(turns)
-
-    def reflect(trajectory: Trajectory) -> bool:
-        reflected = bool(trajectory.steps) and trajectory.steps[-1].kind == "reflection"
-        return trajectory.turns + 1 in due and not reflected
-
-    return reflect
-
-
-@dataclass
-class Episode:
-    """One question to roll out: its prompt, the tools it may call, its turn budget and the
-    generation settings passed through to the backend untouched; and the method's hooks,
-    which the engine calls for every episode alike: ``reflect`` (Reflexion asks for a
-    reflection when it says so) and ``observe`` (every successful tool observation passes
-    through it: the faulty tool of ``perturb``, or ``no_noise``).  ``context_limit``: the most
-    prompt tokens the model can take with room for its generation (``None``: no known
-    limit); a trajectory whose next prompt is longer is stopped, since the backend would
-    cut its question off the front.  ``seed``: this try's sampling seed, for backends that
-    take one per request: each call then carries its own (``seeds.call_seed``).  ``render``
-    and ``parse``: the layout's (text grammar by default; ``tool_calls`` for native calls)."""
-
-    prompt: str
-    tools: Mapping[str, Search] = field(default_factory=dict)
-    max_turns: int = DEFAULT_MAX_TURNS
-    gen_kwargs: dict = field(default_factory=dict)
-    observe: Perturb = no_noise
-    reflect: Reflect = never_reflect
-    render: Render | None = None  # this episode's own rendering (else run_episodes' render)
-    parse: Callable[[str], Step] = parse_step  # a generated turn as a step (its layout's)
-    # what the agent is told after an invalid action, in its layout's words
-    invalid: Callable[[Step, Mapping[str, Search]], str] | None = None  # (else the grammar's)
-    context_limit: int | None = None
-    seed: int | None = None
-    # prompt tokens each request carries beside its context: an API's tool schemas
-    prompt_overhead: int = 0
-
-    def request_kwargs(self, call: int) -> dict:
-        """The generation settings of this episode's ``call``-th request."""
-        if self.seed is None:
-            return self.gen_kwargs
-        return {**self.gen_kwargs, "seed": call_seed(self.seed, call)}
-
-
-def invalid_action_observation(step: Step, tools: Mapping[str, Search]) -> str:
-    valid = ", ".join([f"{name}[<query>]" for name in tools] + [f"{FINISH}[<answer>]"])
-    wrote = ("no action" if not step.action else f"{step.action}[...]"
-             if step.argument is not None else f"{step.action} without its argument")
-    return f"{INVALID_ACTION_PREFIX} you wrote {wrote}. Valid actions are: {valid}."
 
 
 def call_tools(calls: Sequence[tuple[Search, str]]) -> list[str | ToolError]:
@@ -193,8 +126,9 @@ def run_episodes(
     count_tokens: CountTokens | None = None,
     progress: bool | TurnProgress = True,
 ) -> list[Trajectory]:
-    """Roll out all episodes together and return one Trajectory per episode, in order."""
-    trajectories = [Trajectory(seed=ep.seed) for ep in episodes]
+    """Roll out all episodes together and return one Trajectory per episode, in order:
+    each an ``Environment`` stepped a turn per batched model call."""
+    envs = [Environment(ep) for ep in episodes]
     live = [i for i, ep in enumerate(episodes) if ep.max_turns > 0]
     bar = progress if isinstance(progress, TurnProgress) else TurnProgress(episodes, progress)
     bar.ended(len(episodes) - len(live), 0)
@@ -207,8 +141,8 @@ def run_episodes(
 
         # 1. Generate: one batched call for every trajectory still running (Reflexion
         #    trajectories due a reflection are asked for it in the same call).
-        reflecting = {i for i in live if episodes[i].reflect(trajectories[i])}
-        contexts = [(episodes[i].render or render)(episodes[i].prompt, trajectories[i].steps,
+        reflecting = {i for i in live if episodes[i].reflect(envs[i].trajectory)}
+        contexts = [(episodes[i].render or render)(episodes[i].prompt, envs[i].trajectory.steps,
                                                     i in reflecting) for i in live]
         sent = []  # (episode, context, its prompt tokens where counted before the call)
         for i, context in zip(live, contexts, strict=True):
@@ -216,20 +150,20 @@ def run_episodes(
             if count_tokens is not None and limit is not None:  # a local backend's window
                 size = prompt_size(i, context)
                 if size > limit:
-                    trajectories[i].context_exceeded = True  # stopped: it no longer fits
+                    envs[i].trajectory.context_exceeded = True  # stopped: it no longer fits
                     continue
             sent.append((i, context, size))
         generations = [
             "" if text is None else text  # a backend that returned nothing wrote nothing
-            for text in (generate([(c, episodes[i].request_kwargs(len(trajectories[i].steps)))
-                                   for i, c, _ in sent])
-                         if sent else [])
+            for text in (generate([(c, episodes[i].request_kwargs(
+                len(envs[i].trajectory.steps))) for i, c, _ in sent]) if sent else [])
         ]
 
-        # 2. Act: finish, queue a tool call, or say the action was invalid.
-        queued: list[int] = []
+        # 2. Act: each environment records its turn: an answer, a tool call to run, or an
+        #    invalid action (told so).
+        queued: list[tuple[int, tuple[Search, str]]] = []
         for (i, context, size), generation in zip(sent, generations, strict=True):
-            traj, tools = trajectories[i], episodes[i].tools
+            traj = envs[i].trajectory
             if isinstance(generation, ServedReply):  # the server's own counts
                 traj.prompt_tokens += generation.prompt_tokens
                 traj.gen_tokens += generation.gen_tokens
@@ -237,52 +171,30 @@ def run_episodes(
                 traj.prompt_tokens += size if size is not None else prompt_size(i, context)
                 traj.gen_tokens += count_tokens(generation)
             if i in reflecting:
-                traj.steps.append(reflection_step(generation))
-                continue
-            step = episodes[i].parse(generation)
-            traj.steps.append(step)
-            traj.turns += 1
-            if step.action == FINISH and step.argument is not None:
-                traj.answer, traj.finished = step.argument, True
-            elif step.action in tools and step.argument is not None:
-                queued.append(i)
-            else:
-                step.observation = (episodes[i].invalid or invalid_action_observation)(step, tools)
-                step.mark = INVALID_ACTION
-                traj.invalid_actions += 1
+                envs[i].reflect(generation)
+            elif (call := envs[i].act(episodes[i].parse(generation))) is not None:
+                queued.append((i, call))
 
-        # 3. Observe: the turn's tool calls run together; failures and noise are counted.
-        calls = [(episodes[i].tools[trajectories[i].steps[-1].action],
-                  trajectories[i].steps[-1].argument) for i in queued]
-        for i, result in zip(queued, call_tools(calls), strict=True):
-            traj = trajectories[i]
-            traj.tool_calls += 1
-            if isinstance(result, ToolError):
-                traj.tool_errors += 1
-                traj.steps[-1].mark = TOOL_ERROR
-                observation = tool_failed_observation(str(result))
-            else:  # the episode's faults: by its own turn, or by the query if permanent
-                observation, fault = episodes[i].observe(result, traj.turns,
-                                                         traj.steps[-1].argument or "")
-                if fault is not None:
-                    traj.perturbed_calls += 1
-                    traj.steps[-1].mark, traj.steps[-1].fault = PERTURBED, fault
-            traj.steps[-1].observation = one_line(observation)
+        # 3. Observe: the turn's tool calls run together; each environment reads its
+        #    result through its faults.
+        for (i, _), result in zip(queued, call_tools([call for _, call in queued]),
+                                  strict=True):
+            envs[i].observe(result)
 
         # 4. Account the turn's time to those who ran it; drop finished and exhausted ones.
         share = (time.perf_counter() - started) / len(live)
         for i in live:
-            trajectories[i].seconds += share
-        still = [i for i in live if not trajectories[i].finished
-                 and not trajectories[i].context_exceeded
-                 and trajectories[i].turns < episodes[i].max_turns]
-        bar.turned(sum(1 for i, _, _ in sent if trajectories[i].steps[-1].kind != "reflection"))
+            envs[i].trajectory.seconds += share
+        still = [i for i in live if not envs[i].done]
+        bar.turned(sum(1 for i, _, _ in sent
+                       if envs[i].trajectory.steps[-1].kind != "reflection"))
         ended = set(live) - set(still)
-        bar.ended(len(ended), sum(episodes[i].max_turns - trajectories[i].turns for i in ended))
+        bar.ended(len(ended), sum(episodes[i].max_turns - envs[i].trajectory.turns
+                                  for i in ended))
         live = still
     if not isinstance(progress, TurnProgress):
         bar.close()
-    return trajectories
+    return [env.trajectory for env in envs]
 
 
 def run_concurrently(

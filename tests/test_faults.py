@@ -274,3 +274,30 @@ def test_a_mixture_written_with_commas_in_yaml_reaches_command_lines_whole():
     assert pair == "noise=error:0.2+distractor:0.2+persist=permanent" and other == "n=3"
     assert parse_noise(pair.partition("=")[2]) == parse_noise(
         "error:0.2,distractor:0.2,persist=permanent")
+
+
+def test_an_environment_stepped_by_hand_meets_the_engines_faults_and_scores():
+    """The public ``Environment``: stepped one call at a time (as an MCP session or a
+    trainer's environment does), it sees the same faulted observations as the batched
+    engine on the same question and seed, and scores the answer with the task's scorer."""
+    from fireact_eval.environment import Environment
+    from fireact_eval.rollout import run_episodes
+    from fireact_eval.scoring import qa
+    from fireact_eval.tools.world import world_folder
+
+    settings_ = RolloutSettings.from_metadata({
+        "search": "world", "noise": "none:0.2+error:0.2+distractor:0.2+truncated:0.2"})
+    doc = json.loads((world_folder() / "test.jsonl").open().readline())
+    first, second = doc["supporting"]
+    turns = [f"Action: search[{first}]", f"Action: search[{first}]",
+             f"Action: search[{second}]", f"Action: search[{second}]",
+             f"Action: finish[{doc['answer']}]"]
+    env = Environment(settings_.episode("Q", {}, doc["id"], {}), doc, qa)
+    seen = [env.step(turn) for turn in turns]
+    assert env.done and seen[-1] is None
+    [engine] = run_episodes([settings_.episode("Q", {}, doc["id"], {})],
+                            lambda requests: [turns.pop(0) for _ in requests], progress=False)
+    assert [s.observation for s in engine.steps] == seen
+    assert [s.fault for s in engine.steps] == [s.fault for s in env.trajectory.steps]
+    scored = env.score()
+    assert scored["exact_match"] == 1.0 and scored["turns"] == 5
