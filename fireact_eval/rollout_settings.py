@@ -34,6 +34,9 @@ from fireact_eval.rollout import (
 from fireact_eval.tool_calls import TOOL_PARSERS, TOOL_TEMPLATES
 from fireact_eval.tools import make_search, response_pool, search_factory
 
+__all__ = ["RolloutSettings", "CheckedMetadata", "check_metadata", "valid_metadata_keys",
+           "DEFAULT_REFLECT_AT"]
+
 DEFAULT_REFLECT_AT = (6, 10)  # FireAct's Reflexion turns
 # Other keys a fireact task's metadata may hold: which questions it runs (questions'
 # QuestionSource), and what lm-eval itself puts there.

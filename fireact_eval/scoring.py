@@ -15,6 +15,11 @@ from fireact_eval.stats import pass_at_k, pass_hat_k
 from fireact_eval.tools import NULL_OBSERVATION
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, Step, Trajectory, tries_from_json
 
+__all__ = ["qa", "yes_no_accuracy", "multiple_choice_accuracy", "DATASET_SCORERS",
+           "after_faults", "false_alarms", "trusted_fault", "fault_recovery", "recovery",
+           "higher_is_better", "scorer", "tries_correct", "FAULT_METRICS", "RECOVERY_METRICS",
+           "COST_METRICS", "QUALITY_METRICS"]
+
 QUALITY_METRICS = ("exact_match", "acc")  # a task's headline score: the first it reports
 COST_METRICS = (
     "turns", "tool_calls", "tool_errors", "perturbed_calls", "invalid_actions",

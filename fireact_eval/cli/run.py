@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER, add_force
+from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER, add_force, door
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import files_read, refuse_overwrite
 from fireact_eval.tools.corpus import WIKI_DATASET
@@ -99,6 +99,18 @@ def _cache(args: argparse.Namespace) -> None:
         print(f"  {backend}: {count}")
 
 
+def _serve_tools(args: argparse.Namespace) -> None:
+    from fireact_eval.options import parse_pairs
+    from fireact_eval.serve_tools import ToolServer, load_task, require_sdk, serve
+
+    require_sdk()
+    with door():
+        overrides = parse_pairs(args.metadata, "--metadata") if args.metadata else {}
+        metadata, checked, docs = load_task(args.task, overrides)
+    serve(ToolServer(args.task, metadata, checked, docs, Path(args.out), args.label),
+          args.transport, args.port)
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from fireact_eval.demo import DemoConfig
 
@@ -127,6 +139,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("lm_eval_args", nargs=argparse.REMAINDER,
                    help="after --: extra arguments passed to lm_eval as they are")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("serve-tools", help="a task's tools as an MCP server (search, finish; "
+                       "its faults, seeds, turn limit and scorer), every episode written as an "
+                       "lm-eval run")
+    p.add_argument("task", help="a fireact task, e.g. fireact_world_noise_distractor")
+    p.add_argument("--metadata", default="", help="settings as lm_eval --metadata takes them "
+                   "(key=value,...; a fault mixture with +)")
+    p.add_argument("--out", "--output_path", dest="out", default="runs/serve-tools",
+                   type=OUT_FOLDER, help="where each ended episode is written (LABEL/ under it)")
+    p.add_argument("--label", default="mcp-agent", help="the agent's name in the run files")
+    p.add_argument("--transport", default="stdio", choices=("stdio", "http"),
+                   help="stdio, or streamable HTTP on 127.0.0.1:--port (path /mcp)")
+    p.add_argument("--port", type=int, default=8765)
+    p.set_defaults(func=_serve_tools)
 
     index = sub.add_parser("index", help="build search data").add_subparsers(
         dest="index_command", required=True)
