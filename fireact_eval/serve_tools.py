@@ -25,12 +25,12 @@ from pydantic import Field
 from fireact_eval.catalog import FINISH, SEARCH
 from fireact_eval.environment import Environment
 from fireact_eval.errors import FireactError
-from fireact_eval.rollout_settings import CheckedMetadata, check_metadata
-from fireact_eval.scoring import DATASET_SCORERS
+from fireact_eval.rollout_settings import CheckedMetadata
+from fireact_eval.task_environment import new_environment
 from fireact_eval.tool_calls import tool_schemas
 from fireact_eval.transcript import parse_step, turn_text
 
-__all__ = ["ToolServer", "build_server", "load_task", "require_sdk", "serve"]
+__all__ = ["ToolServer", "build_server", "require_sdk", "serve"]
 
 # The tools' arguments, described in the words the tools layout shows a model
 # (``tool_calls.tool_schemas``); the SDK reads these annotations into each JSON schema.
@@ -46,30 +46,6 @@ QuestionId = Annotated[str, Field(description="a question id of the task; empty:
                                               "one not yet started")]
 Query = Annotated[str, Field(description=_argument(SEARCH, "query"))]
 Answer = Annotated[str, Field(description=_argument(FINISH, "answer"))]
-
-
-def load_task(task: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], CheckedMetadata,
-                                                              list[dict]]:
-    """A task's metadata (its YAML's, with ``overrides`` on top) checked at the door, and
-    its questions through the task system's own loader; one line for anything wrong."""
-    from fireact_eval import questions
-    from fireact_eval.tasks import task_metadata, task_names
-
-    if task not in task_names():
-        raise FireactError(f"unknown task {task!r} (fireact_<dataset>[_<method>]"
-                           "[_noise_<condition>]; `lm_eval ls tasks` lists them)")
-    metadata = {**task_metadata(task), **overrides}
-    checked = check_metadata(metadata, allowed=("dataset",))
-    if checked.settings.method in ("io", "cot"):
-        raise FireactError(f"{task}: method {checked.settings.method} calls no tool; serve a "
-                           "react task")
-    dataset = str(metadata["dataset"])
-    load = getattr(questions, dataset)
-    source = {k: v for k, v in metadata.items() if k in ("questions", "data_dir", "split", "n",
-                                                          "sample_seed")}
-    docs = list(load(**source)["test"])
-    checked.settings.build_tools()  # a missing corpus or an impossible fault: now
-    return metadata, checked, docs
 
 
 @dataclass
@@ -104,12 +80,10 @@ class ToolServer:
             if key in self.episodes:
                 raise FireactError(f"question {key!r} was started already (one episode each)")
             _, doc = self.by_id[key]
-            settings = self.checked.settings
-            episode = settings.episode(str(doc["question"]), {}, key, self._pools)
-            self.episodes[key] = Environment(episode, doc, DATASET_SCORERS[str(
-                self.metadata["dataset"])])
+            env = new_environment(self.metadata, self.checked, doc, key, self._pools)
+            self.episodes[key] = env
         return {"episode": key, "question": doc["question"],
-                "max_turns": episode.max_turns, "tools": [*episode.tools, FINISH]}
+                "max_turns": env.episode.max_turns, "tools": [*env.tools, FINISH]}
 
     def _live(self, episode: str) -> Environment:
         env = self.episodes.get(episode)

@@ -100,7 +100,8 @@ def test_the_documented_api_is_what_the_modules_export():
     text = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
     for name in ("answer_match", "transcript", "rollout", "trajectory", "tools",
                  "harness.run_files", "stats", "seeds", "results.frame", "training_card",
-                 "environment", "perturb", "rollout_settings", "scoring", "serve_tools"):
+                 "environment", "perturb", "rollout_settings", "scoring", "serve_tools",
+                 "task_environment"):
         module = importlib.import_module(f"fireact_eval.{name}")
         assert module.__all__ and all(hasattr(module, n) for n in module.__all__), name
     for line in text.splitlines():

@@ -20,7 +20,8 @@ from mcp.client.stdio import StdioServerParameters  # noqa: E402
 from fireact_eval.environment import Environment  # noqa: E402
 from fireact_eval.errors import FireactError  # noqa: E402
 from fireact_eval.scoring import qa  # noqa: E402
-from fireact_eval.serve_tools import ToolServer, build_server, load_task  # noqa: E402
+from fireact_eval.serve_tools import ToolServer, build_server  # noqa: E402
+from fireact_eval.task_environment import load_task  # noqa: E402
 
 TASK = "fireact_world_noise_mix"
 

@@ -101,7 +101,8 @@ def _cache(args: argparse.Namespace) -> None:
 
 def _serve_tools(args: argparse.Namespace) -> None:
     from fireact_eval.options import parse_pairs
-    from fireact_eval.serve_tools import ToolServer, load_task, require_sdk, serve
+    from fireact_eval.serve_tools import ToolServer, require_sdk, serve
+    from fireact_eval.task_environment import load_task
 
     require_sdk()
     with door():
