@@ -71,5 +71,9 @@ class BuildPyWithPth(build_py):
 
 
 PACKAGES = packages()
+# setup.cfg's egg_info.egg_base: the metadata setuptools writes while building goes under
+# build/, never the checkout root, where it would shadow the installed distribution for any
+# code run from there (inspect_ai names our tasks fireact_eval/... only when it finds that)
+(Path(__file__).resolve().parent / "build").mkdir(exist_ok=True)
 setup(packages=PACKAGES, package_dir=dict((name, folder) for folder, name in MAPPED.items()),
       package_data=package_data(PACKAGES), cmdclass={"build_py": BuildPyWithPth})

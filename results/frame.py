@@ -16,6 +16,7 @@ from scipy import stats as scipy_stats
 from fireact_eval.errors import FireactError
 from fireact_eval.experiment import layout
 from fireact_eval.harness.run_files import TaskResult, read_run, results_files, split_label
+from fireact_eval.results.inspect_logs import as_lm_eval_run, inspect_logs
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.scoring import QUALITY_METRICS
 from fireact_eval.stats import LEVEL, clustered_mean, wilson_interval
@@ -90,7 +91,8 @@ def experiment_runs(folder: Path) -> tuple[list[Run], list[str]]:
 def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
     """``PATH`` or ``LABEL=PATH``; a folder means every ``results_*.json`` under it (one run
     each, labelled by the model), a file means that run, an experiment folder its finished
-    cells (the others are added to ``missing``)."""
+    cells (the others are added to ``missing``), an inspect ``.eval`` log (or a folder of
+    them) each log's run (``inspect_logs``)."""
     runs = []
     for spec in specs:
         label, rest = split_label(spec)
@@ -100,7 +102,9 @@ def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
             if missing is not None:
                 missing += absent
             continue
-        runs += [Run(label, f) for f in results_files(rest)]
+        logs = inspect_logs(Path(rest))  # inspect_ai's .eval logs of our tasks
+        runs += ([Run(label, as_lm_eval_run(log)) for log in logs] if logs
+                 else [Run(label, f) for f in results_files(rest)])
     return runs
 
 

@@ -108,6 +108,9 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     runs are left to ``robustness``.  ``mean`` is over every dataset column: a row missing
     one (or whose score is NaN) has no mean, rather than a mean over other datasets."""
     clean = runs[runs["noise"] == "off"]
+    if clean.empty:
+        raise FireactError("the leaderboard is of clean-tool runs, and every run here had a "
+                           "faulty tool: --shape robustness or --shape faults")
     index = ["model", "method", "shots"]
     index += distinguishing(clean, [*index, "dataset"])
     index += _pooling(clean, index)
