@@ -18,18 +18,20 @@ from fireact_eval.scoring import DATASET_SCORERS
 __all__ = ["load_task", "new_environment"]
 
 
-def load_task(task: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], CheckedMetadata,
-                                                              list[dict]]:
+def load_task(task: str, overrides: dict[str, Any], training: bool = False
+              ) -> tuple[dict[str, Any], CheckedMetadata, list[dict]]:
     """A task's metadata (its YAML's, with ``overrides`` on top) checked at the door, and
-    its questions through the task system's own loader; one line for anything wrong."""
+    its questions through the task system's own loader; one line for anything wrong.
+    ``training``: a trainer's door, whose questions are the training split's (the test
+    split refused)."""
     from fireact_eval import questions
     from fireact_eval.tasks import task_metadata, task_names
 
     if task not in task_names():
         raise FireactError(f"unknown task {task!r} (fireact_<dataset>[_<method>]"
                            "[_noise_<condition>]; `lm_eval ls tasks` lists them)")
-    metadata = {**task_metadata(task), **overrides}
-    checked = check_metadata(metadata, allowed=("dataset",))
+    metadata = {**task_metadata(task), **({"split": "train"} if training else {}), **overrides}
+    checked = check_metadata(metadata, allowed=("dataset",), training=training)
     if checked.settings.method in SINGLE_TURN_METHODS:
         raise FireactError(f"{task}: method {checked.settings.method} calls no tool; serve a "
                            "react task")

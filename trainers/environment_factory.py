@@ -1,0 +1,108 @@
+"""Our environment for TRL's ``GRPOTrainer(environment_factory=...)``.
+
+TRL is moving tool-using RL to ``environment_factory``: a class whose public methods are the
+tools the policy calls (their schemas read from type hints and docstrings), whose ``reset``
+starts an episode on a dataset row, and whose ``get_reward`` scores it.  ``FireactEnvironment``
+is that class over our ``environment.Environment``: ``search`` is the task's search under its
+faults and turn limit, ``finish`` answers, ``get_reward`` is the task's headline score (EM or
+accuracy).  TRL's own loop drives it (its chat template, its tool-call parsing, its budget),
+which is not our evaluated rollout (docs/training.md says how they differ); our own GRPO loop
+(``trainers.grpo``, TRL's ``rollout_func``) runs the evaluated one.
+
+    from fireact_eval.trainers.environment_factory import environment_factory, training_rows
+    factory = environment_factory("fireact_world", {"noise": "none"})
+    trainer = GRPOTrainer(model, args=config, train_dataset=training_rows("fireact_world"),
+                          environment_factory=factory)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from fireact_eval.catalog import FINISH, SEARCH
+from fireact_eval.environment import Environment
+from fireact_eval.errors import FireactError
+from fireact_eval.rollout_settings import CheckedMetadata
+from fireact_eval.task_environment import load_task, new_environment
+from fireact_eval.transcript import parse_step, turn_text
+
+__all__ = ["FireactEnvironment", "environment_factory", "training_rows"]
+
+_EPISODES = itertools.count()  # each rollout its own fault draws, whatever instance runs it
+ENDED = "The episode has ended; no more actions are taken."
+
+
+class FireactEnvironment:
+    """One rollout at a time of a task's environment, as TRL's tool loop calls it."""
+
+    def __init__(self, metadata: dict[str, Any], checked: CheckedMetadata,
+                 pools: dict | None = None) -> None:
+        self.metadata, self.checked = metadata, checked
+        self.pools = {} if pools is None else pools
+        self.env: Environment | None = None
+
+    def reset(self, **row: Any) -> str | None:
+        """Start an episode on a training row (``training_rows``: its ``doc``)."""
+        doc = row.get("doc")
+        if not isinstance(doc, dict):
+            raise FireactError("FireactEnvironment.reset takes rows with a 'doc' (the task's "
+                               "question): build the dataset with training_rows()")
+        key = f"{doc.get('id', doc['question'])}:env{next(_EPISODES)}"
+        self.env = new_environment(self.metadata, self.checked, doc, key, self.pools)
+        return None
+
+    def _act(self, action: str, argument: str) -> str:
+        env = self.env
+        if env is None:
+            raise FireactError("reset must start an episode before any tool is called")
+        if env.done:
+            return ENDED
+        observation = env.step(parse_step(turn_text(None, action, argument)))
+        return ENDED if observation is None else observation
+
+    def search(self, query: str) -> str:
+        """Searches for the query and returns the best-matching passage. If it does not hold
+        the answer, search again with another query.
+
+        Args:
+            query: what to search for
+        """
+        return self._act(SEARCH, query)
+
+    def finish(self, answer: str) -> str:
+        """Gives the final answer and ends the task.
+
+        Args:
+            answer: the answer, as short as possible
+        """
+        self._act(FINISH, answer)
+        return "Answer recorded."
+
+    def get_reward(self) -> float:
+        """The task's headline score of the episode (0 without an answer)."""
+        if self.env is None:
+            return 0.0
+        scored = self.env.score()
+        return float(next(iter(scored.values())))  # the scorer's headline comes first
+
+
+def environment_factory(task: str, overrides: dict[str, Any] | None = None
+                        ) -> Callable[[], FireactEnvironment]:
+    """A factory of ``task``'s environment with ``overrides`` of its settings, checked now
+    (one line for a bad one), the tools built once and shared by every instance."""
+    metadata, checked, _ = load_task(task, dict(overrides or {}), training=True)
+    checked.settings.build_tools()
+    pools: dict = {}
+    return lambda: FireactEnvironment(metadata, checked, pools)
+
+
+def training_rows(task: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The task's training questions as a ``datasets.Dataset`` TRL takes: ``prompt`` (the
+    question as a user message) and ``doc`` (what ``reset`` reads)."""
+    from datasets import Dataset
+
+    _, _, docs = load_task(task, dict(overrides or {}), training=True)
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": str(doc["question"])}],
+                               "doc": doc} for doc in docs])
