@@ -75,3 +75,40 @@ def test_training_reads_the_training_split_and_refuses_a_bad_setting():
         environment_factory("fireact_world", {"noise": "loud"})
     with pytest.raises(FireactError, match="rows with a 'doc'"):
         environment_factory("fireact_world")().reset(prompt="hi")
+
+
+def test_trls_grpo_trainer_trains_a_step_in_our_environment(untrained_model, tmp_path,
+                                                             monkeypatch):
+    """``GRPOTrainer(environment_factory=...)`` as a TRL user writes it: a step of GRPO with
+    our environment (its tools offered through the chat template TRL recognises: the
+    Qwen 2.5 one TRL ships), each rollout reset on its row and rewarded by our scorer."""
+    from pathlib import Path
+
+    import trl
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from fireact_eval.trainers.train import old_names_quiet
+
+    monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(untrained_model)
+    tokenizer.chat_template = (Path(trl.__file__).parent / "chat_templates"
+                               / "qwen2_5.jinja").read_text()
+    made = []
+    factory = environment_factory("fireact_world", {"noise": "none"})
+
+    def tracked():
+        made.append(factory())
+        return made[-1]
+
+    trainer = GRPOTrainer(
+        AutoModelForCausalLM.from_pretrained(untrained_model), processing_class=tokenizer,
+        args=GRPOConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2,
+                        num_generations=2, max_completion_length=16, report_to=[],
+                        use_cpu=True, save_strategy="no", max_tool_calling_iterations=2),
+        train_dataset=training_rows("fireact_world", {"n": "2"}), environment_factory=tracked)
+    with old_names_quiet():  # TRL's own use of a name transformers 5 deprecated
+        trainer.train()
+    [logged] = [h for h in trainer.state.log_history if "reward" in h]
+    assert "rewards/FireactEnvironment/mean" in logged and logged["reward"] == 0.0
+    assert sum(env.env is not None for env in made) == 2  # each rollout reset on its row
