@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fireact_eval.errors import FireactError
+from fireact_eval.harness.compat import task_index
 from fireact_eval.rollout_settings import LM_EVAL_KEYS, check_metadata, valid_metadata_keys
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def _our_task_configs(task_manager: Any, names: Sequence[Any], seen: set[str],
 
     root = os.path.realpath(TASKS_DIR)
     for name in names:
-        entry = task_manager.task_index.get(name) if isinstance(name, str) else None
+        entry = task_index(task_manager).get(name) if isinstance(name, str) else None
         if entry is None:  # a path, a dict, a Task object: lm-eval's to check
             others.append(str(name))
             continue
@@ -96,7 +97,8 @@ class _AdviceNotForUs(logging.Filter):
         return not (task in self.ours.names and rest.startswith("Custom kwargs can be passed"))
 
 
-ADVISING_LOGGERS = ("lm_eval.evaluator", "lm_eval.api.task")
+# where lm-eval logs the advice: ``lm_eval.api.task._task`` is 0.5.0.dev1's module of it
+ADVISING_LOGGERS = ("lm_eval.evaluator", "lm_eval.api.task", "lm_eval.api.task._task")
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.task import ConfigurableTask
 
 from fireact_eval.harness.backend import REQUEST_TYPE, react_generate
+from fireact_eval.harness.compat import metric_entry, new_instance
 from fireact_eval.prompts import build_prompt
 from fireact_eval.rollout_settings import RolloutRequest, RolloutSettings
 from fireact_eval.scoring import DATASET_SCORERS, higher_is_better, repeat_metrics
@@ -35,7 +36,8 @@ class ReactTask(ConfigurableTask):
             declared = (*declared, *repeat_metrics(declared[0]))
         listed = {m["metric"] for m in config.get("metric_list") or []}
         config["metric_list"] = [*(config.get("metric_list") or []), *(
-            {"metric": name, "aggregation": "mean", "higher_is_better": higher_is_better(name)}
+            {"metric": metric_entry(name), "aggregation": "mean",
+             "higher_is_better": higher_is_better(name)}
             for name in declared if name not in listed
         )]
         super().__init__(config=config)
@@ -51,7 +53,10 @@ class ReactTask(ConfigurableTask):
                               "chat" if chat else s.format, s.family)
         rollout = RolloutRequest(s, chat)
         gen_kwargs = dict(self.config.generation_kwargs or {})
-        return Instance(
+        meta = kwargs.get("metadata") or (self.config.task, kwargs.get("doc_id"), 1)
+        return new_instance(
+            str(meta[0]),
+            int(kwargs.pop("doc_id", meta[1]) or 0),
             request_type=REQUEST_TYPE,
             doc=doc,
             arguments=(prompt, gen_kwargs, rollout),
