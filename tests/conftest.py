@@ -202,8 +202,46 @@ def cli_in_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
-def run_lm_eval(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """``lm_eval`` as a user runs it, in a subprocess; only our tasks are indexed (15 s less)."""
+def _typed(value: str):
+    """A ``k=v`` value as lm-eval 0.4.13 typed it (``handle_arg_string``)."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def as_json_metadata(args: tuple[str, ...]) -> list[str]:
+    """``--metadata k=v,k=v ...`` (the items after the flag, up to the next flag) as the
+    JSON object every supported lm-eval parses (0.5 takes no ``k=v``): the form the docs
+    give; ``test_lm_eval_e2e`` keeps one run in the ``k=v`` form where 0.4.13 takes it."""
+    out: list[str] = []
+    items: list[str] | None = None  # the k=v items of a --metadata being read
+    for arg in args:
+        if items is not None and not arg.startswith("-"):
+            if arg.startswith("{"):  # JSON already
+                out.append(arg)
+                items = None
+            else:
+                items += [item for item in arg.split(",") if item]
+            continue
+        if items:
+            out.append(json.dumps({k: _typed(v) for k, v in (i.split("=", 1) for i in items)}))
+        items = [] if arg == "--metadata" else None
+        out.append(arg)
+    if items:
+        out.append(json.dumps({k: _typed(v) for k, v in (i.split("=", 1) for i in items)}))
+    return out
+
+
+def run_lm_eval(*args: str, check: bool = True, metadata_as_given: bool = False
+                ) -> subprocess.CompletedProcess:
+    """``lm_eval`` as a user runs it, in a subprocess; only our tasks are indexed (15 s less).
+    ``--metadata`` goes as JSON (``as_json_metadata``) unless ``metadata_as_given``."""
+    args = tuple(args) if metadata_as_given else tuple(as_json_metadata(args))
     proc = subprocess.run(
         [python(), "-m", "lm_eval", *args], capture_output=True, text=True, timeout=600,
         env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "FIREACT_EVAL_TASKS_ONLY": "1"},

@@ -26,7 +26,7 @@ def _requests(settings: RolloutSettings, n: int) -> list[Instance]:
     docs = list(demo()["test"])[:n]
     return [Instance("react_generate", doc, (build_prompt(doc["question"], shots="zeroshot"),
                                              gen_kwargs, RolloutRequest(settings)),
-                     idx=0, doc_id=i) for i, doc in enumerate(docs)]
+                     task_name="fireact_demo", idx=0, doc_id=i) for i, doc in enumerate(docs)]
 
 
 def test_concurrent_rollouts_equal_step_synchronous_ones(monkeypatch):

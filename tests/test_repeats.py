@@ -39,7 +39,8 @@ class Answers:
 def requests(settings: RolloutSettings, n: int, sample: bool) -> list[Instance]:
     gen = {"until": ["\nObservation"], "do_sample": sample}
     return [Instance("react_generate", {"id": f"q{i}"}, (f"Q{i}\n", gen,
-                                                         RolloutRequest(settings)), idx=0)
+                                                         RolloutRequest(settings)),
+                     task_name="fireact_demo", idx=0, doc_id=i)
             for i in range(n)]
 
 

@@ -192,7 +192,8 @@ def test_each_task_renders_its_own_way_in_one_run():
 
     settings = RolloutSettings(search="local")
     requests = [Instance(request_type="react_generate", doc={"id": str(i)}, idx=0,
-                         arguments=(f"Q{i}\n", {}, RolloutRequest(settings, chat)))
+                         arguments=(f"Q{i}\n", {}, RolloutRequest(settings, chat)),
+                         task_name="fireact_demo", doc_id=i)
                 for i, chat in enumerate([True, False])]
     lm = FakeLM()
     trajectories = react_generate(lm, requests)

@@ -364,7 +364,7 @@ def test_an_openai_compatible_api_gets_tools_and_answers_with_tool_calls():
         pairs = enumerate(zip(docs, by_question, strict=True))
         outputs = react_generate(lm, [
             Instance("react_generate", d, (prompt, gen_kwargs, RolloutRequest(settings_)),
-                     idx=0, doc_id=i) for i, (d, prompt) in pairs])
+                     task_name="fireact_demo", idx=0, doc_id=i) for i, (d, prompt) in pairs])
     finally:
         server.close()
     assert "parse_generations" not in vars(lm)  # lm-eval's own reader is back
@@ -460,7 +460,7 @@ def test_a_text_api_run_takes_the_servers_token_counts_where_it_reports_them():
                                     concurrency=1)
         [out] = react_generate(lm, [Instance("react_generate", {"id": "q"}, (
             "Q?\n", {"until": ["\nObservation"], "max_gen_toks": 8},
-            RolloutRequest(settings_)), idx=0, doc_id=0)])
+            RolloutRequest(settings_)), task_name="fireact_demo", idx=0, doc_id=0)])
     finally:
         server.close()
     assert "parse_generations" not in vars(lm)
@@ -484,7 +484,8 @@ def test_format_tools_on_a_text_completions_api_is_one_line():
         "tokenizer_backend=None", {"batch_size": 1})
     request = Instance("react_generate", {"id": "q"}, (
         "Q?", {"until": [], "max_gen_toks": 8},
-        RolloutRequest(RolloutSettings(search="local", format="tools"))), idx=0, doc_id=0)
+        RolloutRequest(RolloutSettings(search="local", format="tools"))),
+        task_name="fireact_demo", idx=0, doc_id=0)
     with pytest.raises(FireactError, match="chat-completions endpoint"):
         react_generate(lm, [request])
 
