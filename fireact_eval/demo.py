@@ -29,7 +29,7 @@ from fireact_eval.data.oracle import oracle_example, write_oracle_data
 from fireact_eval.errors import FireactError
 from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.questions import DEMO_TRAIN_QUESTIONS
-from fireact_eval.shell import shell_line
+from fireact_eval.shell import lm_eval_metadata, shell_line
 
 __all__ = ["TASKS", "oracle_example", "write_training_data", "run_demo", "DemoConfig"]
 
@@ -67,10 +67,10 @@ def run_command(argv: list[str], check: bool = True, env: dict | None = None) ->
     return status
 
 
-def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: list[str]) -> None:
+def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> None:
     argv = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,
             "--tasks", TASKS, "--device", cfg.device, "--batch_size", str(cfg.batch_size),
-            "--metadata", f"max_turns={cfg.max_turns}", *metadata,
+            "--metadata", lm_eval_metadata({"max_turns": cfg.max_turns, **metadata}),
             "--gen_kwargs", f"max_gen_toks={SHORT_TOKENS_PER_TURN}", "--output_path", str(out),
             "--log_samples"]
     if cfg.limit is not None:
@@ -85,7 +85,7 @@ def run_demo(cfg: DemoConfig) -> None:
     cli = [sys.executable, "-m", "fireact_eval.cli"]
     prompted, tuned = cfg.out / "prompted", cfg.out / "finetuned"
     print(f"[1/5] the base model, few-shot ReAct, on the {TASKS} test questions", flush=True)
-    _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, [])
+    _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, {})
     report = str(cfg.out / "report.html")
     if cfg.prompted_only:
         run_command([*cli, "results", "table", f"prompted={prompted}"])
@@ -105,7 +105,7 @@ def run_demo(cfg: DemoConfig) -> None:
                  "--save-steps", "100000"])
     print("\n[4/5] the fine-tuned agent, zero-shot, on the same test questions", flush=True)
     _lm_eval(cfg, f"pretrained={cfg.model},peft={adapter.resolve()},dtype={cfg.dtype}", tuned,
-             ["shots=zeroshot", "format=alpaca"])
+             {"shots": "zeroshot", "format": "alpaca"})
     print("\n[5/5] prompted vs fine-tuned", flush=True)
     runs = [f"prompted={prompted}", f"finetuned={tuned}"]
     for shape in ("leaderboard", "robustness", "cost", "outcomes"):

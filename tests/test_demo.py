@@ -12,6 +12,6 @@ def test_the_demos_lm_eval_runs_index_our_tasks_alone_and_say_so(monkeypatch, tm
     assert capsys.readouterr().out == "\n$ A='b c' true\n"
     seen = []
     monkeypatch.setattr(demo, "run_command", lambda argv, env=None: seen.append((argv, env)))
-    demo._lm_eval(demo.DemoConfig(model="m", out=tmp_path), "pretrained=m", Path("out"), [])
+    demo._lm_eval(demo.DemoConfig(model="m", out=tmp_path), "pretrained=m", Path("out"), {})
     [(argv, env)] = seen
     assert argv[1:3] == ["-m", "lm_eval"] and env == {"FIREACT_EVAL_TASKS_ONLY": "1"}

@@ -260,7 +260,8 @@ def test_grpo_rolls_out_and_trains_in_the_tools_layout(tmp_path, tiny_model, kno
     assert all("<tools>" in trainer.processing_class.decode(ids) for ids in seen)
     from fireact_eval.trainers.train import eval_commands
 
-    assert "format=tools tool_template=hermes" in eval_commands(cfg, "tools", ["demo"])[0]
+    hermes = '"format": "tools", "tool_template": "hermes"'
+    assert hermes in eval_commands(cfg, "tools", ["demo"])[0]
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -273,7 +273,7 @@ def test_the_tiny_agent_trains_and_evaluates_in_the_tools_layout(untrained_model
     assert proc.returncode == 0, proc.stderr[-3000:]
     card = json.loads((out / "fireact_eval.json").read_text())
     assert card["data_format"] == "tools" and card["eval_format"] == "tools"
-    assert "format=tools tool_template=hermes" in card["eval_commands"][0]
+    assert '"format": "tools", "tool_template": "hermes"' in card["eval_commands"][0]
     run_lm_eval("--model", "hf", "--model_args", f"pretrained={untrained_model},peft={out}",
                 "--tasks", "fireact_demo", "--device", "cpu", "--batch_size", "2", "--limit",
                 "2", "--metadata", "shots=zeroshot,format=tools,tool_template=hermes,"

@@ -321,7 +321,9 @@ def test_eval_commands_match_how_the_model_was_trained():
     assert "--log_samples" in vllm and "--batch_size auto" in vllm
     [hf, vllm] = eval_commands(TrainConfig(base="b", data="d", out="/ck", method="full"), "alpaca",
                                ["mmlu", "strategyqa"])
-    assert "pretrained=/ck " in hf and "format=alpaca" in vllm and "peft" not in hf
+    assert "pretrained=/ck " in hf and '"format": "alpaca"' in vllm and "peft" not in hf
+    # --metadata as JSON, the form lm-eval 0.4.13 and 0.5 both parse, quoted for a shell
+    assert """--metadata '{"shots": "zeroshot", "format": "alpaca"}'""" in hf
     assert "--tasks fireact_mmlu,fireact_strategyqa " in hf
 
 

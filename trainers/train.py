@@ -30,6 +30,7 @@ from fireact_eval.catalog import (
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import output_folder, refuse_foreign_folder, write_atomic
 from fireact_eval.options import option
+from fireact_eval.shell import lm_eval_metadata
 from fireact_eval.tool_calls import HERMES_TEMPLATE
 from fireact_eval.trainers.allocator import ALLOCATORS, active, return_freed_memory
 from fireact_eval.trainers.encode import build_examples, pad_collate
@@ -355,13 +356,14 @@ def eval_commands(cfg: TrainConfig, fmt: str, datasets: list[str],
     if task_name("hotpotqa") in tasks:  # its held-out task, as FireAct evaluates
         tasks += [task_name(d) for d in HELD_OUT]
     if environment is not None:
-        style = ("--metadata " + " ".join(f"{k}={v}" for k, v in environment.items())
-                 if environment else "")
+        metadata = dict(environment)
     else:
-        style = {"chat": "--apply_chat_template --metadata shots=zeroshot",
-                 "tools": "--metadata shots=zeroshot format=tools"
-                          + (" tool_template=hermes" if cfg.tool_template == "hermes" else "")
-                 }.get(fmt, f"--metadata shots=zeroshot format={fmt}")
+        metadata = {"shots": "zeroshot", **({} if fmt == "chat" else {"format": fmt}),
+                    **({"tool_template": "hermes"} if fmt == "tools"
+                       and cfg.tool_template == "hermes" else {})}
+    style = ("--apply_chat_template " if environment is None and fmt == "chat" else "") + (
+        f"--metadata {shlex.quote(lm_eval_metadata(metadata))}" if metadata else "")
+    style = style.replace("{", "{{").replace("}", "}}")  # the line is a format string below
     common = (f"--tasks {','.join(tasks)} {{batch}} {style} "
               f"--output_path runs/{Path(out).name} --log_samples")
     if cfg.adapter():

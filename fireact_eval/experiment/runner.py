@@ -42,7 +42,7 @@ from fireact_eval.harness.autoload import TASKS_ONLY
 from fireact_eval.harness.run_files import samples_files
 from fireact_eval.jsonio import read_json, write_atomic
 from fireact_eval.rollout import DEFAULT_MAX_TURNS
-from fireact_eval.shell import shell_line
+from fireact_eval.shell import lm_eval_metadata, shell_line
 from fireact_eval.training_card import TrainingCard
 
 LAUNCHERS = ("local", "slurm", "submitit-local")
@@ -191,7 +191,7 @@ def _lm_eval_command(cell: Cell, model_args: str, search: str | None, out: Path)
     if spec["limit"]:
         command += ["--limit", str(spec["limit"])]
     if metadata:
-        command += ["--metadata", *_pairs(metadata)]
+        command += ["--metadata", lm_eval_metadata(metadata)]
     if spec["gen_kwargs"]:
         command += ["--gen_kwargs", ",".join(_pairs(spec["gen_kwargs"]))]
     return command
