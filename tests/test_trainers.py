@@ -120,7 +120,7 @@ def test_full_fine_tuning_makes_a_better_agent(untrained_model, train_file, tmp_
     card = json.loads((out / "fireact_eval.json").read_text())
     assert card["train_loss_last"] < 0.2 * card["train_loss_first"]
     assert card["eval_format"] == "alpaca" and card["base_model"] == str(untrained_model)
-    assert f"pretrained={out.resolve()}" in proc.stdout and "format=alpaca" in proc.stdout
+    assert f"pretrained={out.resolve()}" in proc.stdout and '"format": "alpaca"' in proc.stdout
     assert_better_agent(f"pretrained={untrained_model}", f"pretrained={out}", tmp_path, 0.75)
 
 
