@@ -301,3 +301,23 @@ def test_an_environment_stepped_by_hand_meets_the_engines_faults_and_scores():
     assert [s.fault for s in engine.steps] == [s.fault for s in env.trajectory.steps]
     scored = env.score()
     assert scored["exact_match"] == 1.0 and scored["turns"] == 5
+
+
+def test_the_profile_flags_a_faulty_tool_worse_than_no_tool(tmp_path):
+    """``below_floor``: the same model's closed-book (io) run beats its run under a faulty
+    tool; the drop is paired with McNemar's p, and a clean-only set is refused in one line."""
+    from test_results import write_run
+
+    from fireact_eval.results.frame import load_runs
+    from fireact_eval.results.tables import faults
+
+    write_run(tmp_path, "io", [1.0] * 6 + [0.0] * 4, model="agent", metadata={"method": "io"})
+    write_run(tmp_path, "clean", [1.0] * 9 + [0.0], model="agent")
+    write_run(tmp_path, "error", [0.0] * 8 + [1.0] * 2, model="agent",
+              task="fireact_demo_noise_error", metadata={"noise": "error"})
+    table = faults(load_runs([str(tmp_path)])).loc[("agent", "react", "demo")]
+    assert table.loc["off", "floor"] == 0.6 and not table.loc["off", "below_floor"]
+    assert table.loc["error", "below_floor"] and table.loc["error", "drop"] == pytest.approx(0.7)
+    assert table.loc["error", "p"] == pytest.approx(2 * (1 + 9) / 2 ** 9)  # 8 vs 1 discordant
+    with pytest.raises(FireactError, match="no agent ran under a faulty tool"):
+        faults(load_runs([str(tmp_path / "clean")]))
