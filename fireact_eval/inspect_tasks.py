@@ -104,37 +104,20 @@ def fireact_task(dataset: str, **settings: Any) -> Task:
                 message_limit=4 * checked.settings.max_turns + 4)
 
 
-@task
-def hotpotqa(**settings: Any) -> Task:
-    """FireAct's HotpotQA (500 dev questions), searched on Wikipedia by default."""
-    return fireact_task("hotpotqa", **settings)
+def _dataset_task(dataset: str, what: str) -> Any:
+    """The registered inspect task of one dataset, named after it (``fireact_eval/<name>``)."""
+
+    def make(**settings: Any) -> Task:
+        return fireact_task(dataset, **settings)
+
+    make.__name__ = make.__qualname__ = dataset
+    make.__doc__ = what
+    return task(name=dataset)(make)
 
 
-@task
-def bamboogle(**settings: Any) -> Task:
-    """Bamboogle (125 questions; held out in FireAct)."""
-    return fireact_task("bamboogle", **settings)
-
-
-@task
-def strategyqa(**settings: Any) -> Task:
-    """StrategyQA (yes/no, accuracy)."""
-    return fireact_task("strategyqa", **settings)
-
-
-@task
-def mmlu(**settings: Any) -> Task:
-    """MMLU (multiple choice, accuracy)."""
-    return fireact_task("mmlu", **settings)
-
-
-@task
-def demo(**settings: Any) -> Task:
-    """The offline demo's 36 fictional questions over its 48-passage corpus."""
-    return fireact_task("demo", **settings)
-
-
-@task
-def world(**settings: Any) -> Task:
-    """The generated world's two-hop questions (1,174 test questions)."""
-    return fireact_task("world", **settings)
+hotpotqa = _dataset_task("hotpotqa", "FireAct's HotpotQA (500 dev questions), on Wikipedia.")
+bamboogle = _dataset_task("bamboogle", "Bamboogle (125 questions; held out in FireAct).")
+strategyqa = _dataset_task("strategyqa", "StrategyQA (yes/no, accuracy).")
+mmlu = _dataset_task("mmlu", "MMLU (multiple choice, accuracy).")
+demo = _dataset_task("demo", "The offline demo's 36 fictional questions.")
+world = _dataset_task("world", "The generated world's two-hop questions (1,174 test).")
