@@ -55,10 +55,10 @@ def test_local_search_pool_is_real_responses():
 
 def test_noise_is_identical_across_batch_sizes_and_limits_through_lm_eval(tiny_model,
                                                                          tmp_path):
-    """FireAct's random kind and the four-fault mixture: the same draws at batch 1, 4 and
-    16, and on the first 4 questions alone (``--limit 4``)."""
+    """FireAct's random kind and the four-fault mixture: the same draws at batch 1 and 16,
+    and on the first 4 questions alone (``--limit 4``)."""
     per_batch = {}
-    for batch, limit in (("1", "8"), ("4", "8"), ("16", "8"), ("16", "4")):
+    for batch, limit in (("1", "8"), ("16", "8"), ("16", "4")):
         out = tmp_path / f"b{batch}-{limit}"
         run_lm_eval("--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks",
                     "fireact_demo_noise_random,fireact_demo_noise_mix", "--device", "cpu",
@@ -72,8 +72,7 @@ def test_noise_is_identical_across_batch_sizes_and_limits_through_lm_eval(tiny_m
             ]
             assert results["perturbed_calls,none"] > 0
     for task in ("fireact_demo_noise_random", "fireact_demo_noise_mix"):
-        assert per_batch["1", "8", task] == per_batch["4", "8", task] == per_batch[
-            "16", "8", task]
+        assert per_batch["1", "8", task] == per_batch["16", "8", task]
         assert per_batch["16", "4", task] == per_batch["16", "8", task][:4]
     kinds = {s["fault"] for t in per_batch["16", "8", "fireact_demo_noise_mix"]
              for s in t["steps"] if s["fault"]}
