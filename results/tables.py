@@ -344,15 +344,16 @@ def _floors(runs: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
     return floors
 
 
-def _after_faults(row: pd.Series) -> dict[str, float]:
+def _after_faults(row: pd.Series, kind: str | None = None) -> dict[str, float]:
     """From a run's trajectories: what followed its faulted calls (shares of them), the
     share of the questions that met a fault which still ended right (``recovered``) or
-    whose wrong answer came from the fault (``trusted``), and false alarms a question."""
+    whose wrong answer came from the fault (``trusted``), and false alarms a question;
+    ``kind``: only the faults of that kind (and the questions that met one)."""
     followed, met, recovered, trusted, alarms, questions = Counter(), 0, 0, 0, 0, 0
     for sample in row["result"].samples():
         traj, questions = sample.trajectory, questions + 1
-        after = after_faults(traj)
-        followed.update(what for _, what in after)
+        after = [what for fault, what in after_faults(traj) if kind in (None, fault)]
+        followed.update(after)
         alarms += false_alarms(traj)
         if after:
             met += 1
@@ -367,6 +368,13 @@ def _after_faults(row: pd.Series) -> dict[str, float]:
             "recovered": recovered / met if met else nan,
             "trusted": trusted / met if met else nan,
             "false_alarms": alarms / questions if questions else nan}
+
+
+def _kinds_met(row: pd.Series) -> list[str]:
+    """The fault kinds a run's trajectories met, in the catalog's order."""
+    met = {fault for sample in row["result"].samples()
+           for fault, _ in after_faults(sample.trajectory)}
+    return [kind for kind in NOISE_KINDS if kind in met]
 
 
 def _paired(reference: pd.Series, run: pd.Series) -> tuple[float, float, float, float]:
@@ -394,8 +402,10 @@ def faults(runs: pd.DataFrame) -> pd.DataFrame:
     limit)); of the questions that met a fault, the
     share ``recovered`` (ended right) and ``trusted`` (answered from the fault);
     ``false_alarms`` a question (the same search again after a clean result); turns and
-    prompt tokens; and ``floor``, the same model's closed-book score (``io`` / ``cot``),
-    with ``below_floor`` where the faulty tool did worse than no tool."""
+    prompt tokens; under a mixture's row, a row per kind it met (``mix / error``) with the
+    recovery columns of that kind's faults alone; and ``floor``, the same model's
+    closed-book score (``io`` / ``cot``), with ``below_floor`` where the faulty tool did
+    worse than no tool."""
     floors = _floors(runs)
     agents = runs[~runs["method"].isin(SINGLE_TURN_METHODS)]
     if (agents["noise"] == "off").all():
@@ -434,11 +444,17 @@ def faults(runs: pd.DataFrame) -> pd.DataFrame:
         record["floor"] = floor["score"] if floor is not None else float("nan")
         record["below_floor"] = bool(floor is not None and row["score"] < floor["score"])
         rows.append(record)
+        kinds = _kinds_met(row)
+        if len(kinds) > 1:  # a mixture: its recovery split by kind, under the mixture's row
+            rows += [{**dict(zip([*index, "condition"], (*key[:-1], f"{key[-1]} / {kind}"),
+                                 strict=True)), **_after_faults(row, kind)} for kind in kinds]
     return pd.DataFrame(rows).set_index([*index, "condition"])
 
 
 def faults_wide(table: pd.DataFrame) -> pd.DataFrame:
-    """The profile's scores with a column per condition (and its bounds), for a plot."""
+    """The profile's scores with a column per condition (and its bounds), for a plot (a
+    mixture's per-kind rows have no score of their own)."""
+    table = table[table["score"].notna()]
     scores = table[["score", "score_low", "score_high"]].unstack("condition")
     conditions = list(dict.fromkeys(table.index.get_level_values("condition")))
     return pd.concat([scores[(part, c)].rename(f"{c}{suffix}") for c in conditions

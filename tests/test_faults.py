@@ -230,7 +230,8 @@ def test_the_fault_profile_through_lm_eval(tiny_model, untrained_model, tmp_path
     from conftest import cli
 
     runs = (("trained", tiny_model, "fireact_demo,fireact_demo_noise_error,"
-                                    "fireact_demo_noise_distractor_permanent", ""),
+                                    "fireact_demo_noise_distractor_permanent,"
+                                    "fireact_demo_noise_mix", ""),
             ("trained/io", tiny_model, "fireact_demo", ",method=io"),  # the closed book
             ("untrained", untrained_model, "fireact_demo,fireact_demo_noise_error", ""))
     for name, model, tasks, method in runs:
@@ -257,6 +258,7 @@ def test_the_fault_profile_through_lm_eval(tiny_model, untrained_model, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "distractor permanent" in proc.stdout and "floor" in proc.stdout
     assert "p_vs" in proc.stdout and "recovered" in proc.stdout
+    assert "none:0.125+error:0.125+distractor:0.125+truncated:0.125 / " in proc.stdout  # by kind
     proc = cli("results", "table", trained, "--shape", "faults", "--against", "X")
     assert proc.returncode != 0 and "--against X: no agent of that name" in proc.stderr
     proc = cli("results", "plot", trained, "--shape", "faults", "--out",
