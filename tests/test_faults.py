@@ -323,3 +323,7 @@ def test_the_profile_flags_a_faulty_tool_worse_than_no_tool(tmp_path):
     assert table.loc["error", "p"] == pytest.approx(2 * (1 + 9) / 2 ** 9)  # 8 vs 1 discordant
     with pytest.raises(FireactError, match="no agent ran under a faulty tool"):
         faults(load_runs([str(tmp_path / "clean")]))
+    from fireact_eval.results.tables import leaderboard
+
+    with pytest.raises(FireactError, match="every run here had a faulty tool"):
+        leaderboard(load_runs([str(tmp_path / "error")]))  # one line, not pandas' traceback
