@@ -26,6 +26,7 @@ from fireact_eval.transcript import (
     one_line,
     parse_step,
     reflection_step,
+    turn_text,
 )
 
 __all__ = ["Episode", "Environment", "invalid_action_observation", "DEFAULT_MAX_TURNS"]
@@ -176,6 +177,11 @@ class Environment:
         tool, argument = call
         [result] = ask(tool, [argument])
         return self.observe(result)
+
+    def call(self, action: str, argument: str) -> str | None:
+        """``step`` for a door whose agent calls tools by name (MCP, inspect_ai, TRL): the
+        call written as the grammar writes a turn, so the transcript reads alike."""
+        return self.step(parse_step(turn_text(None, action, argument)))
 
     def score(self) -> dict[str, float]:
         """The answer's metrics by the task's scorer (quality, outcome, cost, recovery)."""

@@ -28,7 +28,6 @@ from fireact_eval.environment import Environment
 from fireact_eval.task_environment import load_task, new_environment
 from fireact_eval.tool_calls import tool_schemas
 from fireact_eval.trajectory import Trajectory
-from fireact_eval.transcript import parse_step, turn_text
 
 __all__ = ["hotpotqa", "bamboogle", "strategyqa", "mmlu", "demo", "world", "fireact_task"]
 
@@ -41,7 +40,7 @@ def _search_tool(env: Environment) -> ToolDef:
     async def search(query: str) -> str:
         if env.done:
             return LIMIT_REACHED
-        observation = env.step(parse_step(turn_text(None, SEARCH, query)))
+        observation = env.call(SEARCH, query)
         return f"{observation}\n({LIMIT_REACHED})" if env.done else str(observation)
 
     function = _DESCRIBED[SEARCH]
@@ -63,7 +62,7 @@ def fireact_agent(metadata: dict[str, Any], checked: Any) -> Solver:
             name=FINISH, description=_DESCRIBED[FINISH]["description"], answer_only=True))
         state = await as_solver(agent)(state, generate)
         if not env.done:
-            env.step(parse_step(turn_text(None, FINISH, state.output.completion)))
+            env.call(FINISH, state.output.completion)
         state.metadata[TRAJECTORY] = env.trajectory.to_json()
         return state
 

@@ -44,7 +44,6 @@ __all__ = [
 
 # (observation, turn, query) -> (observation the agent sees, the fault's kind or None)
 Perturb = Callable[[str, int, str], tuple[str, str | None]]
-FAULT_KINDS = tuple(k for k in NOISE_KINDS if k != "off")
 # How the engine tells the agent a tool call failed, for a real failure and an injected one
 # alike (the trajectory report reads runs logged before per-step marks by it).
 TOOL_FAILED_PREFIX = "The search tool failed ("
@@ -148,10 +147,6 @@ def parse_noise(spec: str, p: float = 0.5, persist: str = "transient") -> NoiseS
     return NoiseSpec(tuple(kinds), persist)
 
 
-def validate_noise(kind: str, p: float) -> None:
-    parse_noise(kind, p)
-
-
 def _draw(seed: int, doc_key: str, turn: int) -> random.Random:
     return random.Random(f"{seed}/{doc_key}/{turn}")  # str seeds hash stably (sha512)
 
@@ -183,7 +178,8 @@ def truncate(observation: str, tool: Search | None = None) -> str:
     return cut_short(observation)
 
 
-def check_backend(spec: NoiseSpec, tool: Search, pool: Sequence[str], name: str) -> None:
+def check_backend(spec: NoiseSpec, tool: Search | None, pool: Sequence[str], name: str
+                  ) -> None:
     """A kind the backend cannot produce, as one line before any model loads."""
     if spec.has("random") and not pool:
         raise FireactError(f"noise=random needs a pool of real responses; search={name} has "
@@ -215,12 +211,7 @@ def make_perturbation(
     spec = kind if isinstance(kind, NoiseSpec) else parse_noise(kind, p, persist)
     if not spec.kinds:
         return no_noise
-    if spec.kinds and tool is not None:
-        check_backend(spec, tool, pool, type(tool).__name__)
-    elif spec.has("random") and not pool:
-        raise FireactError("noise=random needs a pool of real responses; this backend has none")
-    elif spec.has("distractor"):
-        raise FireactError("noise=distractor needs the search tool its distractors come from")
+    check_backend(spec, tool, pool, type(tool).__name__ if tool is not None else "(no tool)")
 
     def perturb(observation: str, turn: int, query: str = "") -> tuple[str, str | None]:
         rng = _draw(seed, doc_key, turn if spec.persist == "transient"

@@ -28,7 +28,6 @@ from fireact_eval.errors import FireactError
 from fireact_eval.rollout_settings import CheckedMetadata
 from fireact_eval.task_environment import new_environment
 from fireact_eval.tool_calls import tool_schemas
-from fireact_eval.transcript import parse_step, turn_text
 
 __all__ = ["ToolServer", "build_server", "require_sdk", "serve"]
 
@@ -59,6 +58,7 @@ class ToolServer:
     out: Path
     label: str = "mcp-agent"
     episodes: dict[str, Environment] = field(default_factory=dict)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # of ended episodes
     written: list[dict] = field(default_factory=list)
     stamp: str = field(default_factory=lambda: datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f"))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,15 +98,15 @@ class ToolServer:
         the episode ends (answered, or out of turns)."""
         with self._lock:
             env = self._live(episode)
-        observation = env.step(parse_step(turn_text(None, action, argument)))
+        observation = env.call(action, argument)
         if env.done:
             self._write(episode, env)
         return observation
 
-    def _write(self, key: str, env: Environment) -> dict[str, float]:
+    def _write(self, key: str, env: Environment) -> None:
         from fireact_eval.harness.run_files import sample_record, write_run
 
-        metrics = env.score()
+        metrics = self.scores[key] = env.score()
         with self._lock:
             index, doc = self.by_id[key]
             self.written.append(sample_record(index, doc, str(doc["question"]),
@@ -116,10 +116,6 @@ class ToolServer:
             write_run(self.out / self.label, self.task,
                       {**self.metadata, **self.checked.settings.as_metadata()},
                       self.written, self.label, self.stamp)
-        return metrics
-
-    def score(self, episode: str) -> dict[str, float]:
-        return self.episodes[episode].score()
 
 
 def require_sdk() -> Any:
@@ -155,7 +151,7 @@ def build_server(tools: ToolServer) -> Any:
 
     def finish(episode: EpisodeId, answer: Answer) -> dict:
         tools.act(episode, FINISH, answer)
-        return tools.score(episode)
+        return tools.scores[episode]
 
     server.add_tool(start, description="Start an episode: one question of the task.")
     server.add_tool(search, description=_DESCRIBED[SEARCH]["description"])

@@ -22,7 +22,8 @@ from fireact_eval.outcomes import OUTCOMES, PREFIX
 from fireact_eval.results.frame import distinguishing, sample_scores
 from fireact_eval.results.names import TABLE_SHAPES
 from fireact_eval.scoring import after_faults, false_alarms, trusted_fault
-from fireact_eval.stats import LEVEL, mcnemar_exact, paired_bootstrap
+from fireact_eval.stats import LEVEL, mcnemar_exact, paired_bootstrap, paired_scores
+from fireact_eval.trajectory import Trajectory
 
 DATASET_ORDER = DATASETS
 NOISE_ORDER = (*NOISE_KINDS, *(f"{k} permanent" for k in NOISE_KINDS[1:]))
@@ -344,52 +345,52 @@ def _floors(runs: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
     return floors
 
 
-def _after_faults(row: pd.Series, kind: str | None = None) -> dict[str, float]:
-    """From a run's trajectories: what followed its faulted calls (shares of them), the
-    share of the questions that met a fault which still ended right (``recovered``) or
-    whose wrong answer came from the fault (``trusted``), and false alarms a question;
-    ``kind``: only the faults of that kind (and the questions that met one)."""
-    followed, met, recovered, trusted, alarms, questions = Counter(), 0, 0, 0, 0, 0
-    for sample in row["result"].samples():
-        traj, questions = sample.trajectory, questions + 1
-        after = [what for fault, what in after_faults(traj) if kind in (None, fault)]
+# One question of a run as the profile reads it: its trajectory, whether it was right, and
+# (fault kind, what came next) for each faulted call
+FaultedQuestion = tuple[Trajectory, bool, list[tuple[str, str]]]
+
+
+def _faulted_questions(row: pd.Series) -> list[FaultedQuestion]:
+    return [(s.trajectory, bool(s.correct), after_faults(s.trajectory))
+            for s in row["result"].samples()]
+
+
+def _after_faults(questions: list[FaultedQuestion], kind: str | None = None
+                  ) -> dict[str, float]:
+    """What followed a run's faulted calls (shares of them), the share of the questions
+    that met a fault which still ended right (``recovered``) or whose wrong answer came from
+    the fault (``trusted``), and false alarms a question; ``kind``: only the faults of that
+    kind (and the questions that met one)."""
+    followed, met, recovered, trusted, alarms = Counter(), 0, 0, 0, 0
+    for traj, correct, faults_met in questions:
+        after = [what for fault, what in faults_met if kind in (None, fault)]
         followed.update(after)
         alarms += false_alarms(traj)
         if after:
             met += 1
-            recovered += bool(sample.correct)
-            trusted += trusted_fault(traj, bool(sample.correct))
-    calls = sum(followed.values())
+            recovered += correct
+            trusted += trusted_fault(traj, correct)
+    calls, n = sum(followed.values()), len(questions)
     nan = float("nan")
-    return {"faulted": calls / questions if questions else nan,
+    return {"faulted": calls / n if n else nan,
             **{column: followed[what] / calls if calls else nan for column, what in
                (("retried", "retry"), ("searched", "search"), ("answered", "answer"),
                 ("stopped", "stop"))},
             "recovered": recovered / met if met else nan,
             "trusted": trusted / met if met else nan,
-            "false_alarms": alarms / questions if questions else nan}
-
-
-def _kinds_met(row: pd.Series) -> list[str]:
-    """The fault kinds a run's trajectories met, in the catalog's order."""
-    met = {fault for sample in row["result"].samples()
-           for fault, _ in after_faults(sample.trajectory)}
-    return [kind for kind in NOISE_KINDS if kind in met]
+            "false_alarms": alarms / n if n else nan}
 
 
 def _paired(reference: pd.Series, run: pd.Series) -> tuple[float, float, float, float]:
     """run - reference over the questions both answered, its paired bootstrap interval and
-    McNemar's exact p."""
+    McNemar's exact p (NaN for graded scores: means over repeated tries)."""
     a = sample_scores(reference, reference["metric"])
     b = sample_scores(run, run["metric"])
     shared = sorted(a.keys() & b.keys())
-    nan = float("nan")
     if not shared:
-        return nan, nan, nan, nan
-    low, high = paired_bootstrap([b[k] - a[k] for k in shared])
-    p = mcnemar_exact(sum(1 for k in shared if a[k] == 1 and b[k] != 1),
-                      sum(1 for k in shared if b[k] == 1 and a[k] != 1))
-    return sum(b[k] - a[k] for k in shared) / len(shared), low, high, p
+        return (float("nan"),) * 4
+    paired = paired_scores([a[k] for k in shared], [b[k] for k in shared])
+    return paired.difference, paired.low, paired.high, paired.p_value
 
 
 def faults(runs: pd.DataFrame) -> pd.DataFrame:
@@ -438,16 +439,19 @@ def faults(runs: pd.DataFrame) -> pd.DataFrame:
             vs = (_paired(reference, row) if reference is not None and row is not reference
                   else (float("nan"),) * 4)
             record |= {"vs": vs[0], "vs_low": vs[1], "vs_high": vs[2], "p_vs": vs[3]}
-        record |= _after_faults(row)
+        questions = _faulted_questions(row)
+        record |= _after_faults(questions)
         record |= {"turns": row.get("turns"), "prompt_tokens": row.get("prompt_tokens")}
         floor = floors.get((row["model"], row["dataset"]))
         record["floor"] = floor["score"] if floor is not None else float("nan")
         record["below_floor"] = bool(floor is not None and row["score"] < floor["score"])
         rows.append(record)
-        kinds = _kinds_met(row)
+        met = {fault for _, _, faults_met in questions for fault, _ in faults_met}
+        kinds = [kind for kind in NOISE_KINDS if kind in met]
         if len(kinds) > 1:  # a mixture: its recovery split by kind, under the mixture's row
             rows += [{**dict(zip([*index, "condition"], (*key[:-1], f"{key[-1]} / {kind}"),
-                                 strict=True)), **_after_faults(row, kind)} for kind in kinds]
+                                 strict=True)), **_after_faults(questions, kind)}
+                     for kind in kinds]
     return pd.DataFrame(rows).set_index([*index, "condition"])
 
 

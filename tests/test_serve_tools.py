@@ -116,6 +116,8 @@ def test_bad_settings_are_one_line_before_the_server_starts(task, metadata, mess
 
     proc = cli_in_process("serve-tools", task, *(["--metadata", metadata] if metadata else []))
     assert proc.returncode == 2 and message in proc.stderr
+    proc = cli_in_process("serve-tools", "fireact_demo", "--label", "../elsewhere")
+    assert proc.returncode == 2 and "--label names the folder" in proc.stderr
 
 
 def _free_port() -> int:

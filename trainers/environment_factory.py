@@ -26,7 +26,6 @@ from fireact_eval.environment import Environment
 from fireact_eval.errors import FireactError
 from fireact_eval.rollout_settings import CheckedMetadata
 from fireact_eval.task_environment import load_task, new_environment
-from fireact_eval.transcript import parse_step, turn_text
 
 __all__ = ["FireactEnvironment", "environment_factory", "training_rows"]
 
@@ -59,7 +58,7 @@ class FireactEnvironment:
             raise FireactError("reset must start an episode before any tool is called")
         if env.done:
             return ENDED
-        observation = env.step(parse_step(turn_text(None, action, argument)))
+        observation = env.call(action, argument)
         return ENDED if observation is None else observation
 
     def search(self, query: str) -> str:

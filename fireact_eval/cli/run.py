@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from fireact_eval.cli.common import OUT_FILE, OUT_FOLDER, add_force, door
@@ -106,6 +107,9 @@ def _serve_tools(args: argparse.Namespace) -> None:
 
     require_sdk()
     with door():
+        if not re.fullmatch(r"[\w.-]+", args.label) or set(args.label) == {"."}:
+            raise FireactError(f"--label names the folder the runs go in under --out: letters, "
+                               f"digits, '.', '_' or '-', got {args.label!r}")
         overrides = parse_pairs(args.metadata, "--metadata") if args.metadata else {}
         metadata, checked, docs = load_task(args.task, overrides)
     serve(ToolServer(args.task, metadata, checked, docs, Path(args.out), args.label),
