@@ -55,6 +55,9 @@ CUTOFF = 512  # tokens per training example (FireAct's)
 # whose steps fit in it (measured on the demo: no oracle step is longer than 60 tokens).
 TOKENS_PER_TURN = 160
 SHORT_TOKENS_PER_TURN = 96
+# who rolls out GRPO (train --loop): our engine through TRL's rollout_func (the evaluated
+# loop), or TRL's own tool loop over our environment (trainers/environment_factory.py)
+GRPO_LOOPS = ("rollout_func", "environment_factory")
 
 
 def task_name(dataset: str) -> str:

@@ -57,7 +57,8 @@ def fireact_agent(metadata: dict[str, Any], checked: Any) -> Solver:
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         doc = state.metadata["doc"]
-        env = new_environment(metadata, checked, doc, str(state.sample_id), pools)
+        env = new_environment(checked.settings, str(metadata["dataset"]), doc,
+                              str(state.sample_id), pools)
         agent = react(tools=[_search_tool(env)], submit=AgentSubmit(
             name=FINISH, description=_DESCRIBED[FINISH]["description"], answer_only=True))
         state = await as_solver(agent)(state, generate)

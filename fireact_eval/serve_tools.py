@@ -80,7 +80,8 @@ class ToolServer:
             if key in self.episodes:
                 raise FireactError(f"question {key!r} was started already (one episode each)")
             _, doc = self.by_id[key]
-            env = new_environment(self.metadata, self.checked, doc, key, self._pools)
+            env = new_environment(self.checked.settings, str(self.metadata["dataset"]), doc,
+                                  key, self._pools)
             self.episodes[key] = env
         return {"episode": key, "question": doc["question"],
                 "max_turns": env.episode.max_turns, "tools": [*env.tools, FINISH]}

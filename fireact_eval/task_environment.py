@@ -12,7 +12,7 @@ from typing import Any
 from fireact_eval.catalog import SINGLE_TURN_METHODS
 from fireact_eval.environment import Environment
 from fireact_eval.errors import FireactError
-from fireact_eval.rollout_settings import CheckedMetadata, check_metadata
+from fireact_eval.rollout_settings import CheckedMetadata, RolloutSettings, check_metadata
 from fireact_eval.scoring import DATASET_SCORERS
 
 __all__ = ["load_task", "new_environment"]
@@ -44,9 +44,10 @@ def load_task(task: str, overrides: dict[str, Any], training: bool = False
     return metadata, checked, docs
 
 
-def new_environment(metadata: dict[str, Any], checked: CheckedMetadata, doc: dict, key: str,
+def new_environment(settings: RolloutSettings, dataset: str, doc: dict, key: str,
                     pools: dict) -> Environment:
-    """The environment of one question (``key``: its id, the key of its fault draws), its
-    prompt the bare question (the door's agent has its own instructions)."""
-    episode = checked.settings.episode(str(doc["question"]), {}, key, pools)
-    return Environment(episode, doc, DATASET_SCORERS[str(metadata["dataset"])])
+    """The environment of one question of ``dataset`` under ``settings`` (a door's checked
+    settings; ``key``: the question's id, the key of its fault draws), its prompt the bare
+    question (the door's agent has its own instructions)."""
+    episode = settings.episode(str(doc["question"]), {}, key, pools)
+    return Environment(episode, doc, DATASET_SCORERS[dataset])

@@ -53,6 +53,7 @@ __all__ = [  # the public API (docs/python-api.md)
     "call_step",
     "invalid_call_observation",
     "resolve_layout",
+    "tool_docstring",
 ]
 
 # Each action's one argument, and what the schema tells the model about it.
@@ -63,6 +64,15 @@ _DESCRIPTIONS = {
              "what to search for"),
     FINISH: ("Gives the final answer and ends the task.", "the answer, as short as possible"),
 }
+
+
+def tool_docstring(name: str) -> str:
+    """A tool's description as a Google-style docstring, from which transformers'
+    ``get_json_schema`` (what TRL and inspect read a Python tool by) rebuilds exactly its
+    schema in ``tool_schemas``: a door whose tools are Python methods shows the model the
+    words an evaluation shows it."""
+    what, argument = _DESCRIPTIONS[name]
+    return f"{what}\n\nArgs:\n    {TOOL_ARGUMENTS[name]}: {argument}\n"
 
 
 def tool_schemas(tools: Sequence[str]) -> list[dict]:

@@ -112,3 +112,60 @@ def test_trls_grpo_trainer_trains_a_step_in_our_environment(untrained_model, tmp
     [logged] = [h for h in trainer.state.log_history if "reward" in h]
     assert "rewards/FireactEnvironment/mean" in logged and logged["reward"] == 0.0
     assert sum(env.env is not None for env in made) == 2  # each rollout reset on its row
+
+
+def test_the_tools_trl_renders_are_the_evaluations_own():
+    """TRL reads a tool's schema from its signature and docstring: ours come out as the
+    schemas an evaluation's tools layout shows (``tool_schemas``), word for word."""
+    from transformers.utils import get_json_schema
+
+    from fireact_eval.tool_calls import tool_schemas
+
+    search, finish = tool_schemas(["search"])
+    assert get_json_schema(FireactEnvironment.search) == search
+    assert get_json_schema(FireactEnvironment.finish) == finish
+
+
+def test_trl_reads_a_hermes_call_as_our_parser_does(untrained_model):
+    pytest.importorskip("trl")
+    """``--loop environment_factory`` on a model without a tool template: the shipped Hermes
+    template, and a response template TRL parses its calls with, reading a reply as the
+    evaluation's parser reads it."""
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import parse_response
+
+    from fireact_eval.rollout_settings import RolloutSettings
+    from fireact_eval.tool_calls import PARSERS, tool_schemas
+    from fireact_eval.trainers.grpo import trl_tool_tokenizer
+
+    settings = RolloutSettings.from_metadata({"format": "tools", "tool_template": "hermes"})
+    tokenizer = trl_tool_tokenizer(settings, AutoTokenizer.from_pretrained(untrained_model),
+                                   "tiny")
+    reply = ('I should look it up.\n<tool_call>\n{"name": "search", "arguments": '
+             '{"query": "Rome"}}\n</tool_call><|im_end|>')
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Where?"}],
+                                           tools=tool_schemas(["search"]), tokenize=False,
+                                           add_generation_prompt=True)
+    ids = tokenizer(reply, add_special_tokens=False).input_ids
+    parsed = parse_response(tokenizer, ids, prefix=tokenizer(prompt, add_special_tokens=False
+                                                              ).input_ids,
+                            tools=[FireactEnvironment.search, FireactEnvironment.finish])
+    thought, [call] = PARSERS["hermes"](reply.removesuffix("<|im_end|>"))
+    assert parsed["content"].strip() == thought.strip() == "I should look it up."
+    [trl_call] = parsed["tool_calls"]
+    assert trl_call["function"] == {"name": call.name, "arguments": call.arguments}
+
+
+def test_a_template_trl_cannot_read_is_one_line(untrained_model):
+    pytest.importorskip("trl")
+    from transformers import AutoTokenizer
+
+    from fireact_eval.rollout_settings import RolloutSettings
+    from fireact_eval.trainers.grpo import trl_tool_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(untrained_model)
+    tokenizer.chat_template = ("{% for m in messages %}[{{ m.role }}] {{ m.content }}"
+                               "{% endfor %}{# tools: <tool_call> #}")
+    settings = RolloutSettings.from_metadata({"format": "tools"})
+    with pytest.raises(FireactError, match="TRL cannot read tiny's tool calls"):
+        trl_tool_tokenizer(settings, tokenizer, "tiny")

@@ -400,6 +400,33 @@ def test_after_names_the_sft_cells_grpo_and_rounds_continue(tmp_path, train_file
         grid_cells(grpo={**grpo, "after": ["bronze"]})
 
 
+def test_grpo_loops_make_a_cell_each_and_the_first_keeps_its_name(tmp_path, train_file):
+    """``grpo.loops``: a GRPO cell per loop after each SFT cell; the rollout_func cell is the
+    cell a grid without loops had (same hash), the other is named by its loop; a loop that
+    cannot apply to the cells' layout, or a loop twice, is one line."""
+    lora = {"method": "lora", "epochs": 1, "learning_rate": 1e-4, "batch_size": 8,
+            "warmup": 0, "save_steps": 1000}
+    tools = {"shots": "zeroshot", "format": "tools", "tool_template": "hermes"}
+
+    def grpo_cells(grpo, finetuned=tools):
+        config = grid(tmp_path, "smollm2", train_file, train=lora, grpo=grpo,
+                      finetuned=finetuned, data={"gold": {"oracle": "demo"}},
+                      **{"axes.size": [4], "prompted": None})
+        return [c for c in cells(load(config)) if c.axes.get("grpo")]
+
+    [before] = grpo_cells({"dataset": "demo", "max_steps": 2})
+    ours, trls = grpo_cells({"dataset": "demo", "max_steps": 2,
+                             "loops": ["rollout_func", "environment_factory"]})
+    assert ours.eval_hash == before.eval_hash and ours.name == before.name
+    assert trls.name == before.name + " loop=environment_factory"
+    assert trls.continues == ours.continues and trls.train_hash != ours.train_hash
+    with pytest.raises(FireactError, match="grpo.loops: --loop environment_factory is TRL's"):
+        grpo_cells({"dataset": "demo", "loops": ["rollout_func", "environment_factory"]},
+                   finetuned={"shots": "zeroshot", "format": "alpaca"})
+    with pytest.raises(FireactError, match="grpo.loops: one or more loops, each once"):
+        grpo_cells({"dataset": "demo", "loops": ["rollout_func", "rollout_func"]})
+
+
 def test_a_grpo_cell_continues_its_sft_cell_in_the_plan_and_in_a_run(tmp_path, tiny_model,
                                                                      train_file):
     """``grpo:``: after the SFT cell, GRPO from its adapter (``--init-adapter``) under the

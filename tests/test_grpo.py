@@ -264,7 +264,36 @@ def test_grpo_rolls_out_and_trains_in_the_tools_layout(tmp_path, tiny_model, kno
     assert hermes in eval_commands(cfg, "tools", ["demo"])[0]
 
 
+def test_grpo_through_trls_own_tool_loop(tmp_path, tiny_model, known_questions):
+    """``--loop environment_factory``: TRL generates and calls our environment's tools (the
+    schemas in the shipped template, each rollout reset on its question), rewarded by our
+    scorer plus the format term, for ``--max-turns`` rounds of calls; the card records it."""
+    from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
+    from fireact_eval.trainers.environment_factory import FireactEnvironment
+    from fireact_eval.trainers.grpo import build_trainer
+
+    cfg = config(tmp_path, tiny_model, known_questions, format="tools", tool_template="hermes",
+                 metadata=[f"questions={known_questions}"], grpo_weights="lora",
+                 cutoff=2048, loop="environment_factory", reward="em+format",
+                 max_gen_toks=SHORT_TOKENS_PER_TURN)  # TRL's loop has no budget per turn
+    trainer, run = build_trainer(cfg)
+    assert trainer.rollout_func is None and trainer.max_tool_calling_iterations == 3
+    assert trainer.reward_func_names == ["well_formed", "FireactEnvironment"]
+    assert trainer.reward_weights.tolist() == pytest.approx([cfg.format_weight, 1.0])
+    trainer.train()
+    envs = trainer.environments
+    assert envs and all(isinstance(e, FireactEnvironment) and e.env is not None for e in envs)
+    asked = {e.env.doc["question"] for e in envs}
+    assert asked <= {json.loads(known_questions.read_text())[i]["question"] for i in (0, 1)}
+    [logged] = [h for h in trainer.state.log_history if "reward" in h]
+    assert "rewards/FireactEnvironment/mean" in logged
+    assert trainer.processing_class.response_template is not None
+
+
 @pytest.mark.parametrize("flags, message", [
+    (["--loop", "environment_factory"], "--loop environment_factory is TRL's tool loop"),
+    (["--loop", "environment_factory", "--format", "tools", "--max-gen-toks", "40"],
+     "one budget for the whole rollout"),
     (["--format", "tools", "--metadata", "format=plain"], "give format once"),
     (["--metadata", "max_turns=7"], "give max_turns once, as --max-turns"),
     (["--metadata", "serach=bing"], "unknown key(s) serach"),

@@ -24,21 +24,25 @@ from typing import Any
 from fireact_eval.catalog import FINISH, SEARCH
 from fireact_eval.environment import Environment
 from fireact_eval.errors import FireactError
-from fireact_eval.rollout_settings import CheckedMetadata
+from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.task_environment import load_task, new_environment
+from fireact_eval.tool_calls import tool_docstring
 
-__all__ = ["FireactEnvironment", "environment_factory", "training_rows"]
+__all__ = ["FireactEnvironment", "environment_factory", "factory_of", "training_rows",
+           "rows_of", "well_formed"]
 
 _EPISODES = itertools.count()  # each rollout its own fault draws, whatever instance runs it
 ENDED = "The episode has ended; no more actions are taken."
 
 
 class FireactEnvironment:
-    """One rollout at a time of a task's environment, as TRL's tool loop calls it."""
+    """One rollout at a time of a task's environment, as TRL's tool loop calls it.  The
+    tools have no return annotation and take their docstrings from ``tool_calls``, so the
+    schemas TRL renders are the evaluation's own (``tool_schemas``)."""
 
-    def __init__(self, metadata: dict[str, Any], checked: CheckedMetadata,
-                 pools: dict | None = None) -> None:
-        self.metadata, self.checked = metadata, checked
+    def __init__(self, settings: RolloutSettings, dataset: str, pools: dict | None = None
+                 ) -> None:
+        self.settings, self.dataset = settings, dataset
         self.pools = {} if pools is None else pools
         self.env: Environment | None = None
 
@@ -49,7 +53,7 @@ class FireactEnvironment:
             raise FireactError("FireactEnvironment.reset takes rows with a 'doc' (the task's "
                                "question): build the dataset with training_rows()")
         key = f"{doc.get('id', doc['question'])}:env{next(_EPISODES)}"
-        self.env = new_environment(self.metadata, self.checked, doc, key, self.pools)
+        self.env = new_environment(self.settings, self.dataset, doc, key, self.pools)
         return None
 
     def _act(self, action: str, argument: str) -> str:
@@ -61,21 +65,10 @@ class FireactEnvironment:
         observation = env.call(action, argument)
         return ENDED if observation is None else observation
 
-    def search(self, query: str) -> str:
-        """Searches for the query and returns the best-matching passage. If it does not hold
-        the answer, search again with another query.
-
-        Args:
-            query: what to search for
-        """
+    def search(self, query: str):  # no return type: see the class
         return self._act(SEARCH, query)
 
-    def finish(self, answer: str) -> str:
-        """Gives the final answer and ends the task.
-
-        Args:
-            answer: the answer, as short as possible
-        """
+    def finish(self, answer: str):
         self._act(FINISH, answer)
         return "Answer recorded."
 
@@ -87,21 +80,45 @@ class FireactEnvironment:
         return float(next(iter(scored.values())))  # the scorer's headline comes first
 
 
+FireactEnvironment.search.__doc__ = tool_docstring(SEARCH)
+FireactEnvironment.finish.__doc__ = tool_docstring(FINISH)
+
+
+def well_formed(environments: list, **_: Any) -> list[float]:
+    """``--reward em+format``'s format term in TRL's loop: 1 for a rollout that answered
+    with ``finish`` and made no invalid action (the term ``trainers.grpo`` gives its own)."""
+    return [float(e.env is not None and e.env.trajectory.finished
+                  and not e.env.trajectory.invalid_actions) for e in environments]
+
+
+def factory_of(settings: RolloutSettings, dataset: str) -> Callable[[], FireactEnvironment]:
+    """A factory of ``dataset``'s environment under checked ``settings``, the tools built
+    once (a missing corpus fails now) and shared by every instance."""
+    settings.build_tools()
+    pools: dict = {}
+    return lambda: FireactEnvironment(settings, dataset, pools)
+
+
 def environment_factory(task: str, overrides: dict[str, Any] | None = None
                         ) -> Callable[[], FireactEnvironment]:
     """A factory of ``task``'s environment with ``overrides`` of its settings, checked now
-    (one line for a bad one), the tools built once and shared by every instance."""
+    (one line for a bad one; the training split, ``split=test`` refused)."""
     metadata, checked, _ = load_task(task, dict(overrides or {}), training=True)
-    checked.settings.build_tools()
-    pools: dict = {}
-    return lambda: FireactEnvironment(metadata, checked, pools)
+    return factory_of(checked.settings, str(metadata["dataset"]))
+
+
+def rows_of(docs: list[dict], prompts: list[str] | None = None) -> Any:
+    """Questions as a ``datasets.Dataset`` TRL takes: ``prompt`` (the user's message: each
+    doc's ``prompts`` entry, the task prompt the evaluation's tools layout shows, or the bare
+    question, its zero-shot prompt) and ``doc`` (what ``reset`` reads)."""
+    from datasets import Dataset
+
+    texts = prompts if prompts is not None else [str(doc["question"]) for doc in docs]
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": text}], "doc": doc}
+                              for doc, text in zip(docs, texts, strict=True)])
 
 
 def training_rows(task: str, overrides: dict[str, Any] | None = None) -> Any:
-    """The task's training questions as a ``datasets.Dataset`` TRL takes: ``prompt`` (the
-    question as a user message) and ``doc`` (what ``reset`` reads)."""
-    from datasets import Dataset
-
+    """The task's training questions as ``rows_of`` gives them."""
     _, _, docs = load_task(task, dict(overrides or {}), training=True)
-    return Dataset.from_list([{"prompt": [{"role": "user", "content": str(doc["question"])}],
-                               "doc": doc} for doc in docs])
+    return rows_of(docs)

@@ -9,6 +9,11 @@ turn limit) with the policy being trained, rewards from our scorers (the dataset
 match or accuracy, optionally a format term), and each rollout turned into token ids by the
 same segments the SFT loss is masked by (``data.segments``): the agent's own turns carry
 the loss (``env_mask`` 1), the prompt and every observation none.
+
+``--loop environment_factory`` hands the rollouts to TRL's own tool loop instead, over the
+same environment (``trainers.environment_factory``): TRL generates, parses the calls with
+its response template and calls our tools; docs/training.md says how that loop differs
+from the evaluated one.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
 from fireact_eval.errors import FireactError
 from fireact_eval.trainers.encode import IGNORE, encode
 from fireact_eval.transcript import STOP_SEQUENCES
@@ -65,6 +71,15 @@ def rollout_settings(cfg) -> tuple[Any, dict]:
     if settings.format == "chat" or settings.method != "react":
         raise FireactError("grpo rolls out ReAct agents in a text prompt (format plain or "
                            "alpaca) or as native tool calls (format tools)")
+    if cfg.loop == "environment_factory":
+        if settings.format != "tools":
+            raise FireactError("--loop environment_factory is TRL's tool loop, where the "
+                               "policy calls tools natively: give --format tools (and "
+                               "--tool-template hermes for a model without a tool template)")
+        if cfg.max_gen_toks != SHORT_TOKENS_PER_TURN:
+            raise FireactError("--max-gen-toks is our loop's budget per turn; TRL's loop has "
+                               "one budget for the whole rollout (--cutoff): drop it, or "
+                               "--loop rollout_func")
     source = {k: v for k, v in metadata.items() if k in DATA_KEYS}
     return settings, source
 
@@ -183,6 +198,36 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
     return rollout
 
 
+def trl_tool_tokenizer(settings: Any, tokenizer: Any, model: str) -> Any:
+    """The policy tokenizer as TRL's tool loop reads it: the layout's chat template (the
+    shipped Hermes one for ``--tool-template hermes``) and a response template TRL parses
+    calls with: TRL's own for a template it knows, else, for Hermes-style calls on ChatML,
+    the Qwen one TRL ships for the same convention; one line for any other."""
+    import transformers
+    from packaging.version import Version
+
+    if Version(transformers.__version__) < Version("5.13"):
+        raise FireactError("--loop environment_factory needs transformers 5.13 or later (TRL's "
+                           f"response templates); installed {transformers.__version__}")
+    from trl.chat_template_utils import add_response_schema, qwen3_template
+
+    layout = tool_layout(settings, tokenizer)
+    if layout.template is not None:
+        tokenizer.chat_template = layout.template
+    if getattr(tokenizer, "response_template", None) is not None:
+        return tokenizer
+    try:
+        return add_response_schema(tokenizer)
+    except ValueError:
+        pass
+    if layout.parser_name == "hermes" and "<|im_start|>assistant" in tokenizer.chat_template:
+        tokenizer.response_template = qwen3_template
+        return tokenizer
+    raise FireactError(f"--loop environment_factory: TRL cannot read {model}'s tool calls "
+                       "(its chat template is not one TRL knows); give --tool-template hermes, "
+                       "or --loop rollout_func")
+
+
 def check_prompts_fit(settings: Any, tokenizer: Any, prompts: list[str], cutoff: int) -> None:
     """Every question's first context (in the tools layout: the template with its schemas,
     which also checks that the tokenizer has one) fits in ``--cutoff`` tokens with room for
@@ -299,6 +344,9 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
     data_sha256 = hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()
                                  ).hexdigest()
     tokenizer = load_tokenizer(cfg)
+    trl_loop = cfg.loop == "environment_factory"
+    if trl_loop:
+        tokenizer = trl_tool_tokenizer(settings, tokenizer, cfg.base)
     # the layout and the prompts' length, before --force replaces anything in OUT
     check_prompts_fit(settings, tokenizer, list(by_prompt), cfg.cutoff)
     run = start_run(cfg, data_sha256, tokenizer)
@@ -312,26 +360,39 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
     elif cfg.grpo_weights == "lora":
         check_lora_targets(cfg, model)
         peft_config = lora_config(cfg)
-    reward_funcs = rewards or [correctness, *([well_formed] if cfg.reward == "em+format"
-                                              else [])]
+    if trl_loop:  # TRL's loop: our environment's tools, its get_reward (weight 1) added
+        from fireact_eval.trainers.environment_factory import factory_of, rows_of
+        from fireact_eval.trainers.environment_factory import well_formed as answered_cleanly
+
+        reward_funcs = rewards or ([answered_cleanly] if cfg.reward == "em+format" else None)
+        weights = None if rewards or not reward_funcs else [cfg.format_weight]
+        loop: dict[str, Any] = {
+            "train_dataset": rows_of(list(by_prompt.values()), list(by_prompt)),
+            "environment_factory": factory_of(settings, cfg.data)}
+        budget = {"max_tool_calling_iterations": cfg.max_turns}  # every turn's call is run
+    else:
+        reward_funcs = rewards or [correctness, *([well_formed] if cfg.reward == "em+format"
+                                                  else [])]
+        weights = None if rewards else [1.0, cfg.format_weight][:len(reward_funcs)]
+        loop = {"train_dataset": datasets.Dataset.from_list([{"prompt": p} for p in by_prompt]),
+                "rollout_func": make_rollout_func(settings, by_prompt, cfg.data, cfg.cutoff,
+                                                  cfg.temperature, cfg.max_gen_toks)}
+        budget = {}
     args = GRPOConfig(
         **run_arguments(cfg),
         num_generations=cfg.group_size,
         beta=cfg.kl,
         temperature=cfg.temperature,
         max_completion_length=cfg.cutoff,
-        reward_weights=None if rewards else [1.0, cfg.format_weight][:len(reward_funcs)],
+        reward_weights=weights,
+        **budget,
         **{"bf16": False, **_precision(cfg.bf16)},  # TRL's own default is bf16 on
         **cfg.extra,
     )
     with old_names_quiet():
         trainer = QuietGRPOTrainer(
             model=model, reward_funcs=reward_funcs, args=args, processing_class=tokenizer,
-            train_dataset=datasets.Dataset.from_list([{"prompt": p} for p in by_prompt]),
-            peft_config=peft_config,
-            rollout_func=make_rollout_func(settings, by_prompt, cfg.data, cfg.cutoff,
-                                           cfg.temperature, cfg.max_gen_toks),
-        )
+            peft_config=peft_config, **loop)
     if trainer.is_world_process_zero():
         write_atomic(Path(args.output_dir) / RUN_RECORD, json.dumps(run.record, indent=2))
     return trainer, {"resume_from": run.resume_from, "data_sha256": data_sha256,

@@ -22,6 +22,7 @@ from pathlib import Path
 from fireact_eval import __version__
 from fireact_eval.catalog import (
     CUTOFF,
+    GRPO_LOOPS,
     HELD_OUT,
     SHORT_TOKENS_PER_TURN,
     TRAINING_DATASETS,
@@ -44,7 +45,7 @@ RESUME_FIXED = ("base", "method", "cutoff", "train_on_inputs", "limit", "lora_r"
                 "lora_dropout", "target_modules", "learning_rate", "batch_size", "grad_accum",
                 "warmup", "seed", "eval_split")
 # and for GRPO, what makes its rollouts and rewards
-GRPO_RESUME_FIXED = ("grpo_weights", "init_adapter", "group_size", "kl", "reward",
+GRPO_RESUME_FIXED = ("loop", "grpo_weights", "init_adapter", "group_size", "kl", "reward",
                      "format_weight", "max_turns", "max_gen_toks", "temperature", "metadata")
 
 
@@ -86,6 +87,10 @@ class TrainConfig:
                                              choices=("all-linear",),
                                              flags=("--lora-target-modules",))
     # GRPO (--method grpo): TRL's GRPOTrainer, rollouts by our engine on our tools
+    loop: str = option("rollout_func", "who rolls out: rollout_func (our engine, the "
+                       "evaluated loop, through TRL's rollout_func) or environment_factory "
+                       "(TRL's own tool loop over our environment; --format tools)", "grpo",
+                       choices=GRPO_LOOPS)
     grpo_weights: str = option("lora", "what GRPO updates: a LoRA adapter (the --lora-* "
                                "options) or every weight", "grpo", choices=("lora", "full"))
     init_adapter: str = option("", "start GRPO from this LoRA adapter (an SFT checkpoint "
@@ -177,9 +182,9 @@ class TrainConfig:
             raise FireactError("--lora-dropout and --eval-split must be below 1")
         if self.method == "grpo":
             self._validate_grpo()
-        elif self.train_on_test or self.metadata:
-            raise FireactError("--metadata and --train-on-test are GRPO's (--method grpo): "
-                               "SFT trains on the rows of --data")
+        elif self.train_on_test or self.metadata or self.loop != GRPO_LOOPS[0]:
+            raise FireactError("--metadata, --train-on-test and --loop are GRPO's (--method "
+                               "grpo): SFT trains on the rows of --data")
 
     def check_paths(self) -> None:
         """The folders, before anything loads (``validate`` is the settings alone, which an

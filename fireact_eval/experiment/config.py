@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from fireact_eval.catalog import NOISE_CONDITIONS
+from fireact_eval.catalog import GRPO_LOOPS, NOISE_CONDITIONS
 from fireact_eval.data.oracle import ORACLES
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_text
@@ -125,6 +125,9 @@ class GrpoSpec:
     # the named training sets (axes.data) whose SFT cells it continues (empty: every one);
     # like improve.after, not in the cells' hashes
     after: list[str] = field(default_factory=list)
+    # who rolls out (train --loop): a GRPO cell per loop after each SFT cell it continues;
+    # a cell's loop is in its hash unless it is rollout_func (the cells before loops were)
+    loops: list[Literal[GRPO_LOOPS]] = field(default_factory=lambda: [GRPO_LOOPS[0]])
 
 
 def continued(spec: ImproveSpec | GrpoSpec, data: str) -> bool:
@@ -136,7 +139,7 @@ def recipe_of(spec: ImproveSpec | GrpoSpec) -> dict[str, Any]:
     """What a continuing cell is made of: the section's settings but ``after``."""
     from dataclasses import asdict
 
-    return {k: v for k, v in asdict(spec).items() if k != "after"}
+    return {k: v for k, v in asdict(spec).items() if k not in ("after", "loops")}
 
 
 @dataclass(frozen=True)
@@ -572,13 +575,17 @@ def _check_grpo(ex: Experiment) -> None:
                        "evaluation format is the rollouts')")
     if "max_turns" in spec.metadata:
         raise ex.error("grpo.metadata.max_turns", "set by grpo.max_turns")
-    try:
-        from_mapping(TrainConfig, {**grpo_train_options(spec), "method": "grpo", "base": "b",
-                                   "data": spec.dataset, "out": str(ex.path.parent / ".check"),
-                                   "format": ex.finetuned.get("format", "alpaca")
-                                   }).validate()
-    except FireactError as err:
-        raise ex.error("grpo", str(err)) from None
+    if not spec.loops or len(set(spec.loops)) != len(spec.loops):
+        raise ex.error("grpo.loops", "one or more loops, each once")
+    for loop in spec.loops:
+        try:
+            from_mapping(TrainConfig, {**grpo_train_options(spec), "method": "grpo", "base": "b",
+                                       "data": spec.dataset, "loop": loop,
+                                       "out": str(ex.path.parent / ".check"),
+                                       "format": ex.finetuned.get("format", "alpaca")
+                                       }).validate()
+        except FireactError as err:
+            raise ex.error("grpo.loops" if len(spec.loops) > 1 else "grpo", str(err)) from None
     check_cell_metadata(ex, f"fireact_{spec.dataset}", {**spec.metadata,
                                                         "max_turns": spec.max_turns},
                         "grpo.metadata", training=True, train_on_test=spec.train_on_test)

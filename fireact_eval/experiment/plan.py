@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
+from fireact_eval.catalog import GRPO_LOOPS
 from fireact_eval.experiment import layout
 from fireact_eval.experiment.config import (
     Experiment,
@@ -113,7 +114,8 @@ class Cell:
         return (f"finetuned base={self.axes['base']} data={self.axes['data']} "
                 f"size={self.axes['size'] or 'all'}"
                 + (f" round={self.round}" if self.round else "")
-                + (" grpo" if self.axes.get("grpo") else ""))
+                + (" grpo" if self.axes.get("grpo") else "")
+                + (f" loop={self.axes['loop']}" if self.axes.get("loop") else ""))
 
     def train_dir(self, root: Path) -> Path:
         return layout.train_dir(root, str(self.train_hash))
@@ -181,11 +183,12 @@ def cells(ex: Experiment) -> list[Cell]:
         cell = Cell(FINETUNED, {"base": base, "data": data, "size": size}, recipe, tuned_eval)
         found.append(cell)
         # GRPO from the SFT cell's adapter; its questions, by content
-        if ex.grpo is not None and continued(ex.grpo, data):
+        for loop in ex.grpo.loops if ex.grpo is not None and continued(ex.grpo, data) else []:
+            own = {} if loop == GRPO_LOOPS[0] else {"loop": loop}  # the first loop's hashes
             found.append(Cell(FINETUNED, {"base": base, "data": data, "size": size,
-                                          "grpo": True},
+                                          "grpo": True, **own},
                               {"base": base, "previous": cell.train_hash,
-                               "grpo": recipe_of(ex.grpo),
+                               "grpo": {**recipe_of(ex.grpo), **own},
                                "questions": grpo_questions_identity(ex.grpo.dataset),
                                "format": tuned_eval["metadata"].get("format", "alpaca"),
                                "tool_template": tuned_eval["metadata"].get("tool_template")},

@@ -372,6 +372,7 @@ def _grpo_command(ex: Experiment, root: Path, cell: Cell, base: str) -> list[str
     return [*CLI, "train", "--method", "grpo", "--base", base, "--data", spec.dataset,
             "--out", str(cell.model_dir(root)), "--init-adapter", str(adapter),
             "--origin", f"GRPO from {sft.name} ({adapter})", *layout_flags,
+            *(["--loop", cell.axes["loop"]] if cell.axes.get("loop") else []),
             *(["--metadata", ",".join(metadata)] if metadata else []),
             *_train_flags(grpo_train_options(spec))]
 
