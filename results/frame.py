@@ -108,6 +108,25 @@ def find_runs(specs: list[str], missing: list[str] | None = None) -> list[Run]:
     return runs
 
 
+def short_names(names, taken: set[str] = frozenset()) -> dict[str, str]:
+    """Each distinct unlabelled model name (an adapter or model folder, a Hub id) as the
+    fewest trailing parts of its path that no other name ends with and no label takes:
+    ``runs/sft/adapter`` and ``runs/grpo/adapter`` read ``sft/adapter`` and
+    ``grpo/adapter``, a lone run its folder's name.  One name per path and one path per
+    name, so runs stay apart; the whole path stays in ``model_path``."""
+    distinct = sorted(set(names))
+    short = {}
+    for name in distinct:
+        parts = [p for p in name.rstrip("/").split("/") if p] or [name]
+        others = [o for o in distinct if o != name]
+        short[name] = next(
+            (cand for k in range(1, len(parts) + 1)
+             if (cand := "/".join(parts[-k:])) not in taken
+             and not any(o.rstrip("/") == cand or o.rstrip("/").endswith("/" + cand)
+                         for o in others)), name)
+    return short
+
+
 def is_ours(task: str) -> bool:
     """A fireact task (ours; its settings default as ours do): every one is named so."""
     return task.startswith("fireact")
@@ -164,7 +183,8 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
             if primary is None:
                 continue
             rows.append({
-                "model": found.label or run.model, "training": run.training,
+                "model": found.label or run.model, "model_path": run.model,
+                "labelled": bool(found.label), "training": run.training,
                 "train_on_test": run.train_on_test,
                 "decoding": run.decoding, "task": task.task, "dataset": task.dataset,
                 # another harness's task keeps no defaults of ours (no react, no search)
@@ -181,6 +201,10 @@ def load_runs(specs: list[str]) -> pd.DataFrame:
         raise FireactError("no fireact task results in " + ", ".join(specs)
                            + "".join(f"; {line}" for line in missing))
     frame = pd.DataFrame(rows)
+    unlabelled = ~frame.pop("labelled")
+    names = short_names(frame.loc[unlabelled, "model"], taken=set(frame.loc[~unlabelled,
+                                                                            "model"]))
+    frame.loc[unlabelled, "model"] = frame.loc[unlabelled, "model"].map(names)
     frame.attrs["missing"] = missing  # cells of an experiment that have no results
     twice = frame[frame.duplicated(list(IDENTITY), keep=False)]
     if not twice.empty:

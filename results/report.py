@@ -39,7 +39,8 @@ from fireact_eval.tool_calls import TOOL_ARGUMENTS
 from fireact_eval.trajectory import INVALID_ACTION, PERTURBED, TOOL_ERROR, Step
 
 # A run's settings the report lists beside its label.
-RUN_SETTINGS = ("method", "shots", "format", "noise", "noise_p", "search", "max_turns", "data")
+RUN_SETTINGS = ("method", "shots", "format", "noise", "noise_p", "search", "max_turns", "data",
+                "model_path")
 
 
 @dataclass

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fireact_eval.errors import FireactError
 from fireact_eval.results.frame import load_runs
@@ -420,3 +422,38 @@ def test_the_training_card_round_trips_and_reads_older_and_newer_cards(tmp_path)
     (tmp_path / CARD_FILE).write_text('{"method": "lora"}')
     with pytest.raises(FireactError, match="not a training card"):
         TrainingCard.read(tmp_path)
+
+
+def test_unlabelled_runs_are_named_by_what_tells_their_models_apart(tmp_path):
+    """Two adapters saved as ``adapter`` in their runs' folders read ``sft/adapter`` and
+    ``grpo/adapter`` (a Hub id its name), a label as given; the whole path stays in
+    ``model_path``, which the report lists among a run's settings."""
+    write_run(tmp_path / "r", "a", [1.0] * 4, model=str(tmp_path / "runs/sft/adapter"))
+    write_run(tmp_path / "r", "b", [0.0] * 4, model=str(tmp_path / "runs/grpo/adapter"))
+    write_run(tmp_path / "r", "c", [0.0] * 4, model="HuggingFaceTB/SmolLM2-135M-Instruct")
+    write_run(tmp_path / "l", "d", [1.0] * 2, model="/elsewhere/adapter")
+    runs = load_runs([str(tmp_path / "r"), f"mine={tmp_path / 'l'}"])
+    assert dict(zip(runs["model"], runs["model_path"], strict=True)) == {
+        "sft/adapter": str(tmp_path / "runs/sft/adapter"),
+        "grpo/adapter": str(tmp_path / "runs/grpo/adapter"),
+        "SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "mine": "/elsewhere/adapter"}
+    from fireact_eval.results.report import RUN_SETTINGS
+
+    assert "model_path" in RUN_SETTINGS
+
+
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "adapter", "x.y", "run-1"]), min_size=1,
+                         max_size=4).map("/".join), max_size=6),
+       st.sets(st.sampled_from(["a", "adapter", "b/a"]), max_size=2))
+def test_short_names_keep_every_model_apart(paths, taken):
+    """Whatever the paths: one short name per path, each the path's own tail, none a
+    label's, so no two runs are ever read as one."""
+    from fireact_eval.results.frame import short_names
+
+    short = short_names(paths, taken)
+    assert set(short) == set(paths)
+    assert len(set(short.values())) == len(short)
+    for path, name in short.items():
+        assert path == name or path.endswith("/" + name)
+        assert name not in taken or name == path

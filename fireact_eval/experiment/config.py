@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from fireact_eval.catalog import GRPO_LOOPS, NOISE_CONDITIONS
+from fireact_eval.catalog import CUTOFF, GRPO_LOOPS, NOISE_CONDITIONS
 from fireact_eval.data.oracle import ORACLES
 from fireact_eval.errors import FireactError
 from fireact_eval.jsonio import read_text
@@ -118,6 +118,7 @@ class GrpoSpec:
     kl: float = 0.0
     temperature: float = 1.0
     max_turns: int = 5
+    cutoff: int = CUTOFF  # tokens of a rollout (the tools layout's schemas need 1024)
     reward: Literal["em", "em+format"] = "em"
     limit: int = 0  # the first N training questions (0: all)
     metadata: dict[str, Any] = field(default_factory=dict)  # rollout settings: noise=none
@@ -139,7 +140,9 @@ def recipe_of(spec: ImproveSpec | GrpoSpec) -> dict[str, Any]:
     """What a continuing cell is made of: the section's settings but ``after``."""
     from dataclasses import asdict
 
-    return {k: v for k, v in asdict(spec).items() if k not in ("after", "loops")}
+    # a field added since (cutoff) is in it only when set: earlier cells keep their hashes
+    return {k: v for k, v in asdict(spec).items()
+            if k not in ("after", "loops") and not (k == "cutoff" and v == CUTOFF)}
 
 
 @dataclass(frozen=True)
@@ -604,7 +607,7 @@ def grpo_train_options(spec: GrpoSpec) -> dict[str, Any]:
     return {"group_size": spec.group_size, "batch_size": spec.batch_size,
             "max_steps": spec.max_steps, "learning_rate": spec.learning_rate, "kl": spec.kl,
             "temperature": spec.temperature, "max_turns": spec.max_turns,
-            "reward": spec.reward, "limit": spec.limit,
+            "cutoff": spec.cutoff, "reward": spec.reward, "limit": spec.limit,
             **({"train_on_test": True} if spec.train_on_test else {})}
 
 
