@@ -1,19 +1,27 @@
 """``fireact-eval demo``: the point of the tool, offline, in minutes on a CPU.
 
-Five documented commands, run as a user would run them (each is printed first):
+Five documented steps, each command printed as a user would type it before it runs:
 
 1. ``lm_eval``: SmolLM2-135M-Instruct, few-shot ReAct, on the demo's test questions (the
    first 12 of 36 by default: few-shot prompts on two CPU cores are the slow part), with a
    clean search tool and with one that answers ``None`` half the time;
 2. the demo's *training* questions (32, ``tasks/data/demo_train_questions.jsonl``: other
    questions over the same fictional corpus, none of them a test question) become
-   trajectories.  The teacher here is an oracle, not a model: it searches each supporting
-   passage by its title and answers with the gold answer (a demo has no GPT-4 to ask);
-3. ``fireact-eval train``: a LoRA on those trajectories;
-4. ``lm_eval``: the fine-tuned agent, zero-shot, on the same test questions, clean and noisy;
+   trajectories twice.  The teacher is an oracle, not a model: it searches each supporting
+   passage by its title and answers with the gold answer (a demo has no GPT-4 to ask); the
+   second time its search answers ``None`` half the time (seeded) and it says so and
+   searches again, so its trajectories show the failure and the recovery;
+3. ``fireact-eval train``: a LoRA on each set (the same recipe);
+4. ``lm_eval``: both fine-tuned agents, zero-shot, on the same test questions, clean and
+   with ``None``;
 5. ``fireact-eval results table`` (leaderboard, robustness, cost, outcomes), ``fireact-eval
-   gate``, and ``fireact-eval report``: one HTML page with every trajectory of both agents and
-   the two compared question by question.
+   gate`` (the base against the clean-trained agent; that agent against the retry-trained
+   one), and ``fireact-eval report``: one HTML page with every trajectory of the three
+   agents, compared question by question.
+
+What it shows is the project's finding (docs/experiments.md, on 300 world questions):
+fine-tuning teaches the format, and robustness to a failing tool is learnt from
+trajectories that show the failure and the retry, not from fine-tuning as such.
 """
 
 from __future__ import annotations
@@ -36,9 +44,18 @@ __all__ = ["TASKS", "oracle_example", "write_training_data", "run_demo", "DemoCo
 TASKS = "fireact_demo,fireact_demo_noise_none"
 
 
-def write_training_data(out: Path) -> int:
-    """The demo's oracle trajectories for its 32 training questions (alpaca rows)."""
-    return write_oracle_data(out, "demo")
+# the training sets: (name, label, what its oracle does, its noise under write_oracle_data)
+TRAINING_SETS = (
+    ("clean", "tuned-clean", "searches each supporting passage and answers", "off"),
+    ("retry", "tuned-retry", "the same, with search answering None half the time: it says so "
+     "and searches again", "none"),
+)
+
+
+def write_training_data(out: Path, noise: str = "off") -> int:
+    """The demo's oracle trajectories for its 32 training questions (alpaca rows); with
+    ``noise="none"``, the oracle that searches again after a ``None`` (p 0.5, seed 0)."""
+    return write_oracle_data(out, "demo", noise=noise)
 
 
 @dataclass
@@ -80,10 +97,10 @@ def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> Non
 
 
 def run_demo(cfg: DemoConfig) -> None:
-    """The five steps; the gate's verdict is shown, not enforced (a demo on a handful of
+    """The five steps; the gates' verdicts are shown, not enforced (a demo on a handful of
     questions is not a release decision)."""
     cli = [sys.executable, "-m", "fireact_eval.cli"]
-    prompted, tuned = cfg.out / "prompted", cfg.out / "finetuned"
+    prompted = cfg.out / "prompted"
     print(f"[1/5] the base model, few-shot ReAct, on the {TASKS} test questions", flush=True)
     _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, {})
     report = str(cfg.out / "report.html")
@@ -91,24 +108,34 @@ def run_demo(cfg: DemoConfig) -> None:
         run_command([*cli, "results", "table", f"prompted={prompted}"])
         run_command([*cli, "report", f"prompted={prompted}", "--out", report])
         return
-    data = cfg.out / "train.json"
-    count = write_training_data(data)
-    print(f"\n[2/5] {count} training trajectories for the demo's training questions "
+    print(f"\n[2/5] training trajectories for the demo's training questions "
           f"({DEMO_TRAIN_QUESTIONS.name}; none is a test question) from an oracle teacher "
-          f"that searches the supporting passages and answers with the gold answer -> {data}",
+          "that searches the supporting passages and answers with the gold answer:",
           flush=True)
-    adapter = cfg.out / "lora"
-    print("\n[3/5] LoRA fine-tuning on them", flush=True)
-    run_command([*cli, "train", "--base", cfg.model, "--data", str(data), "--out", str(adapter),
-                 "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
-                 "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
-                 "--save-steps", "100000"])
-    print("\n[4/5] the fine-tuned agent, zero-shot, on the same test questions", flush=True)
-    _lm_eval(cfg, f"pretrained={cfg.model},peft={adapter.resolve()},dtype={cfg.dtype}", tuned,
-             {"shots": "zeroshot", "format": "alpaca"})
-    print("\n[5/5] prompted vs fine-tuned", flush=True)
-    runs = [f"prompted={prompted}", f"finetuned={tuned}"]
+    for name, _, what, noise in TRAINING_SETS:
+        data = cfg.out / f"train_{name}.json"
+        print(f"  {name}: {write_training_data(data, noise)} trajectories ({what}) -> {data}",
+              flush=True)
+    print("\n[3/5] a LoRA on each, the same recipe", flush=True)
+    for name, *_ in TRAINING_SETS:
+        run_command([*cli, "train", "--base", cfg.model, "--data",
+                     str(cfg.out / f"train_{name}.json"), "--out", str(cfg.out / f"lora_{name}"),
+                     "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
+                     "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
+                     "--save-steps", "100000"])
+    print("\n[4/5] the fine-tuned agents, zero-shot, on the same test questions", flush=True)
+    for name, *_ in TRAINING_SETS:
+        adapter = (cfg.out / f"lora_{name}").resolve()
+        _lm_eval(cfg, f"pretrained={cfg.model},peft={adapter},dtype={cfg.dtype}",
+                 cfg.out / f"tuned_{name}", {"shots": "zeroshot", "format": "alpaca"})
+    print("\n[5/5] prompted vs fine-tuned on clean trajectories vs fine-tuned on retries",
+          flush=True)
+    tuned = {name: f"{label}={cfg.out / f'tuned_{name}'}" for name, label, *_ in TRAINING_SETS}
+    runs = [f"prompted={prompted}", *tuned.values()]
     for shape in ("leaderboard", "robustness", "cost", "outcomes"):
         run_command([*cli, "results", "table", *runs, "--shape", shape])
-    run_command([*cli, "gate", "--baseline", str(prompted), "--candidate", str(tuned)], check=False)
+    for baseline, candidate in ((f"prompted={prompted}", tuned["clean"]),
+                                (tuned["clean"], tuned["retry"])):
+        run_command([*cli, "gate", "--baseline", baseline, "--candidate", candidate],
+                    check=False)
     run_command([*cli, "report", *runs, "--out", report])

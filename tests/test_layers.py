@@ -1,5 +1,5 @@
 """The layers of the package, held by import-linter's contracts in ``.importlinter`` (the
-README's layout drawing is their list), checked on the package as it installs: the wheel
+docs/layout.md's drawing is their list), checked on the package as it installs: the wheel
 built from this tree, unpacked, where ``tasks/``, ``trainers/`` and ``results/`` are
 ``fireact_eval.tasks`` / ``.trainers`` / ``.results`` and relative imports resolve."""
 
@@ -65,20 +65,20 @@ def test_an_upward_import_or_an_unplaced_module_breaks_the_contract(unpacked_whe
 
 
 def test_the_readme_drawing_lists_the_contracts_layers():
-    """Every layer of the contract is in the README's drawing, and the drawing names no
-    module that is not there."""
+    """Every layer of the contract is in the drawing of docs/layout.md, and its file list
+    names every module."""
     config = configparser.ConfigParser()
     config.read(CONTRACTS)
     layers = config["importlinter:contract:layers"]["layers"].split()
     names = {n for n in layers if n not in ("|", ":")}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    drawing = readme.split("## Layout", 1)[1].split("```")[1]
+    page = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
+    drawing = page.split("```")[1]
     drawn = set(re.findall(r"[a-z_]+", drawing))
     assert names <= drawn, sorted(names - drawn)
-    listing = readme.split("## Layout", 1)[1].split("```")[3]
+    listing = page.split("```")[3]
     modules = {p.name for folder in ("fireact_eval", "tasks", "trainers", "results")
                for p in (ROOT / folder).rglob("*.py") if not p.name.startswith("__")}
-    assert not {m for m in modules if m not in listing}, "README's file list omits some"
+    assert not {m for m in modules if m not in listing}, "docs/layout.md's list omits some"
 
 
 def test_the_engine_runs_without_lm_eval():

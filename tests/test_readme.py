@@ -49,3 +49,15 @@ def test_every_fireact_eval_command_in_the_docs_parses(tmp_path, monkeypatch):
             build_parser().parse_args(argv)
         except SystemExit as err:
             pytest.fail(f"{page}: `{command}` does not parse (exit {err.code})")
+
+
+def test_every_number_the_readme_states_was_measured_in_a_docs_page():
+    """The README's results (its demo line and headline table) are copied from the docs
+    page that measured them, with machine and date: each decimal number it states appears
+    in some page of docs/, so none is left without its measurement."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = readme.split("## Two commands", 1)[1].split("## Docs", 1)[0]
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    numbers = set(re.findall(r"(?<![\w.])[-+]?\d+\.\d+(?![\d.])", stated))
+    assert len(numbers) >= 15, sorted(numbers)
+    assert not {n for n in numbers if n not in docs}, sorted(n for n in numbers if n not in docs)
