@@ -84,7 +84,31 @@ def run_command(argv: list[str], check: bool = True, env: dict | None = None) ->
     return status
 
 
-def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> None:
+# the two fine-tuned agents train and evaluate side by side, one thread each: two processes
+# of a 135M model on two cores finish sooner than one after the other on both (and one
+# thread or two gives the same adapter and trajectories, docs/demo.md)
+SIDE_BY_SIDE = {"OMP_NUM_THREADS": "1"}
+
+
+def run_side_by_side(jobs: list[tuple[list[str], dict, Path]]) -> None:
+    """Print each command as a user would type it, run them at once, each writing to its
+    log; then each log's last lines.  A failure is one line naming its log."""
+    running = []
+    for argv, env, log in jobs:
+        print(f"\n$ {shell_line(argv, env)} > {log} 2>&1", flush=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as handle:
+            running.append((subprocess.Popen(argv, env={**os.environ, **env}, stdout=handle,
+                                             stderr=subprocess.STDOUT), log))
+    failed = [log for proc, log in running if proc.wait()]
+    for _, log in running:
+        tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        print(f"\n{log.name}:\n" + "\n".join(tail[-3:]), flush=True)
+    if failed:
+        raise FireactError("step failed: see " + ", ".join(map(str, failed)))
+
+
+def _lm_eval_argv(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> list[str]:
     argv = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,
             "--tasks", TASKS, "--device", cfg.device, "--batch_size", str(cfg.batch_size),
             "--metadata", lm_eval_metadata({"max_turns": cfg.max_turns, **metadata}),
@@ -92,8 +116,12 @@ def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> Non
             "--log_samples"]
     if cfg.limit is not None:
         argv += ["--limit", str(cfg.limit)]
+    return argv + list(cfg.extra)
+
+
+def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> None:
     # the demo's tasks are ours: lm-eval indexes our folder alone (~12 s less per run)
-    run_command(argv + list(cfg.extra), env=TASKS_ONLY)
+    run_command(_lm_eval_argv(cfg, model_args, out, metadata), env=TASKS_ONLY)
 
 
 def run_demo(cfg: DemoConfig) -> None:
@@ -116,18 +144,23 @@ def run_demo(cfg: DemoConfig) -> None:
         data = cfg.out / f"train_{name}.json"
         print(f"  {name}: {write_training_data(data, noise)} trajectories ({what}) -> {data}",
               flush=True)
-    print("\n[3/5] a LoRA on each, the same recipe", flush=True)
-    for name, *_ in TRAINING_SETS:
-        run_command([*cli, "train", "--base", cfg.model, "--data",
-                     str(cfg.out / f"train_{name}.json"), "--out", str(cfg.out / f"lora_{name}"),
-                     "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
-                     "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
-                     "--save-steps", "100000"])
-    print("\n[4/5] the fine-tuned agents, zero-shot, on the same test questions", flush=True)
-    for name, *_ in TRAINING_SETS:
-        adapter = (cfg.out / f"lora_{name}").resolve()
-        _lm_eval(cfg, f"pretrained={cfg.model},peft={adapter},dtype={cfg.dtype}",
-                 cfg.out / f"tuned_{name}", {"shots": "zeroshot", "format": "alpaca"})
+    print("\n[3/5] a LoRA on each, the same recipe (side by side, one thread each)",
+          flush=True)
+    logs = cfg.out / "logs"
+    run_side_by_side([
+        ([*cli, "train", "--base", cfg.model, "--data", str(cfg.out / f"train_{name}.json"),
+          "--out", str(cfg.out / f"lora_{name}"), "--epochs", "4", "--batch-size", "8",
+          "--lr", "2e-3", "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
+          "--warmup", "0", "--save-steps", "100000"], SIDE_BY_SIDE, logs / f"train_{name}.log")
+        for name, *_ in TRAINING_SETS])
+    print("\n[4/5] the fine-tuned agents, zero-shot, on the same test questions (side by "
+          "side)", flush=True)
+    run_side_by_side([
+        (_lm_eval_argv(cfg, f"pretrained={cfg.model},peft={(cfg.out / f'lora_{name}').resolve()}"
+                            f",dtype={cfg.dtype}", cfg.out / f"tuned_{name}",
+                       {"shots": "zeroshot", "format": "alpaca"}),
+         {**TASKS_ONLY, **SIDE_BY_SIDE}, logs / f"eval_{name}.log")
+        for name, *_ in TRAINING_SETS])
     print("\n[5/5] prompted vs fine-tuned on clean trajectories vs fine-tuned on retries",
           flush=True)
     tuned = {name: f"{label}={cfg.out / f'tuned_{name}'}" for name, label, *_ in TRAINING_SETS}

@@ -15,3 +15,25 @@ def test_the_demos_lm_eval_runs_index_our_tasks_alone_and_say_so(monkeypatch, tm
     demo._lm_eval(demo.DemoConfig(model="m", out=tmp_path), "pretrained=m", Path("out"), {})
     [(argv, env)] = seen
     assert argv[1:3] == ["-m", "lm_eval"] and env == {"FIREACT_EVAL_TASKS_ONLY": "1"}
+
+
+def test_side_by_side_jobs_run_at_once_each_to_its_log(tmp_path, capsys):
+    """The two agents' commands are printed as typed (their thread count included), run
+    together (each sees the other's file), and their logs' tails shown; a failure names its
+    log in one line."""
+    import pytest
+
+    from fireact_eval.errors import FireactError
+
+    both = tmp_path / "started"
+    wait = ("touch {me}; for i in $(seq 100); do [ -e {other} ] && exit 0; sleep 0.05; done; "
+            "exit 1")
+    jobs = [(["sh", "-c", wait.format(me=both / name, other=both / other)],
+             demo.SIDE_BY_SIDE, tmp_path / "logs" / f"{name}.log")
+            for name, other in (("a", "b"), ("b", "a"))]
+    both.mkdir()
+    demo.run_side_by_side(jobs)
+    out = capsys.readouterr().out
+    assert out.count("$ OMP_NUM_THREADS=1 sh -c") == 2 and "> " + str(tmp_path / "logs") in out
+    with pytest.raises(FireactError, match=r"step failed: see .*bad\.log"):
+        demo.run_side_by_side([(["sh", "-c", "exit 3"], {}, tmp_path / "bad.log")])
