@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from fireact_eval.shell import lm_eval_metadata, shell_line
 __all__ = ["TASKS", "oracle_example", "write_training_data", "run_demo", "DemoConfig"]
 
 TASKS = "fireact_demo,fireact_demo_noise_none"
+CLEAN_TASK = TASKS.split(",")[0]
 
 
 # the training sets: (name, label, what its oracle does, its noise under write_oracle_data)
@@ -88,29 +90,49 @@ def run_command(argv: list[str], check: bool = True, env: dict | None = None) ->
 # of a 135M model on two cores finish sooner than one after the other on both (and one
 # thread or two gives the same adapter and trajectories, docs/demo.md)
 SIDE_BY_SIDE = {"OMP_NUM_THREADS": "1"}
+# the LoRA recipe of both agents: 4 epochs of their rows (16 steps), without gradient
+# checkpointing, which a 135M model's activations do not need (it changes no weight)
+TRAIN_RECIPE = ("--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--lora-r", "16",
+                "--lora-alpha", "32", "--lora-dropout", "0", "--warmup", "0",
+                "--save-steps", "100000", "--gradient-checkpointing", "false")
 
 
-def run_side_by_side(jobs: list[tuple[list[str], dict, Path]]) -> None:
-    """Print each command as a user would type it, run them at once, each writing to its
-    log; then each log's last lines.  A failure is one line naming its log."""
-    running = []
-    for argv, env, log in jobs:
-        print(f"\n$ {shell_line(argv, env)} > {log} 2>&1", flush=True)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("w") as handle:
-            running.append((subprocess.Popen(argv, env={**os.environ, **env}, stdout=handle,
-                                             stderr=subprocess.STDOUT), log))
-    failed = [log for proc, log in running if proc.wait()]
-    for _, log in running:
+Job = tuple[list[str], dict, Path]  # a command, its environment, its log
+
+
+def run_side_by_side(lanes: list[list[Job]]) -> None:
+    """Run the lanes at once, each one command after another, each command writing to its
+    log (printed as a user would type it when it starts); then each log's last lines.  A
+    failure stops its lane and is one line naming its log."""
+    failed: list[Path] = []
+
+    def run_lane(jobs: list[Job]) -> None:
+        for argv, env, log in jobs:
+            print(f"\n$ {shell_line(argv, env)} > {log} 2>&1", flush=True)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("w") as handle:
+                status = subprocess.run(argv, env={**os.environ, **env}, stdout=handle,
+                                        stderr=subprocess.STDOUT).returncode
+            if status:
+                failed.append(log)
+                return
+
+    threads = [threading.Thread(target=run_lane, args=(lane,)) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for log in (log for lane in lanes for _, _, log in lane if log.is_file()):
         tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         print(f"\n{log.name}:\n" + "\n".join(tail[-3:]), flush=True)
     if failed:
         raise FireactError("step failed: see " + ", ".join(map(str, failed)))
 
 
-def _lm_eval_argv(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> list[str]:
+def _lm_eval_argv(cfg: DemoConfig, model_args: str, out: Path, metadata: dict,
+                  tasks: str = TASKS) -> list[str]:
     argv = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,
-            "--tasks", TASKS, "--device", cfg.device, "--batch_size", str(cfg.batch_size),
+            "--tasks", tasks, "--device", cfg.device, "--batch_size", str(cfg.batch_size),
             "--metadata", lm_eval_metadata({"max_turns": cfg.max_turns, **metadata}),
             "--gen_kwargs", f"max_gen_toks={SHORT_TOKENS_PER_TURN}", "--output_path", str(out),
             "--log_samples"]
@@ -119,24 +141,29 @@ def _lm_eval_argv(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -
     return argv + list(cfg.extra)
 
 
-def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict) -> None:
+def _lm_eval(cfg: DemoConfig, model_args: str, out: Path, metadata: dict,
+             tasks: str = TASKS) -> None:
     # the demo's tasks are ours: lm-eval indexes our folder alone (~12 s less per run)
-    run_command(_lm_eval_argv(cfg, model_args, out, metadata), env=TASKS_ONLY)
+    run_command(_lm_eval_argv(cfg, model_args, out, metadata, tasks), env=TASKS_ONLY)
 
 
 def run_demo(cfg: DemoConfig) -> None:
-    """The five steps; the gates' verdicts are shown, not enforced (a demo on a handful of
+    """The steps; the gates' verdicts are shown, not enforced (a demo on a handful of
     questions is not a release decision)."""
     cli = [sys.executable, "-m", "fireact_eval.cli"]
     prompted = cfg.out / "prompted"
-    print(f"[1/5] the base model, few-shot ReAct, on the {TASKS} test questions", flush=True)
-    _lm_eval(cfg, f"pretrained={cfg.model},dtype={cfg.dtype}", prompted, {})
+    # the base model with clean search only: it never answers there (0.00, docs/demo.md),
+    # and its few-shot prompts are the slow part of the demo
+    base_args = f"pretrained={cfg.model},dtype={cfg.dtype}"
     report = str(cfg.out / "report.html")
     if cfg.prompted_only:
+        print(f"[1/1] the base model, few-shot ReAct, on the {CLEAN_TASK} test questions",
+              flush=True)
+        _lm_eval(cfg, base_args, prompted, {}, CLEAN_TASK)
         run_command([*cli, "results", "table", f"prompted={prompted}"])
         run_command([*cli, "report", f"prompted={prompted}", "--out", report])
         return
-    print(f"\n[2/5] training trajectories for the demo's training questions "
+    print(f"[1/3] training trajectories for the demo's training questions "
           f"({DEMO_TRAIN_QUESTIONS.name}; none is a test question) from an oracle teacher "
           "that searches the supporting passages and answers with the gold answer:",
           flush=True)
@@ -144,24 +171,27 @@ def run_demo(cfg: DemoConfig) -> None:
         data = cfg.out / f"train_{name}.json"
         print(f"  {name}: {write_training_data(data, noise)} trajectories ({what}) -> {data}",
               flush=True)
-    print("\n[3/5] a LoRA on each, the same recipe (side by side, one thread each)",
-          flush=True)
+    print(f"\n[2/3] the base model, few-shot ReAct, on the {CLEAN_TASK} test questions; a "
+          "LoRA on each set of trajectories (the same recipe) and each fine-tuned agent "
+          "zero-shot on the same questions, clean and with None. Two lanes side by side, "
+          "one thread each: the base model and the clean-trained agent; the retry-trained "
+          "agent", flush=True)
     logs = cfg.out / "logs"
-    run_side_by_side([
+    lanes = [[
         ([*cli, "train", "--base", cfg.model, "--data", str(cfg.out / f"train_{name}.json"),
-          "--out", str(cfg.out / f"lora_{name}"), "--epochs", "4", "--batch-size", "8",
-          "--lr", "2e-3", "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
-          "--warmup", "0", "--save-steps", "100000"], SIDE_BY_SIDE, logs / f"train_{name}.log")
-        for name, *_ in TRAINING_SETS])
-    print("\n[4/5] the fine-tuned agents, zero-shot, on the same test questions (side by "
-          "side)", flush=True)
-    run_side_by_side([
+          "--out", str(cfg.out / f"lora_{name}"), *TRAIN_RECIPE], SIDE_BY_SIDE,
+         logs / f"train_{name}.log"),
         (_lm_eval_argv(cfg, f"pretrained={cfg.model},peft={(cfg.out / f'lora_{name}').resolve()}"
                             f",dtype={cfg.dtype}", cfg.out / f"tuned_{name}",
                        {"shots": "zeroshot", "format": "alpaca"}),
-         {**TASKS_ONLY, **SIDE_BY_SIDE}, logs / f"eval_{name}.log")
-        for name, *_ in TRAINING_SETS])
-    print("\n[5/5] prompted vs fine-tuned on clean trajectories vs fine-tuned on retries",
+         {**TASKS_ONLY, **SIDE_BY_SIDE}, logs / f"eval_{name}.log")]
+        for name, *_ in TRAINING_SETS]
+    # the retry-trained lane is the longer (its rows are), so the base model goes first in
+    # the other
+    lanes[0].insert(0, (_lm_eval_argv(cfg, base_args, prompted, {}, CLEAN_TASK),
+                        {**TASKS_ONLY, **SIDE_BY_SIDE}, logs / "eval_prompted.log"))
+    run_side_by_side(lanes)
+    print("\n[3/3] prompted vs fine-tuned on clean trajectories vs fine-tuned on retries",
           flush=True)
     tuned = {name: f"{label}={cfg.out / f'tuned_{name}'}" for name, label, *_ in TRAINING_SETS}
     runs = [f"prompted={prompted}", *tuned.values()]

@@ -285,7 +285,11 @@ def text_spans(prompt: str, steps: Sequence[Step]) -> Iterator[tuple[str, bool]]
             yield "\n", False
             continue
         yield step.text, True
-        yield "\n" if step.observation is None else f"\n{OBSERVATION} {step.observation}\n", False
+        if step.observation is None:
+            yield "\n", False
+        else:  # the model ends its turn by writing the label (the stop string cuts it there)
+            yield f"\n{OBSERVATION}", True
+            yield f" {step.observation}\n", False
 
 
 def render_text(prompt: str, steps: Sequence[Step], reflect: bool = False) -> str:

@@ -18,9 +18,9 @@ def test_the_demos_lm_eval_runs_index_our_tasks_alone_and_say_so(monkeypatch, tm
 
 
 def test_side_by_side_jobs_run_at_once_each_to_its_log(tmp_path, capsys):
-    """The two agents' commands are printed as typed (their thread count included), run
-    together (each sees the other's file), and their logs' tails shown; a failure names its
-    log in one line."""
+    """The two agents' lanes run together (each sees the other's file), each command
+    printed as typed (its thread count included) and its log's tail shown; a failure stops
+    its lane and names its log in one line."""
     import pytest
 
     from fireact_eval.errors import FireactError
@@ -32,8 +32,10 @@ def test_side_by_side_jobs_run_at_once_each_to_its_log(tmp_path, capsys):
              demo.SIDE_BY_SIDE, tmp_path / "logs" / f"{name}.log")
             for name, other in (("a", "b"), ("b", "a"))]
     both.mkdir()
-    demo.run_side_by_side(jobs)
+    demo.run_side_by_side([[job] for job in jobs])
     out = capsys.readouterr().out
     assert out.count("$ OMP_NUM_THREADS=1 sh -c") == 2 and "> " + str(tmp_path / "logs") in out
     with pytest.raises(FireactError, match=r"step failed: see .*bad\.log"):
-        demo.run_side_by_side([(["sh", "-c", "exit 3"], {}, tmp_path / "bad.log")])
+        demo.run_side_by_side([[(["sh", "-c", "exit 3"], {}, tmp_path / "bad.log"),
+                                 (["touch", str(tmp_path / "never")], {}, tmp_path / "n.log")]])
+    assert not (tmp_path / "never").exists()  # a lane stops at its failure
