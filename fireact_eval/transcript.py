@@ -273,10 +273,12 @@ def parse_messages(messages: Sequence[dict],
 
 def text_spans(prompt: str, steps: Sequence[Step]) -> Iterator[tuple[str, bool]]:
     """The plain transcript as consecutive spans ``(text, generated)``: ``generated`` marks
-    what the model itself wrote when this trajectory ran (its turns; of a reflection, the
-    words after the ``Reflection:`` label the prompt supplied).  Everything else (prompt,
-    observations, separators) came from the harness.  ``render_text`` is their concatenation,
-    so the spans a trainer learns are by construction the ones evaluation generates."""
+    what the model itself wrote when this trajectory ran (its turns; the ``Observation:``
+    label it ended a turn with, where the stop string cut its generation; of a reflection,
+    the words after the ``Reflection:`` label the prompt supplied).  Everything else
+    (prompt, observations, separators) came from the harness.  ``render_text`` is their
+    concatenation, so the spans a trainer learns are by construction the ones evaluation
+    generates."""
     yield prompt, False
     for step in steps:
         if step.kind == "reflection":

@@ -119,7 +119,10 @@ def test_a_rollouts_loss_mask_is_the_sft_loss_mask(tiny_model):
     for step in steps[:-1]:
         assert step.observation.strip()[:40] in masked
     trained = tokenizer.decode([t for t, m in zip(completion_ids, mask, strict=True) if m])
-    assert "Observation" not in trained and "search[" in trained and "finish[" in trained
+    assert "search[" in trained and "finish[" in trained
+    # of an observation, only the label the agent ends its turn with carries the loss
+    assert trained.count("Observation:") == len(steps) - 1
+    assert not any(step.observation.strip()[:20] in trained for step in steps[:-1])
 
 
 def test_a_tools_rollouts_loss_mask_is_the_sft_loss_mask_of_its_tools_row(tiny_model):

@@ -42,7 +42,8 @@ def test_alpaca_masks_question_template_and_observations(tmp_path, tokenizer):
     assert "Action: search[X]" in trained and "Action: finish[Y]" in trained
     assert "X is Y" not in trained and "What is X" not in trained and "Instruction" not in trained
     segments = alpaca_segments({"instruction": "Q", "output": TRAJ})
-    assert [t for t, trainable in segments if not trainable][1] == "\nObservation: X is Y.\n"
+    assert [t for t, trainable in segments if not trainable][1] == " X is Y.\n"
+    assert ("\nObservation:", True) in segments  # the label that ends the agent's turn
     [everything], _ = build_examples(path, tokenizer, train_on_inputs=True)
     assert IGNORE not in everything["labels"]
 

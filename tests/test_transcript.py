@@ -64,8 +64,13 @@ def test_trained_spans_are_what_evaluation_generated(fmt, tokenizer, tmp_path):
     contexts, generations, sample = evaluate(fmt, tokenizer)
     row = to_row(sample, fmt)
     segments = alpaca_segments(row) if fmt == "alpaca" else chat_segments(row, tokenizer)
-    trained = [i for i, (_, trainable) in enumerate(segments) if trainable]
+    label = ("\nObservation:", True)  # how a text turn ends: the stop string cuts it there
+    trained = [i for i, (_, trainable) in enumerate(segments) if trainable
+               and segments[i] != label]
     assert len(trained) == len(generations)
+    # each label trained follows a turn it ends, and an observation follows it
+    ends = [i for i, segment in enumerate(segments) if segment == label]
+    assert all(i - 1 in trained and not segments[i + 1][1] for i in ends)
     for position, context, generation in zip(trained, contexts, generations, strict=True):
         # what came before the span is what the model was shown ...
         assert "".join(text for text, _ in segments[:position]) == context
@@ -81,7 +86,7 @@ def test_trained_spans_are_what_evaluation_generated(fmt, tokenizer, tmp_path):
     [example], detected = build_examples(path, tokenizer)
     assert detected == fmt
     labels = [t for t in example["labels"] if t != IGNORE]
-    expected = [t for i in trained
+    expected = [t for i in sorted([*trained, *ends])
                 for t in tokenizer(segments[i][0], add_special_tokens=False)["input_ids"]]
     assert labels == [*expected, tokenizer.eos_token_id]
 
