@@ -270,17 +270,18 @@ def test_grpo_rolls_out_and_trains_in_the_tools_layout(tmp_path, tiny_model, kno
 def test_grpo_through_trls_own_tool_loop(tmp_path, tiny_model, known_questions):
     """``--loop environment_factory``: TRL generates and calls our environment's tools (the
     schemas in the shipped template, each rollout reset on its question), rewarded by our
-    scorer plus the format term, for ``--max-turns`` rounds of calls; the card records it."""
-    from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
+    scorer plus the format term, for ``--max-turns`` rounds of calls of at most
+    ``--max-gen-toks`` tokens each."""
     from fireact_eval.trainers.environment_factory import FireactEnvironment
     from fireact_eval.trainers.grpo import build_trainer
 
     cfg = config(tmp_path, tiny_model, known_questions, format="tools", tool_template="hermes",
                  metadata=[f"questions={known_questions}"], grpo_weights="lora",
                  cutoff=2048, loop="environment_factory", reward="em+format",
-                 max_gen_toks=SHORT_TOKENS_PER_TURN)  # TRL's loop has no budget per turn
+                 max_gen_toks=40)
     trainer, run = build_trainer(cfg)
     assert trainer.rollout_func is None and trainer.max_tool_calling_iterations == 3
+    assert trainer.generation_config.max_new_tokens == 40  # a turn's budget, as ours
     assert trainer.reward_func_names == ["well_formed", "FireactEnvironment"]
     assert trainer.reward_weights.tolist() == pytest.approx([cfg.format_weight, 1.0])
     trainer.train()
@@ -295,8 +296,6 @@ def test_grpo_through_trls_own_tool_loop(tmp_path, tiny_model, known_questions):
 
 @pytest.mark.parametrize("flags, message", [
     (["--loop", "environment_factory"], "--loop environment_factory is TRL's tool loop"),
-    (["--loop", "environment_factory", "--format", "tools", "--max-gen-toks", "40"],
-     "one budget for the whole rollout"),
     (["--format", "tools", "--metadata", "format=plain"], "give format once"),
     (["--metadata", "max_turns=7"], "give max_turns once, as --max-turns"),
     (["--metadata", "serach=bing"], "unknown key(s) serach"),

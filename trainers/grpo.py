@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fireact_eval.catalog import SHORT_TOKENS_PER_TURN
 from fireact_eval.errors import FireactError
 from fireact_eval.trainers.encode import IGNORE, encode
 from fireact_eval.transcript import STOP_SEQUENCES
@@ -76,10 +75,7 @@ def rollout_settings(cfg) -> tuple[Any, dict]:
             raise FireactError("--loop environment_factory is TRL's tool loop, where the "
                                "policy calls tools natively: give --format tools (and "
                                "--tool-template hermes for a model without a tool template)")
-        if cfg.max_gen_toks != SHORT_TOKENS_PER_TURN:
-            raise FireactError("--max-gen-toks is our loop's budget per turn; TRL's loop has "
-                               "one budget for the whole rollout (--cutoff): drop it, or "
-                               "--loop rollout_func")
+
     source = {k: v for k, v in metadata.items() if k in DATA_KEYS}
     return settings, source
 
@@ -369,7 +365,9 @@ def build_trainer(cfg, rewards: list[Reward] | None = None) -> tuple[Any, dict]:
         loop: dict[str, Any] = {
             "train_dataset": rows_of(list(by_prompt.values()), list(by_prompt)),
             "environment_factory": factory_of(settings, cfg.data)}
-        budget = {"max_tool_calling_iterations": cfg.max_turns}  # every turn's call is run
+        # every turn's call is run; each of TRL's generations (a turn) gets --max-gen-toks
+        budget = {"max_tool_calling_iterations": cfg.max_turns,
+                  "generation_kwargs": {"max_new_tokens": cfg.max_gen_toks}}
     else:
         reward_funcs = rewards or [correctness, *([well_formed] if cfg.reward == "em+format"
                                                   else [])]
