@@ -1,20 +1,19 @@
 """``fireact-eval demo``: the point of the tool, offline, in minutes on a CPU.
 
-Five documented steps, each command printed as a user would type it before it runs:
+Three steps, each command printed as a user would type it before it runs:
 
-1. ``lm_eval``: SmolLM2-135M-Instruct, few-shot ReAct, on the demo's test questions (the
-   first 12 of 36 by default: few-shot prompts on two CPU cores are the slow part), with a
-   clean search tool and with one that answers ``None`` half the time;
-2. the demo's *training* questions (32, ``tasks/data/demo_train_questions.jsonl``: other
+1. the demo's *training* questions (32, ``tasks/data/demo_train_questions.jsonl``: other
    questions over the same fictional corpus, none of them a test question) become
    trajectories twice.  The teacher is an oracle, not a model: it searches each supporting
    passage by its title and answers with the gold answer (a demo has no GPT-4 to ask); the
    second time its search answers ``None`` half the time (seeded) and it says so and
    searches again, so its trajectories show the failure and the recovery;
-3. ``fireact-eval train``: a LoRA on each set (the same recipe);
-4. ``lm_eval``: both fine-tuned agents, zero-shot, on the same test questions, clean and
-   with ``None``;
-5. ``fireact-eval results table`` (leaderboard, robustness, cost, outcomes), ``fireact-eval
+2. in two lanes side by side, one thread each: ``lm_eval`` with SmolLM2-135M-Instruct
+   few-shot on the demo's test questions (the first 12 of 36 by default) with clean search,
+   then ``fireact-eval train`` (a LoRA) on the clean trajectories and ``lm_eval`` of that
+   agent zero-shot, clean and with search answering ``None`` half the time; and the same
+   recipe on the retry trajectories;
+3. ``fireact-eval results table`` (leaderboard, robustness, cost, outcomes), ``fireact-eval
    gate`` (the base against the clean-trained agent; that agent against the retry-trained
    one), and ``fireact-eval report``: one HTML page with every trajectory of the three
    agents, compared question by question.
