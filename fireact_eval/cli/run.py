@@ -19,7 +19,7 @@ def _tasks_dir(_: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    """The offline demo: prompted vs fine-tuned SmolLM2 on the demo task (fireact_eval.demo)."""
+    """The offline demo: prompted vs two fine-tuned SmolLM2 agents (fireact_eval.demo)."""
     import time
 
     from fireact_eval.demo import DemoConfig, run_demo
@@ -123,7 +123,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_tasks_dir)
 
     p = sub.add_parser("demo", help="offline, on a CPU: SmolLM2-135M prompted vs fine-tuned "
-                       "on the demo task, clean and noisy search, tables and the gate")
+                       "on clean and on retry trajectories, clean and None search, tables, "
+                       "gates and the report")
     p.add_argument("--limit", type=int, default=DemoConfig.limit,
                    help="test questions per task (default 12 of 36, to stay within minutes on "
                    "a CPU; 0: all)")
