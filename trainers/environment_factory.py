@@ -27,9 +27,10 @@ from fireact_eval.errors import FireactError
 from fireact_eval.rollout_settings import RolloutSettings
 from fireact_eval.task_environment import load_task, new_environment
 from fireact_eval.tool_calls import tool_docstring
+from fireact_eval.trajectory import Trajectory
 
 __all__ = ["FireactEnvironment", "environment_factory", "factory_of", "training_rows",
-           "rows_of", "well_formed"]
+           "rows_of", "well_formed", "answered_cleanly"]
 
 _EPISODES = itertools.count()  # each rollout its own fault draws, whatever instance runs it
 ENDED = "The episode has ended; no more actions are taken."
@@ -84,11 +85,16 @@ FireactEnvironment.search.__doc__ = tool_docstring(SEARCH)
 FireactEnvironment.finish.__doc__ = tool_docstring(FINISH)
 
 
+def answered_cleanly(trajectory: Trajectory) -> float:
+    """``--reward em+format``'s format term, in either loop: 1 for a rollout that answered
+    with ``finish`` and made no invalid action."""
+    return float(trajectory.finished and not trajectory.invalid_actions)
+
+
 def well_formed(environments: list, **_: Any) -> list[float]:
-    """``--reward em+format``'s format term in TRL's loop: 1 for a rollout that answered
-    with ``finish`` and made no invalid action (the term ``trainers.grpo`` gives its own)."""
-    return [float(e.env is not None and e.env.trajectory.finished
-                  and not e.env.trajectory.invalid_actions) for e in environments]
+    """The format term in TRL's loop, read from each rollout's environment."""
+    return [answered_cleanly(e.env.trajectory) if e.env is not None else 0.0
+            for e in environments]
 
 
 def factory_of(settings: RolloutSettings, dataset: str) -> Callable[[], FireactEnvironment]:

@@ -70,12 +70,10 @@ def rollout_settings(cfg) -> tuple[Any, dict]:
     if settings.format == "chat" or settings.method != "react":
         raise FireactError("grpo rolls out ReAct agents in a text prompt (format plain or "
                            "alpaca) or as native tool calls (format tools)")
-    if cfg.loop == "environment_factory":
-        if settings.format != "tools":
-            raise FireactError("--loop environment_factory is TRL's tool loop, where the "
-                               "policy calls tools natively: give --format tools (and "
-                               "--tool-template hermes for a model without a tool template)")
-
+    if cfg.loop == "environment_factory" and settings.format != "tools":
+        raise FireactError("--loop environment_factory is TRL's tool loop, where the policy "
+                           "calls tools natively: give --format tools (and --tool-template "
+                           "hermes for a model without a tool template)")
     source = {k: v for k, v in metadata.items() if k in DATA_KEYS}
     return settings, source
 
@@ -156,6 +154,7 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
     from fireact_eval.data.segments import rollout_segments
     from fireact_eval.rollout import run_episodes
     from fireact_eval.scoring import tries_correct
+    from fireact_eval.trainers.environment_factory import answered_cleanly
 
     pools: dict = {}
     gen_kwargs = {"until": list(STOP_SEQUENCES), "max_gen_toks": max_gen_toks}
@@ -186,8 +185,7 @@ def make_rollout_func(settings: Any, docs: dict[str, dict], dataset: str, cutoff
             out["env_mask"].append(mask)
             [right] = tries_correct(dataset, docs[prompt], [trajectory])
             out["correct"].append(float(right))
-            out["well_formed"].append(float(trajectory.finished
-                                            and not trajectory.invalid_actions))
+            out["well_formed"].append(answered_cleanly(trajectory))
         out["logprobs"] = None  # TRL scores the ids itself (no importance correction)
         return out
 
